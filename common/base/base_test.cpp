@@ -1,0 +1,55 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/base/crc32c.h"
+#include "common/base/status.h"
+
+namespace telkit {
+namespace {
+
+TEST(Crc32c, KnownVectors) {
+  // RFC 3720 (iSCSI) test vectors.
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  std::string zeros(32, '\0');
+  EXPECT_EQ(Crc32c(zeros), 0x8A9136AAu);
+  std::string ones(32, '\xff');
+  EXPECT_EQ(Crc32c(ones), 0x62A8AB43u);
+  EXPECT_EQ(Crc32c(""), 0u);
+}
+
+TEST(Crc32c, ExtendEqualsWhole) {
+  std::string s;
+  for (int i = 0; i < 1000; ++i) s.push_back(static_cast<char>(i * 7));
+  for (size_t cut : {0u, 1u, 7u, 8u, 9u, 500u, 999u, 1000u}) {
+    uint32_t a = Crc32c(s.data(), cut);
+    EXPECT_EQ(Crc32cExtend(a, s.data() + cut, s.size() - cut), Crc32c(s)) << cut;
+  }
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return InvalidArgumentError("odd");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  TELKIT_ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST(Status, ResultAndMacros) {
+  EXPECT_EQ(*Quarter(8), 2);
+  Result<int> r = Quarter(6);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().WithContext("quarter 6").ToString(), "INVALID_ARGUMENT: quarter 6: odd");
+}
+
+TEST(Status, ErrnoMapping) {
+  EXPECT_EQ(ErrnoError("open 'x'", ENOENT).code(), StatusCode::kNotFound);
+  EXPECT_EQ(ErrnoError("write", ENOSPC).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ErrnoError("open 'x'", ENOENT).message(), "open 'x': No such file or directory");
+}
+
+}  // namespace
+}  // namespace telkit
