@@ -2,11 +2,17 @@
 # Installs everything telkit needs to build, run and test on Debian 12, and
 # nothing else. Idempotent: packages already present are not fetched again.
 #   scripts/setup.sh            build and runtime dependencies
-#   scripts/setup.sh --test     also the test tools (Bats helpers, Node.js)
+#   scripts/setup.sh --demo     also Node.js, for the demo's OpenTelemetry SDK client
+#   scripts/setup.sh --test     also the test tools (Bats, Node.js, groff, ...)
 set -euo pipefail
 
-want_tests=0
-[[ "${1:-}" == "--test" ]] && want_tests=1
+want_tests=0 want_node=0
+case "${1:-}" in
+  --test) want_tests=1 want_node=1 ;;
+  --demo) want_node=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--demo|--test]" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -17,8 +23,10 @@ packages=(
   curl python3 systemd
 )
 if (( want_tests )); then
-  packages+=(bats bats-assert bats-support openssl procps psmisc jq)
-  # Node.js runs the OpenTelemetry SDK test client; Debian's is new enough.
+  packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db)
+fi
+if (( want_node )); then
+  # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
   command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
