@@ -1,6 +1,11 @@
 # Build helpers shared by every folder: one way to declare a test or a tool.
 
 set(TELKIT_WARNINGS -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+if(TELKIT_FUZZ)
+  # Instrument the whole library, so libFuzzer gets coverage from libtelkit too.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 if(TELKIT_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
