@@ -48,7 +48,7 @@ TEST(Status, ResultAndMacros) {
 TEST(Status, ErrnoMapping) {
   EXPECT_EQ(ErrnoError("open 'x'", ENOENT).code(), StatusCode::kNotFound);
   EXPECT_EQ(ErrnoError("write", ENOSPC).code(), StatusCode::kResourceExhausted);
-  EXPECT_EQ(ErrnoError("open 'x'", ENOENT).message(), "open 'x': No such file or directory");
+  EXPECT_EQ(ErrnoError("open 'x'", ENOENT).message(), "open 'x': no such file or directory");
 }
 
 }  // namespace

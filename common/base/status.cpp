@@ -1,5 +1,6 @@
 #include "common/base/status.h"
 
+#include <cctype>
 #include <cstring>
 
 namespace telkit {
@@ -64,9 +65,11 @@ Status ErrnoError(std::string_view what, int err) {
     case EINTR: code = StatusCode::kCancelled; break;
     default: break;
   }
+  std::string reason = std::strerror(err);  // "No such file..." -> "no such file..."
+  if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
   std::string m(what);
   m += ": ";
-  m += std::strerror(err);
+  m += reason;
   return Status(code, std::move(m));
 }
 

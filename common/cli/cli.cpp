@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -41,8 +42,8 @@ class JsonStderrSink : public spdlog::sinks::base_sink<std::mutex> {
 
 void AddCommonFlags(CLI::App& app, std::string_view tool_name, LogOptions& log) {
   app.set_version_flag("--version", std::string(tool_name) + " " TELKIT_VERSION, "Print the version and exit");
-  app.set_config("--config", "", "Read options from FILE (keys = long flags)");
-  app.add_option("--log-level", log.level, "trace|debug|info|warn|error|off")
+  app.set_config("--config", "", "Read options from FILE (keys = long flags)")->type_name("FILE");
+  app.add_option("--log-level", log.level, "Diagnostics from this level on")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--log-format", log.format, "Diagnostics format: text|json")
@@ -92,11 +93,13 @@ int RunTool(std::string_view tool_name, std::string_view description, int argc, 
       app.exit(e, std::cout, std::cerr);
       return kExitOk;
     }
-    std::cerr << tool_name << ": " << e.what() << "\nRun '" << tool_name << " --help' for more information.\n";
+    std::string message = e.what();
+    if (!message.empty()) message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
+    std::cerr << tool_name << ": error: " << message << " (see '" << tool_name << " --help')\n";
     return kExitUsage;
   }
   if (Status s = SetUpLogging(tool_name, log); !s.ok()) {
-    std::cerr << tool_name << ": " << s.message() << "\n";
+    std::cerr << tool_name << ": error: " << s.message() << "\n";
     return kExitUsage;
   }
   try {

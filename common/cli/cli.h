@@ -1,6 +1,6 @@
 // The command-line contract every telkit command shares (STYLE.md rule 12):
 // --help and --version on stdout with exit 0; usage errors as one line on
-// stderr and exit 2; --config FILE with the long flags as keys; --log-level
+// stderr ("NAME: error: what (see 'NAME --help')") and exit 2; --config FILE with the long flags as keys; --log-level
 // and --log-format for diagnostics, which go to stderr only (stdout carries
 // data). Exit codes: 0 success, 1 runtime failure, 2 usage error.
 // Thread-compatible: used from main() only.

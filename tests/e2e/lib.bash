@@ -4,7 +4,10 @@
 set -u
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN=${TELKIT_BIN_DIR:-$E2E_ROOT/build/tools}
+BIN_DIR=${TELKIT_BIN_DIR:-$E2E_ROOT/build/tools}
+# Commands are built as build/tools/NAME/NAME.
+RECV=$BIN_DIR/otlp-recv/otlp-recv
+TELCAT=$BIN_DIR/tel-cat/tel-cat
 SHARED=${TELKIT_SHARED_DIR:-$E2E_ROOT/../shared}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/telkit-e2e.XXXXXX")
 PASS=0 FAIL=0 SKIP=0
@@ -43,7 +46,7 @@ wait_http() {
 start_recv() {
   local name=$1 out=$2; shift 2
   GRPC_PORT=$(free_port) HTTP_PORT=$(free_port) ADMIN_PORT=$(free_port)
-  "$BIN/otlp-recv" --grpc-listen "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+  "$RECV" --grpc-listen "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
     --admin-listen "127.0.0.1:$ADMIN_PORT" --out "$out" "$@" >"$WORK/$name.log" 2>&1 &
   RECV_PID=$!
   PIDS+=("$RECV_PID")

@@ -7,8 +7,8 @@
 source "$(dirname "$0")/lib.bash"
 CLIENT=$E2E_ROOT/tests/e2e/client
 
-for bin in otlp-recv tel-cat; do
-  [ -x "$BIN/$bin" ] || { fail "$BIN/$bin is not built"; summary; exit 1; }
+for bin in "$RECV" "$TELCAT"; do
+  [ -x "$bin" ] || { fail "$bin is not built"; summary; exit 1; }
 done
 
 if npm_install "$CLIENT"; then pass "npm ci (tests/e2e/client)"; else fail "npm ci (tests/e2e/client)" "$WORK/npm-client.log"; summary; exit 1; fi
@@ -30,7 +30,7 @@ sdk_run() {
   local stop_rc=$?
   if [ "$rc" != 0 ]; then fail "$name: the SDK reported failures (rc=$rc)" "$WORK/$name.send.log"; return; fi
   [ "$stop_rc" = 0 ] || fail "$name: otlp-recv exited $stop_rc after SIGTERM" "$WORK/$name.log"
-  if ! "$BIN/tel-cat" "$stream" >"$WORK/$name.jsonl" 2>"$WORK/$name.telcat.log"; then
+  if ! "$TELCAT" "$stream" >"$WORK/$name.jsonl" 2>"$WORK/$name.telcat.log"; then
     fail "$name: tel-cat could not read the stream" "$WORK/$name.telcat.log"; return
   fi
   if node "$CLIENT/check.mjs" --manifest "$WORK/$name.manifest.json" --stream-json "$WORK/$name.jsonl" \
@@ -73,7 +73,7 @@ roundtrip() {
   local src=$1 flags=$2 s=$WORK/$1.stream
   [ -f "$s" ] || { fail "round trip $src: no stream"; return; }
   # shellcheck disable=SC2086
-  if "$BIN/tel-cat" $flags "$s" | "$BIN/tel-cat" --from-json -o "$WORK/$src.rt.stream" 2>"$WORK/$src.rt.log" \
+  if "$TELCAT" $flags "$s" | "$TELCAT" --from-json -o "$WORK/$src.rt.stream" 2>"$WORK/$src.rt.log" \
       && cmp -s "$s" "$WORK/$src.rt.stream"; then
     pass "round trip $src ${flags:-(plain)}: stream -> JSON -> stream is byte-identical ($(stat -c %s "$s") bytes)"
   else
@@ -86,7 +86,7 @@ roundtrip own-grpc --exact
 roundtrip own-gzip-http-protobuf --exact
 
 # tel-cat --send into a second otlp-recv reproduces the same payloads.
-payloads() { "$BIN/tel-cat" "$1" | node -e '
+payloads() { "$TELCAT" "$1" | node -e '
   const lines = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean).map(JSON.parse);
   for (const l of lines) if (l.signal) console.log(l.signal + " " + JSON.stringify(l.payload ?? l.payloadBase64));'; }
 for proto in grpc http/protobuf http/json; do
@@ -95,7 +95,7 @@ for proto in grpc http/protobuf http/json; do
   [ -f "$src" ] || continue
   if start_recv "send-$slug" "$WORK/send-$slug.stream"; then
     ep="http://127.0.0.1:$HTTP_PORT"; [ "$proto" = grpc ] && ep="127.0.0.1:$GRPC_PORT"
-    "$BIN/tel-cat" --send "$ep" --protocol "$proto" "$src" 2>"$WORK/send-$slug.telcat.log"
+    "$TELCAT" --send "$ep" --protocol "$proto" "$src" 2>"$WORK/send-$slug.telcat.log"
     rc=$?
     stop_pid "$RECV_PID"
     if [ "$rc" = 0 ] && diff <(payloads "$src") <(payloads "$WORK/send-$slug.stream") >"$WORK/send-$slug.diff" 2>&1; then

@@ -61,15 +61,14 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_option("--max-frame-bytes", f.max_frame_bytes, "Larger frames count as corrupt")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  auto* sinks = app.add_option_group("sink");
-  sinks->add_option(app.get_option("--out"));
-  sinks->add_option(app.get_option("--send"));
-  sinks->add_option(app.get_option("--summary"));
-  sinks->require_option(0, 1);
 }
 
 int Run(const Flags& f) {
   std::signal(SIGPIPE, SIG_IGN);
+  if (int(!f.out.empty()) + int(!f.send.empty()) + int(f.summary) > 1) {  // one sink at a time
+    spdlog::error("--out, --send and --summary exclude each other");
+    return telkit::kExitUsage;
+  }
   telkit::TransferPlan plan;
   if (!f.inputs.empty()) plan.inputs = f.inputs;
   plan.inputs_are_json = f.from_json;
@@ -78,7 +77,9 @@ int Run(const Flags& f) {
   plan.input_options.on_corruption =
       f.on_corrupt == "fail" ? telkit::CorruptionPolicy::kFail : telkit::CorruptionPolicy::kSkip;
   plan.input_options.max_payload_bytes = f.max_frame_bytes;
-  plan.input_options.on_corruption_report = [](const telkit::Status& s) { spdlog::warn("{}", s.message()); };
+  if (plan.input_options.on_corruption == telkit::CorruptionPolicy::kSkip) {  // with kFail the error says it
+    plan.input_options.on_corruption_report = [](const telkit::Status& s) { spdlog::warn("{}", s.message()); };
+  }
   if (!f.out.empty()) {
     plan.sink = telkit::TransferSink::kStream;
     plan.out = f.out;
@@ -107,8 +108,8 @@ int Run(const Flags& f) {
   }
   telkit::Result<telkit::TransferStats> stats = telkit::RunTransfer(plan);
   if (!stats.ok()) return telkit::ReportFailure(stats.status());
-  if (stats->frames_corrupt > 0) spdlog::warn("{} corrupt frames were skipped", stats->frames_corrupt);
-  if (stats->rejected_items > 0) spdlog::warn("the endpoint rejected {} items", stats->rejected_items);
+  if (stats->frames_corrupt > 0) spdlog::warn("corrupt frames skipped: {}", stats->frames_corrupt);
+  if (stats->rejected_items > 0) spdlog::warn("items rejected by the endpoint: {}", stats->rejected_items);
   spdlog::debug("{} frames, {} payload bytes, {} skipped", stats->frames, stats->bytes, stats->frames_skipped);
   return telkit::kExitOk;
 }

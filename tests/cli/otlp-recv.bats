@@ -1,0 +1,242 @@
+#!/usr/bin/env bats
+# otlp-recv: the CLI contract, then the daemon over real sockets: good input
+# arrives in the stream, each kind of bad input gets its status and its
+# counter, and the daemon keeps serving.
+
+load helpers
+
+setup() {
+  T="$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+  stop_daemon KILL
+}
+
+refused() {  # refused PROTOCOL REASON: the refusal counter
+  metric "otlp_recv_refused_requests_total{protocol=\"$1\",reason=\"$2\"}"
+}
+
+# Total items of the stream file $1 as tel-cat counts them.
+stream_items() {
+  "$(telkit_bin tel-cat)" --summary "$1" | grep -o -E 'items=[0-9]+' | cut -d= -f2 | awk '{ s += $1 } END { print s + 0 }'
+}
+
+@test "--help and --version print on stdout and exit 0" {
+  run --separate-stderr "$(telkit_bin otlp-recv)" --help
+  assert_success
+  assert_output --partial 'Usage: otlp-recv'
+  assert_output --partial '--max-decompressed-bytes'
+  [ -z "$stderr" ]
+  run --separate-stderr "$(telkit_bin otlp-recv)" --version
+  assert_success
+  assert_output --regexp '^otlp-recv [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "usage errors exit 2 with one line on stderr" {
+  run --separate-stderr "$(telkit_bin otlp-recv)" --no-such-flag
+  assert_failure 2
+  [[ "$stderr" == *"otlp-recv: "*"--no-such-flag"* ]]
+  [ -z "$output" ]
+  run --separate-stderr "$(telkit_bin otlp-recv)" --http-listen nonsense
+  assert_failure 2
+  [[ "$stderr" == *"invalid listen address 'nonsense'"* ]]
+  run --separate-stderr "$(telkit_bin otlp-recv)" --max-request-bytes 10M --max-decompressed-bytes 1M
+  assert_failure 2
+  run --separate-stderr "$(telkit_bin otlp-recv)" --http-listen '' --grpc-listen ''
+  assert_failure 2
+}
+
+@test "an unusable output or a busy port is a runtime failure (exit 1)" {
+  run --separate-stderr "$(telkit_bin otlp-recv)" -o /nonexistent/dir/out --admin-listen ''
+  assert_failure 1
+  [[ "$stderr" == *"/nonexistent/dir/out"* ]]
+  start_otlp_recv -o "$T/out.tks"
+  run --separate-stderr "$(telkit_bin otlp-recv)" -o "$T/other.tks" \
+    --http-listen "127.0.0.1:$HTTP_PORT" --grpc-listen '' --admin-listen ''
+  assert_failure 1
+  [[ "$stderr" == *"cannot listen on '127.0.0.1:$HTTP_PORT'"* ]]
+}
+
+@test "serves /healthz, /readyz and /metrics" {
+  start_otlp_recv -o "$T/out.tks"
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/healthz"
+  assert_output 200
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/readyz"
+  assert_output 200
+  run curl -s "http://127.0.0.1:$ADMIN_PORT/metrics"
+  assert_output --partial '# TYPE otlp_recv_received_items_total counter'
+  assert_output --partial 'process_resident_memory_bytes '
+  assert_output --partial 'telkit_build_info{tool="otlp-recv"'
+}
+
+@test "good requests over HTTP (protobuf, JSON, gzip) and gRPC (plain, gzip) reach the stream" {
+  start_otlp_recv -o "$T/out.tks"
+  test_client sample traces 3 >"$T/traces.pb"
+  test_client sample-json logs 2 >"$T/logs.json"
+  test_client sample metrics 4 | gzip -c >"$T/metrics.pb.gz"
+  test_client sample traces 5 >"$T/traces5.pb"
+
+  run post /v1/traces application/x-protobuf "$T/traces.pb"
+  assert_output 200
+  run post /v1/logs 'application/json; charset=utf-8' "$T/logs.json"
+  assert_output 200
+  run cat "$T/response"
+  assert_output '{}'
+  run post /v1/metrics application/x-protobuf "$T/metrics.pb.gz" -H 'Content-Encoding: gzip'
+  assert_output 200
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/traces5.pb"
+  assert_success
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/traces5.pb" gzip
+  assert_success
+
+  [ "$(metric 'otlp_recv_received_items_total{protocol="http",signal="traces"}')" = 3 ]
+  [ "$(metric 'otlp_recv_received_items_total{protocol="grpc",signal="traces"}')" = 10 ]
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(stream_items "$T/out.tks")" = 19 ]
+}
+
+@test "the stream goes to stdout by default" {
+  start_daemon otlp-recv --http-listen 127.0.0.1:0 --grpc-listen '' --admin-listen ''
+  wait_for_log 'writing the telemetry stream'
+  HTTP_PORT=$(log_port 'OTLP/HTTP on')
+  test_client sample logs 6 >"$T/logs.pb"
+  run post /v1/logs application/x-protobuf "$T/logs.pb"
+  assert_output 200
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(stream_items "$T/otlp-recv.out")" = 6 ]
+}
+
+@test "partial success: invalid items are rejected, the rest is accepted" {
+  start_otlp_recv -o "$T/out.tks"
+  test_client sample traces 3 2 >"$T/mixed.pb"
+  run post /v1/traces application/x-protobuf "$T/mixed.pb"
+  assert_output 200
+  [ "$(metric 'otlp_recv_rejected_items_total{protocol="http",signal="traces"}')" = 2 ]
+  [ "$(metric 'otlp_recv_received_items_total{protocol="http",signal="traces"}')" = 3 ]
+}
+
+@test "bad input: each gets its status and its counter, and the daemon still serves" {
+  start_otlp_recv -o "$T/out.tks" --max-request-bytes 64K --max-decompressed-bytes 1M
+  test_client sample traces 3 >"$T/good.pb"
+  head -c -7 "$T/good.pb" >"$T/truncated.pb"
+  printf '{"resourceSpans": [' >"$T/bad.json"
+  head -c 100000 /dev/urandom >"$T/big.bin"
+  head -c 64M /dev/zero | gzip -9 >"$T/bomb.gz"
+  test_client sample traces 1 0 200000 >"$T/big.pb"
+
+  run post /v1/traces application/x-protobuf "$T/truncated.pb"
+  assert_output 400
+  [ "$(refused http bad_data)" = 1 ]
+
+  run post /v1/traces application/json "$T/bad.json"
+  assert_output 400
+  run cat "$T/response"
+  assert_output --partial '"code":3'
+  [ "$(refused http bad_data)" = 2 ]
+
+  run post /v1/traces text/plain "$T/good.pb"
+  assert_output 415
+  [ "$(refused http unsupported_media_type)" = 1 ]
+
+  run post /v1/traces application/x-protobuf "$T/big.bin"
+  assert_output 413
+  [ "$(refused http too_large)" = 1 ]
+
+  run post /v1/traces application/x-protobuf "$T/bomb.gz" -H 'Content-Encoding: gzip'
+  assert_output 413
+  [ "$(refused http decompressed_too_large)" = 1 ]
+
+  run post /v1/profiles application/x-protobuf "$T/good.pb"
+  assert_output 404
+  [ "$(refused http not_found)" = 1 ]
+
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/v1/traces"
+  assert_output 405
+  [ "$(refused http method_not_allowed)" = 1 ]
+
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/big.pb"
+  assert_failure
+  assert_output --partial 'RESOURCE_EXHAUSTED'
+  [ "$(refused grpc too_large)" = 1 ]
+
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/truncated.pb"
+  assert_failure
+  assert_output --partial 'INVALID_ARGUMENT'
+  [ "$(refused grpc bad_data)" = 1 ]
+
+  run test_client grpc "127.0.0.1:$GRPC_PORT" /opentelemetry.proto.collector.profiles.v1.ProfilesService/Export "$T/good.pb"
+  assert_failure
+  assert_output --partial 'UNIMPLEMENTED'
+
+  # Still serving, both protocols.
+  run post /v1/traces application/x-protobuf "$T/good.pb"
+  assert_output 200
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/good.pb"
+  assert_success
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/readyz"
+  assert_output 200
+}
+
+@test "a client that disconnects mid-request does not hurt" {
+  start_otlp_recv -o "$T/out.tks"
+  exec 5<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
+  printf 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\npartial' >&5
+  exec 5>&-
+  wait_until 100 test "$(refused http aborted)" = 1
+  [ "$(metric 'otlp_recv_in_flight_requests{protocol="http"}')" = 0 ]
+  test_client sample traces 2 >"$T/good.pb"
+  run post /v1/traces application/x-protobuf "$T/good.pb"
+  assert_output 200
+}
+
+@test "200 concurrent clients are all served" {
+  start_otlp_recv -o "$T/out.tks"
+  test_client sample traces 2 >"$T/good.pb"
+  seq 200 | xargs -P 200 -I{} curl -s --max-time 120 -o /dev/null -w '%{http_code}\n' \
+    -H 'Content-Type: application/x-protobuf' --data-binary "@$T/good.pb" \
+    "http://127.0.0.1:$HTTP_PORT/v1/traces" >"$T/codes"
+  [ "$(grep -c '^200$' "$T/codes")" = 200 ]
+  [ "$(metric 'otlp_recv_accepted_requests_total{protocol="http",signal="traces"}')" = 200 ]
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(stream_items "$T/out.tks")" = 400 ]
+}
+
+@test "bearer token: 401 / UNAUTHENTICATED without it, and SIGHUP reloads the file" {
+  echo first-token >"$T/token"
+  start_otlp_recv -o "$T/out.tks" --bearer-token-file "$T/token"
+  test_client sample traces 1 >"$T/good.pb"
+  run post /v1/traces application/x-protobuf "$T/good.pb"
+  assert_output 401
+  run post /v1/traces application/x-protobuf "$T/good.pb" -H 'Authorization: Bearer first-token'
+  assert_output 200
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/good.pb"
+  assert_output --partial UNAUTHENTICATED
+  run test_client grpc "127.0.0.1:$GRPC_PORT" traces "$T/good.pb" token=first-token
+  assert_success
+
+  echo second-token >"$T/token"
+  kill -HUP "$DAEMON_PID"
+  wait_for_log 'reloaded the bearer token file'
+  run post /v1/traces application/x-protobuf "$T/good.pb" -H 'Authorization: Bearer first-token'
+  assert_output 401
+  run post /v1/traces application/x-protobuf "$T/good.pb" -H 'Authorization: Bearer second-token'
+  assert_output 200
+  [ "$(refused http unauthenticated)" = 2 ]
+}
+
+@test "SIGTERM drains: everything accepted is in the stream, exit 0" {
+  start_otlp_recv -o "$T/out.tks"
+  test_client sample logs 10 >"$T/logs.pb"
+  for i in $(seq 20); do
+    run post /v1/logs application/x-protobuf "$T/logs.pb"
+    assert_output 200
+  done
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  grep -q 'received SIGTERM, draining' "$DAEMON_LOG"
+  [ "$(stream_items "$T/out.tks")" = 200 ]
+}
