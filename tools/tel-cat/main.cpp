@@ -9,7 +9,7 @@
 
 #include "common/cli/cli.h"
 #include "common/otlp/signal.h"
-#include "common/stream/stream_transfer.h"
+#include "common/transfer/stream_transfer.h"
 
 namespace {
 

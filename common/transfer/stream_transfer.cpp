@@ -1,4 +1,4 @@
-#include "common/stream/stream_transfer.h"
+#include "common/transfer/stream_transfer.h"
 
 #include <ctime>
 #include <map>
