@@ -85,12 +85,14 @@ Result<StreamHeader> ParseHeader(const Json& doc) {
   return header;
 }
 
-// The bytes C++ protobuf writes for the request `bytes` holds.
+// The bytes C++ protobuf writes for what JSON can say of the request
+// `bytes` holds (unknown fields have no JSON form, so they are dropped).
 Result<std::string> CanonicalPayload(Signal signal, std::string_view bytes) {
   std::unique_ptr<google::protobuf::Message> m = NewExportRequest(signal);
   if (!m || !m->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return InvalidArgumentError("payload does not parse");
   }
+  m->DiscardUnknownFields();
   return m->SerializeAsString();
 }
 
