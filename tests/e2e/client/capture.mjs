@@ -7,7 +7,7 @@
 //              application/json, optional Content-Encoding gzip/deflate
 //   OTLP/gRPC  opentelemetry.proto.collector.{trace,metrics,logs}.v1.*Service/Export
 //
-// Requests are decoded with protobufjs against ./otlp.proto (JSON requests are
+// Requests are decoded with protobufjs against the project's common/proto (JSON requests are
 // parsed and normalised through the same schema) and written to --out as
 // tel-cat JSON lines: one {"stream":{...}} header, then one frame per request
 //   {"seq":"1","time":"<unix ns>","signal":"traces","flags":0,"payload":{<OTLP/JSON>}}

@@ -1,4 +1,5 @@
-// otlp-json.mjs - protobufjs view of ./otlp.proto, and conversions between
+// otlp-json.mjs - protobufjs view of the project's OTLP protos (common/proto),
+// and conversions between
 // decoded protobuf messages and the OTLP/JSON encoding (the form tel-cat prints).
 //
 // OTLP/JSON as produced here (OTLP spec, "JSON Protobuf Encoding"):
@@ -20,10 +21,15 @@ const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const root = protobuf.parse(fs.readFileSync(path.join(HERE, 'otlp.proto'), 'utf8')).root;
+// The same .proto files the C++ code is generated from: one schema, no copy.
+const PROTO_DIR = path.resolve(HERE, '../../../common/proto');
+export const root = new protobuf.Root();
+root.resolvePath = (origin, target) => path.join(PROTO_DIR, target);
+root.loadSync(['trace', 'metrics', 'logs'].map((s) => `opentelemetry/proto/collector/${s}/v1/${s}_service.proto`));
 root.resolveAll();
 
-const T = (n) => root.lookupType(`telkit.e2e.otlp.${n}`);
+const SERVICE_PACKAGE = { Trace: 'trace', Metrics: 'metrics', Logs: 'logs' };
+const T = (n) => root.lookupType(`opentelemetry.proto.collector.${SERVICE_PACKAGE[n.match(/^Export(\w+?)Service/)[1]]}.v1.${n}`);
 export const SIGNALS = {
   traces: {
     Request: T('ExportTraceServiceRequest'), Response: T('ExportTraceServiceResponse'), rejectedField: 'rejectedSpans',

@@ -7,14 +7,14 @@
 // <seq>-<traces|metrics|logs>-<transport>.bin). For each body it reports:
 //   1. field order: whether every message on the wire lists its fields in
 //      ascending field-number order (what proto serialisers emit);
-//   2. protobufjs: decode with ./otlp.proto and encode again - same bytes?
+//   2. protobufjs: decode with common/proto and encode again - same bytes?
 //   3. proto3-canonical: the same, after dropping fields with implicit presence
 //      that were sent with their default value (0, "", false) - what a proto3
 //      library (e.g. C++ libprotobuf) writes, which cannot tell "sent as 0"
 //      from "not sent"; lists which fields the SDK writes explicitly as 0;
 //   4. with --proto-path (and protoc on PATH): `protoc --decode | protoc --encode`
 //      against those .proto files (libprotobuf), compared with 3.
-// Exit status 1 if 2 does not reproduce every body (a gap in ./otlp.proto),
+// Exit status 1 if 2 does not reproduce every body (a gap in the schema),
 // 2 on bad usage; everything else is information.
 
 import fs from 'node:fs';
@@ -142,7 +142,7 @@ const w = (s) => process.stdout.write(`${s}\n`);
 w(`roundtrip: ${files.length} request bodies (traces ${per.traces}, metrics ${per.metrics}, logs ${per.logs}), ${bytesIn} bytes`);
 w(`  field order: ${ordered}/${files.length} bodies have every message's fields in ascending field-number order`);
 for (const i of orderIssues.slice(0, 10)) w(`    ${i}`);
-w(`  protobufjs decode+encode (./otlp.proto) reproduces the bytes: ${identical}/${files.length}`);
+w(`  protobufjs decode+encode (common/proto) reproduces the bytes: ${identical}/${files.length}`);
 for (const i of notIdentical.slice(0, 10)) w(`    ${i}`);
 w(`  proto3-canonical re-encoding (explicit defaults dropped) reproduces the bytes: ${canonicalSame}/${files.length} `
   + `(${bytesIn - bytesCanonical} bytes shorter in total)`);

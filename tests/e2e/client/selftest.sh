@@ -200,7 +200,7 @@ PROTO_PATH=${PROTO_PATH:-../../../common/proto}
 [ -d "$PROTO_PATH/opentelemetry" ] || PROTO_PATH=""
 if timeout 60 node roundtrip.mjs "$OUT/rt-http-protobuf.raw" ${PROTO_PATH:+--proto-path "$PROTO_PATH"} >"$OUT/roundtrip.log" 2>&1 \
   && timeout 60 node roundtrip.mjs "$OUT/rt-grpc.raw" >"$OUT/roundtrip-grpc.log" 2>&1; then
-  pass "raw HTTP/protobuf and gRPC request bodies: protobufjs decode+encode with ./otlp.proto gives the same bytes"
+  pass "raw HTTP/protobuf and gRPC request bodies: protobufjs decode+encode with common/proto gives the same bytes"
 else
   cat "$OUT/roundtrip-grpc.log" >>"$OUT/roundtrip.log" 2>/dev/null
   fail "protobufjs round trip of raw request bodies" "$OUT/roundtrip.log"
