@@ -48,6 +48,28 @@ for proto in grpc http/protobuf http/json; do
   sdk_run "own-gzip-$slug" "$CLIENT" "$proto" --count 30 --seed "gz-$slug" --service shop --compression gzip
 done
 
+# Negative control: the checker notices a lost span and a changed log body
+# in real SDK output, so the passes above mean something.
+if [ -f "$WORK/own-grpc.jsonl" ]; then
+  node -e '
+    const fs = require("fs");
+    const lines = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+    const t = lines.find((l) => l.signal === "traces");
+    t.payload.resourceSpans[0].scopeSpans[0].spans.shift();
+    const l = lines.find((l) => l.signal === "logs");
+    l.payload.resourceLogs[0].scopeLogs[0].logRecords[0].body = { stringValue: "tampered" };
+    fs.writeFileSync(process.argv[2], lines.map((x) => JSON.stringify(x)).join("\n") + "\n");' \
+    "$WORK/own-grpc.jsonl" "$WORK/tampered.jsonl"
+  node "$CLIENT/check.mjs" --manifest "$WORK/own-grpc.manifest.json" --stream-json "$WORK/tampered.jsonl" \
+    >"$WORK/tampered.check.log" 2>&1
+  rc=$?
+  if [ "$rc" = 1 ] && grep -q "missing span" "$WORK/tampered.check.log" && grep -qi "body" "$WORK/tampered.check.log"; then
+    pass "negative control: the checker reports a removed span and a changed log body"
+  else
+    fail "negative control: the checker did not notice tampering (rc=$rc)" "$WORK/tampered.check.log"
+  fi
+fi
+
 # The shared client, as it is, from a private copy (shared/ may be read-only).
 if [ -f "$SHARED/clients/otel-js/send.mjs" ]; then
   cp -r "$SHARED/clients/otel-js" "$WORK/shared-client"
