@@ -44,6 +44,11 @@ teardown() {
   assert_success
   assert_line --regexp '^total: logs frames=2 .*; traces frames=2 .*;$'
   refute_output --partial metrics
+  # A list flag takes one value: the input after it stays an input.
+  run "$TELCAT" --signal traces "$T/sample.stream"
+  assert_success
+  assert_line --index 0 --partial '"signal":"traces"'
+  assert_equal "${#lines[@]}" 2  # the stream header and the one traces frame
 }
 
 @test "a damaged frame is reported with its offset, skipped, and the rest is read" {

@@ -45,7 +45,9 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_option("--protocol", f.protocol, "grpc|http/protobuf|http/json")
       ->capture_default_str()
       ->check(CLI::IsMember({"grpc", "http/protobuf", "http/json"}));
-  app.add_option("-H,--header", f.headers, "Header for --send: K=V (repeatable)")->type_name("K=V");
+  app.add_option("-H,--header", f.headers, "Header for --send: K=V (repeatable)")
+      ->type_name("K=V")
+      ->allow_extra_args(false);  // one value per flag, so inputs after it stay inputs
   app.add_flag("--gzip", f.gzip, "Compress requests sent with --send");
   app.add_option("--ca-file", f.ca_file, "Trust this CA for https endpoints")->check(CLI::ExistingFile);
   app.add_flag("--insecure", f.insecure, "Do not verify the server certificate");
@@ -54,6 +56,7 @@ void Declare(CLI::App& app, Flags& f) {
       ->check(CLI::PositiveNumber);
   app.add_option("--signal", f.signals, "Only these: traces,metrics,logs,prom-rw")
       ->delimiter(',')
+      ->allow_extra_args(false)
       ->check(CLI::IsMember({"traces", "metrics", "logs", "prom-rw"}));
   app.add_option("--on-corrupt", f.on_corrupt, "Corrupt frames: skip|fail")
       ->capture_default_str()
