@@ -370,6 +370,7 @@ void OtlpReceiver::WriterLoop() {
 }
 
 OtlpReceiver::InFlight OtlpReceiver::TrackRequest(Transport transport) {
+  requests_seen_.fetch_add(1, std::memory_order_relaxed);
   counters_->in_flight[static_cast<int>(transport)]->Add(1);
   std::lock_guard lock(in_flight_mu_);
   ++in_flight_;
@@ -381,6 +382,15 @@ OtlpReceiver::InFlight::~InFlight() {
   receiver_->counters_->in_flight[static_cast<int>(transport_)]->Add(-1);
   std::lock_guard lock(receiver_->in_flight_mu_);
   if (--receiver_->in_flight_ == 0) receiver_->in_flight_cv_.notify_all();
+}
+
+bool OtlpReceiver::Idle() const {
+  {
+    std::lock_guard lock(in_flight_mu_);
+    if (in_flight_ != 0) return false;
+  }
+  std::lock_guard lock(queue_mu_);
+  return queue_bytes_ == 0;
 }
 
 bool OtlpReceiver::Ready() const { return !draining_.load() && !output_failed_.load(); }

@@ -159,6 +159,12 @@ class OtlpReceiver {
   };
   InFlight TrackRequest(Transport transport);
 
+  // Requests seen so far: every TrackRequest call. With Idle(), tells a
+  // caller polling now and then whether anything happened in between.
+  uint64_t RequestsSeen() const { return requests_seen_.load(std::memory_order_relaxed); }
+  // No request in flight and no frame queued or being written.
+  bool Idle() const;
+
   // Ready to accept: not draining and the output works (for /readyz).
   bool Ready() const;
   bool Draining() const { return draining_.load(); }
@@ -188,6 +194,8 @@ class OtlpReceiver {
 
   std::atomic<bool> draining_{false};
   std::atomic<bool> shut_down_{false};
+
+  std::atomic<uint64_t> requests_seen_{0};
 
   mutable std::mutex in_flight_mu_;
   std::condition_variable in_flight_cv_;

@@ -261,6 +261,7 @@ TEST_F(ReceiverTest, FullQueueRefusesWithRetryableStatus) {
   EXPECT_EQ(outcome.retry_after_seconds, 3);
   EXPECT_EQ(Metric(registry_, "otlp_recv_refused_requests_total{protocol=\"http\",reason=\"queue_full\"}"), 1);
   EXPECT_GT(Metric(registry_, "otlp_recv_queue_bytes"), 0);
+  EXPECT_FALSE(receiver_->Idle());  // frames queued
   // Nobody ever reads: shutdown gives up at its deadline and says so.
   Status shutdown = receiver_->Shutdown(200ms);
   EXPECT_EQ(shutdown.code(), StatusCode::kDeadlineExceeded) << shutdown.ToString();
@@ -292,6 +293,23 @@ TEST_F(ReceiverTest, ShutdownWritesEverythingQueuedAndWaitsForRequestsInFlight) 
   EXPECT_EQ(Metric(registry_, "otlp_recv_in_flight_requests{protocol=\"grpc\"}"), 0);
   EXPECT_EQ(ReadFrames(out_path_).size(), 200u);
   EXPECT_TRUE(receiver_->Shutdown(1s).ok());  // idempotent
+}
+
+TEST_F(ReceiverTest, IdleWhenNothingIsInFlightQueuedOrBeingWritten) {
+  Open();
+  EXPECT_TRUE(receiver_->Idle());
+  EXPECT_EQ(receiver_->RequestsSeen(), 0u);
+  {
+    OtlpReceiver::InFlight in_flight = receiver_->TrackRequest(Transport::kHttp);
+    EXPECT_FALSE(receiver_->Idle());
+    EXPECT_EQ(receiver_->RequestsSeen(), 1u);
+    ASSERT_TRUE(Send(SampleRequest(Signal::kTraces, 2)).status.ok());
+  }
+  // The writer thread empties the queue on its own.
+  for (int i = 0; i < 1000 && !receiver_->Idle(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(receiver_->Idle());
+  EXPECT_EQ(receiver_->RequestsSeen(), 1u);
+  EXPECT_EQ(ShutdownAndRead().size(), 1u);
 }
 
 TEST_F(ReceiverTest, BrokenOutputMakesRequestsRetryable) {

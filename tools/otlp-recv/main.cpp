@@ -1,6 +1,7 @@
 // otlp-recv: receives OTLP (gRPC :4317, HTTP :4318) and writes the telemetry
 // stream. Flags map onto OtlpRecvConfig (common/recv/otlp_recv_server.h);
-// this file only adds signals, systemd notification and exit codes.
+// this file only adds signals, systemd notification, exit codes and the
+// process-wide malloc settings (TuneMallocForReceiver, ReleaseMemoryIfIdle).
 //   SIGTERM, SIGINT  drain (finish requests, write what is queued), exit 0
 //   SIGHUP           reload the bearer token file
 #include <grpc/support/log.h>
@@ -127,6 +128,7 @@ int Run(const Flags& f) {
     spdlog::error("{}", s.message());
     return telkit::kExitUsage;
   }
+  telkit::TuneMallocForReceiver();  // before any thread starts
   // Signals are taken synchronously below: block them before any thread starts.
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
@@ -170,6 +172,7 @@ int Run(const Flags& f) {
       exit_code = telkit::kExitFailure;
       break;
     }
+    if ((*server)->ReleaseMemoryIfIdle()) spdlog::debug("idle: returned freed memory to the system");
   }
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   telkit::Status drained = (*server)->Shutdown(std::chrono::seconds(f.drain_timeout));
