@@ -33,14 +33,17 @@ grep -qE '^1\.\.[0-9]+' "$out/bats.log" || b_fail=$((b_fail + 1))
 passed=$((passed + b_ok - b_skip)); skipped=$((skipped + b_skip)); failed=$((failed + b_fail))
 echo "bats: $((b_ok - b_skip)) passed, $b_fail failed, $b_skip skipped"
 
-echo "== end-to-end tests"
-tests/e2e/run.sh 2>&1 | tee "$out/e2e.log"
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out/e2e.log" | tail -n 1)
-if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
-  passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2])); skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
-else
-  echo "e2e printed no summary"; failed=$((failed + 1))
-fi
+for e2e in tests/e2e/run.sh tests/e2e/pipeline.sh; do
+  echo "== end-to-end tests: $e2e"
+  log="$out/$(basename "$e2e" .sh).log"
+  "$e2e" 2>&1 | tee "$log"
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
+    passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2])); skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
+  else
+    echo "$e2e printed no summary"; failed=$((failed + 1))
+  fi
+done
 
 echo
 echo "$passed passed, $failed failed, $skipped skipped"

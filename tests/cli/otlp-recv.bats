@@ -185,7 +185,9 @@ stream_items() {
   exec 5<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
   printf 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\npartial' >&5
   exec 5>&-
-  wait_until 100 test "$(refused http aborted)" = 1
+  # refused is re-evaluated on every try, not once before the wait.
+  refused_is() { [ "$(refused "$1" "$2")" = "$3" ]; }
+  wait_until 100 refused_is http aborted 1
   [ "$(metric 'otlp_recv_in_flight_requests{protocol="http"}')" = 0 ]
   test_client sample traces 2 >"$T/good.pb"
   run post /v1/traces application/x-protobuf "$T/good.pb"

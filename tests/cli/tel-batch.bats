@@ -1,0 +1,342 @@
+#!/usr/bin/env bats
+# tel-batch: the CLI contract, then pipelines over real files and sockets
+# (inputs made with `tel-cat --from-json`, outputs read back with tel-cat):
+# filtering, routing, sampling, resource attributes, corrupt input, the
+# daemon over a listening socket (admin endpoint, SIGTERM, SIGHUP), and OTLP
+# outputs into a real otlp-recv.
+
+load helpers
+
+setup() {
+  T="$BATS_TEST_TMPDIR"
+  DATA="$TELKIT_REPO_DIR/tests/testdata/otlp"
+}
+
+teardown() {
+  stop_daemon KILL
+  [[ -n "${RECV_PID:-}" ]] && kill -KILL "$RECV_PID" 2>/dev/null || true
+}
+
+tel_cat() { "$(telkit_bin tel-cat)" "$@"; }
+# metric_is SERIES VALUE: for wait_until (evaluated on every try).
+metric_is() { [ "$(metric "$1")" = "$2" ]; }
+tel_batch() { "$(telkit_bin tel-batch)" --admin-listen '' "$@"; }
+
+# stream FILE JSON...: a stream file made of the OTLP/JSON files given.
+stream() {
+  local out=$1
+  shift
+  cat "$@" | tel_cat --from-json -o "$out"
+}
+
+# items FILE [SIGNAL]: total items in a stream file (of one signal).
+items() {
+  tel_cat --summary ${2:+--signal "$2"} "$1" | grep -o -E 'items=[0-9]+' | cut -d= -f2 |
+    awk '{ s += $1 } END { print s + 0 }'
+}
+
+# span_field FILE FIELD: one line per span of a stream file: its FIELD
+# (name, traceId, ...), sorted.
+span_field() {
+  tel_cat "$1" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    f = json.loads(line)
+    for rs in f.get("payload", {}).get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for s in ss.get("spans", []):
+                print(s.get(sys.argv[1], ""))' "$2" | sort
+}
+
+# traces_json N: N traces of 3 spans each, one OTLP/JSON request per trace.
+traces_json() {
+  python3 -c '
+import json, sys
+for t in range(int(sys.argv[1])):
+    tid = "%032x" % (t * 2654435761 + 12345)
+    spans = [{"traceId": tid, "spanId": "%016x" % (t * 8 + i + 1), "name": "op%d" % i,
+              "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000%09d" % (i * 100000000)}
+             for i in range(3)]
+    print(json.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "svc%d" % (t % 2)}}]},
+        "scopeSpans": [{"scope": {"name": "lib"}, "spans": spans}]}]}))' "$1"
+}
+
+@test "--help and --version print on stdout and exit 0" {
+  run --separate-stderr "$(telkit_bin tel-batch)" --help
+  assert_success
+  assert_output --partial 'Usage: tel-batch'
+  assert_output --partial '--drop-spans EXPR'
+  [ -z "$stderr" ]
+  run --separate-stderr "$(telkit_bin tel-batch)" --version
+  assert_success
+  assert_output --regexp '^tel-batch [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "usage errors exit 2 with one clear line on stderr" {
+  run --separate-stderr tel_batch --no-such-flag
+  assert_failure 2
+  [[ "$stderr" == *"tel-batch: "*"--no-such-flag"* ]]
+  [ -z "$output" ]
+  run --separate-stderr tel_batch --drop-spans 'name = x' -o "$T/out"
+  assert_failure 2
+  [[ "$stderr" == *"--drop-spans 'name = x': column 6: expected an operator"* ]]
+  run --separate-stderr tel_batch --keep-logs 'kind == server' -o "$T/out"
+  assert_failure 2
+  [[ "$stderr" == *"column 1: unknown field 'kind' for log records"* ]]
+  run --separate-stderr tel_batch --drop-points 'value > lots' -o "$T/out"
+  assert_failure 2
+  [[ "$stderr" == *"'value' compares numbers, not 'lots'"* ]]
+  run --separate-stderr tel_batch --resource-attr 'add:k=v' -o "$T/out"
+  assert_failure 2
+  [[ "$stderr" == *"unknown action 'add'"* ]]
+  run --separate-stderr tel_batch --processor batch,memory_limiter -o "$T/out"
+  assert_failure 2
+  [[ "$stderr" == *"'memory_limiter' must come first"* ]]
+  run --separate-stderr tel_batch --processor sample -o "$T/out"
+  assert_failure 2
+  run --separate-stderr tel_batch --memory-soft-mib 600 -o "$T/out"
+  assert_failure 2
+  run --separate-stderr tel_batch --sample-percent 120 -o "$T/out"
+  assert_failure 2
+  run --separate-stderr tel_batch -o otlp+ftp://host:1
+  assert_failure 2
+  [[ "$stderr" == *"unknown scheme 'otlp+ftp'"* ]]
+  run --separate-stderr tel_batch --admin-listen nonsense -o "$T/out"
+  assert_failure 2
+  [ ! -e "$T/out" ]
+}
+
+@test "an unusable input or output is a runtime failure (exit 1)" {
+  run --separate-stderr tel_batch -i "$T/missing" -o "$T/out"
+  assert_failure 1
+  [[ "$stderr" == *"input '$T/missing'"* ]]
+  stream "$T/in.tks" "$DATA/traces.json"
+  run --separate-stderr tel_batch -i "$T/in.tks" -o /nonexistent/dir/out
+  assert_failure 1
+  [[ "$stderr" == *"/nonexistent/dir/out"* ]]
+}
+
+@test "a plain pipe: stdin to stdout, everything arrives" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/metrics.json" "$DATA/logs.json"
+  tel_batch <"$T/in.tks" >"$T/out.tks"
+  [ "$(items "$T/out.tks" traces)" = 2 ]
+  [ "$(items "$T/out.tks" metrics)" = 3 ]
+  [ "$(items "$T/out.tks" logs)" = 2 ]
+}
+
+@test "a filter drops exactly the matching spans" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/traces.json"
+  run span_field "$T/in.tks" name
+  assert_output "$(printf 'GET /cart\nGET /cart\nSELECT cart\nSELECT cart')"
+  tel_batch -i "$T/in.tks" -o "$T/out.tks" --drop-spans 'name == "SELECT cart"'
+  run span_field "$T/out.tks" name
+  assert_output "$(printf 'GET /cart\nGET /cart')"
+  tel_batch -i "$T/in.tks" -o "$T/kept.tks" --keep-spans 'status == error && attr.db.system =~ postgres.*'
+  run span_field "$T/kept.tks" name
+  assert_output "$(printf 'SELECT cart\nSELECT cart')"
+  tel_batch -i "$T/in.tks" -o "$T/slow.tks" --keep-spans 'duration_ms >= 250'
+  run span_field "$T/slow.tks" name
+  assert_output "$(printf 'GET /cart\nGET /cart')"
+}
+
+@test "filters on log records and metric data points" {
+  stream "$T/in.tks" "$DATA/logs.json" "$DATA/metrics.json"
+  tel_batch -i "$T/in.tks" -o "$T/out.tks" --drop-logs 'severity < warn' --drop-points 'type == histogram'
+  [ "$(items "$T/out.tks" logs)" = 1 ]
+  [ "$(items "$T/out.tks" metrics)" = 2 ]
+  tel_cat "$T/out.tks" | grep -q 'payment failed'
+  ! tel_cat "$T/out.tks" | grep -q 'http.server.duration'
+}
+
+@test "routing splits the signals, and an output given twice gets a copy" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/metrics.json" "$DATA/logs.json" "$DATA/traces.json"
+  tel_batch -i "$T/in.tks" --traces-out "$T/t1.tks" --traces-out "$T/t2.tks" --metrics-out "$T/m.tks" \
+    --logs-out "$T/l.tks"
+  for f in t1 t2; do
+    [ "$(items "$T/$f.tks")" = 4 ]
+    [ "$(items "$T/$f.tks" traces)" = 4 ]
+  done
+  [ "$(items "$T/m.tks")" = 3 ]
+  [ "$(items "$T/m.tks" metrics)" = 3 ]
+  [ "$(items "$T/l.tks")" = 2 ]
+  [ "$(items "$T/l.tks" logs)" = 2 ]
+  # Batching merged the two traces frames (same resource and scope) into one.
+  [ "$(tel_cat --summary "$T/t1.tks" | grep -c '^seq=')" = 1 ]
+  run tel_cat "$T/t1.tks"
+  assert_output --partial '"scopeSpans":[{"scope":{"name":"checkout-lib","version":"1.2.0"},"spans":[{'
+}
+
+@test "a signal without an output is dropped with a warning" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/logs.json"
+  run --separate-stderr tel_batch -i "$T/in.tks" --traces-out "$T/t.tks"
+  assert_success
+  [[ "$stderr" == *"logs have no output (no --logs-out, no --out): dropped, counted"* ]]
+  [ "$(items "$T/t.tks")" = 2 ]
+}
+
+@test "sampling at 0, 100 and 50 percent keeps whole traces" {
+  traces_json 200 | tel_cat --from-json -o "$T/in.tks"
+  [ "$(items "$T/in.tks")" = 600 ]
+  tel_batch -i "$T/in.tks" -o "$T/all.tks" --sample-percent 100
+  [ "$(items "$T/all.tks")" = 600 ]
+  tel_batch -i "$T/in.tks" -o "$T/none.tks" --sample-percent 0
+  [ "$(items "$T/none.tks")" = 0 ]
+  tel_batch -i "$T/in.tks" -o "$T/half.tks" --sample-percent 50
+  kept=$(items "$T/half.tks")
+  ((kept > 150 && kept < 450))
+  # Every kept trace has all three of its spans.
+  run bash -c "$(declare -f span_field tel_cat telkit_bin); span_field '$T/half.tks' traceId | uniq -c | awk '{ print \$1 }' | sort -u"
+  assert_output 3
+  # Another process (and another batch size) decides the same.
+  tel_batch -i "$T/in.tks" -o "$T/again.tks" --sample-percent 50 --batch-max-items 7
+  [ "$(span_field "$T/again.tks" traceId)" = "$(span_field "$T/half.tks" traceId)" ]
+  # Another seed, other traces.
+  tel_batch -i "$T/in.tks" -o "$T/seed.tks" --sample-percent 50 --sample-seed 99
+  [ "$(span_field "$T/seed.tks" traceId)" != "$(span_field "$T/half.tks" traceId)" ]
+}
+
+@test "resource attributes are inserted, updated and deleted" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/logs.json"
+  tel_batch -i "$T/in.tks" -o "$T/out.tks" --resource-attr upsert:deployment.environment=production \
+    --resource-attr delete:host.name --resource-attr update:service.name=shop --resource-attr insert:service.name=x
+  run tel_cat "$T/out.tks"
+  assert_output --partial '{"key":"deployment.environment","value":{"stringValue":"production"}}'
+  assert_output --partial '{"key":"service.name","value":{"stringValue":"shop"}}'
+  refute_output --partial 'host.name'
+  refute_output --partial '"stringValue":"x"'
+  [ "$(tel_cat "$T/out.tks" | grep -c 'deployment.environment')" = 2 ]
+}
+
+@test "corrupt frames on the input are reported, skipped and survived" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/logs.json" "$DATA/metrics.json"
+  # Damage the logs frame's payload.
+  offset=$(grep -a -b -o 'payment failed' "$T/in.tks" | head -n 1 | cut -d: -f1)
+  printf 'X' | dd of="$T/in.tks" bs=1 seek="$offset" conv=notrunc status=none
+  run --separate-stderr tel_batch -i "$T/in.tks" -o "$T/out.tks"
+  assert_success
+  [[ "$stderr" == *"corrupt stream at offset"*"payload checksum mismatch"* ]]
+  [ "$(items "$T/out.tks" traces)" = 2 ]
+  [ "$(items "$T/out.tks" metrics)" = 3 ]
+  [ "$(items "$T/out.tks" logs)" = 0 ]
+  run --separate-stderr tel_batch -i "$T/in.tks" -o "$T/fail.tks" --on-corrupt fail
+  assert_failure 1
+  # Not a stream at all.
+  run --separate-stderr tel_batch -i "$DATA/traces.json" -o "$T/json.tks"
+  assert_failure 1
+  [[ "$stderr" == *"not a telkit stream"* ]]
+}
+
+@test "frames of unknown signals pass through to --out" {
+  printf '%s\n' '{"seq":"0","time":"0","signal":9,"flags":0,"payloadBase64":"aGVsbG8="}' >"$T/odd.jsonl"
+  cat "$DATA/logs.json" "$T/odd.jsonl" | tel_cat --from-json -o "$T/in.tks"
+  tel_batch -i "$T/in.tks" -o "$T/out.tks" --logs-out "$T/logs.tks"
+  run tel_cat "$T/out.tks"
+  assert_output --partial '"signal":9'
+  assert_output --partial '"payloadBase64":"aGVsbG8="'
+  [ "$(items "$T/logs.tks" logs)" = 2 ]
+}
+
+# start_batch ARGS...: tel-batch as a daemon on a listening socket $T/in.sock
+# with its admin endpoint on an ephemeral port; sets ADMIN_PORT.
+start_batch() {
+  start_daemon tel-batch -i "listen:unix:$T/in.sock" --admin-listen 127.0.0.1:0 "$@"
+  wait_for_log 'admin endpoint on'
+  ADMIN_PORT=$(log_port 'admin endpoint on')
+  wait_until 100 curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz"
+}
+
+@test "daemon: many upstreams on one socket, /metrics, SIGTERM flushes every batch" {
+  stream "$T/traces.tks" "$DATA/traces.json"
+  stream "$T/logs.tks" "$DATA/logs.json" "$DATA/logs.json"
+  start_batch -o "$T/out.tks" --batch-timeout 600000 --drop-spans 'name == "SELECT cart"'
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/healthz"
+  assert_output 200
+  # Two upstreams at once. They wait for acknowledgements, which come only
+  # once the frames left in a batch: here at SIGTERM.
+  tel_cat "$T/traces.tks" -o "unix:$T/in.sock" 3>&- &
+  up1=$!
+  tel_cat "$T/logs.tks" -o "unix:$T/in.sock" 3>&- &
+  up2=$!
+  wait_until 100 metric_is 'tel_batch_received_items_total{signal="logs"}' 4
+  [ "$(metric 'tel_batch_received_items_total{signal="traces"}')" = 2 ]
+  [ "$(metric 'tel_batch_dropped_items_total{reason="filter_drop",signal="traces"}')" = 1 ]
+  [ "$(metric tel_batch_batched_items)" = 5 ]
+  [ "$(metric tel_batch_input_connections_total)" = 2 ]
+  [ "$(metric tel_batch_unacknowledged_input_frames)" = 3 ]
+  run curl -s "http://127.0.0.1:$ADMIN_PORT/metrics"
+  assert_output --partial 'tel_batch_memory_limit_bytes{limit="hard"} 536870912'
+  assert_output --partial 'telkit_build_info{tool="tel-batch"'
+  [ "$(items "$T/out.tks")" = 0 ]
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  grep -q 'received SIGTERM, draining' "$DAEMON_LOG"
+  wait "$up1"  # acknowledged: tel-cat exits 0 once its frames are
+  wait "$up2"
+  [ "$(items "$T/out.tks" traces)" = 1 ]
+  [ "$(items "$T/out.tks" logs)" = 4 ]
+}
+
+@test "daemon: memory freed by a burst is given back once idle" {
+  traces_json 300 | tel_cat --from-json -o "$T/in.tks"
+  start_batch -o "$T/out.tks" --log-level debug
+  tel_cat "$T/in.tks" -o "unix:$T/in.sock"
+  wait_for_log 'idle: returned freed memory to the system' 100
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(items "$T/out.tks")" = 900 ]
+}
+
+@test "daemon: corrupt frames from an upstream are counted and the daemon serves on" {
+  stream "$T/good.tks" "$DATA/traces.json" "$DATA/logs.json"
+  cp "$T/good.tks" "$T/bad.tks"
+  offset=$(grep -a -b -o 'payment failed' "$T/bad.tks" | head -n 1 | cut -d: -f1)
+  printf 'X' | dd of="$T/bad.tks" bs=1 seek="$offset" conv=notrunc status=none
+  start_batch -o "$T/out.tks" --batch-timeout 0
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(open(sys.argv[2], "rb").read()); s.close()' \
+    "$T/in.sock" "$T/bad.tks"
+  wait_until 100 metric_is tel_batch_corrupt_frames_total 1
+  tel_cat "$T/good.tks" -o "unix:$T/in.sock"
+  wait_until 100 metric_is 'tel_batch_received_items_total{signal="logs"}' 2
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/readyz"
+  assert_output 200
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(items "$T/out.tks" traces)" = 4 ]
+  [ "$(items "$T/out.tks" logs)" = 2 ]
+}
+
+@test "daemon: SIGHUP reloads the processor options from --config" {
+  stream "$T/traces.tks" "$DATA/traces.json"
+  printf 'drop-spans = ["name == \\"GET /cart\\""]\n' >"$T/batch.conf"
+  start_batch -o "$T/out.tks" --batch-timeout 0 --config "$T/batch.conf"
+  tel_cat "$T/traces.tks" -o "unix:$T/in.sock"
+  printf 'drop-spans = ["name == \\"SELECT cart\\""]\nresource-attr = ["upsert:reloaded=yes"]\n' >"$T/batch.conf"
+  kill -HUP "$DAEMON_PID"
+  wait_for_log 'reloaded the processor settings'
+  tel_cat "$T/traces.tks" -o "unix:$T/in.sock"
+  printf 'drop-spans = ["name = broken"]\n' >"$T/batch.conf"
+  kill -HUP "$DAEMON_PID"
+  wait_for_log 'kept the old settings'
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  run span_field "$T/out.tks" name
+  assert_output "$(printf 'GET /cart\nSELECT cart')"
+  [ "$(tel_cat "$T/out.tks" | grep -c '"reloaded"')" = 1 ]
+}
+
+@test "OTLP outputs: otlp+grpc and otlp+http into a real otlp-recv" {
+  stream "$T/in.tks" "$DATA/traces.json" "$DATA/metrics.json" "$DATA/logs.json"
+  start_otlp_recv -o "$T/recv.tks"
+  RECV_PID=$DAEMON_PID DAEMON_PID=
+  tel_batch -i "$T/in.tks" --traces-out "otlp+grpc://127.0.0.1:$GRPC_PORT" \
+    --metrics-out "otlp+http://127.0.0.1:$HTTP_PORT" --logs-out "otlp+http://127.0.0.1:$HTTP_PORT" \
+    --export-gzip --resource-attr upsert:via=tel-batch
+  DAEMON_PID=$RECV_PID RECV_PID=
+  stop_daemon TERM
+  [ "$(items "$T/recv.tks" traces)" = 2 ]
+  [ "$(items "$T/recv.tks" metrics)" = 3 ]
+  [ "$(items "$T/recv.tks" logs)" = 2 ]
+  [ "$(tel_cat "$T/recv.tks" | grep -c '"via"')" = 3 ]
+}
