@@ -47,7 +47,7 @@ teardown() {
   # A list flag takes one value: the input after it stays an input.
   run "$TELCAT" --signal traces "$T/sample.stream"
   assert_success
-  assert_line --index 0 --partial '"signal":"traces"'
+  assert_line --index 1 --partial '"signal":"traces"'
   assert_equal "${#lines[@]}" 2  # the stream header and the one traces frame
 }
 
