@@ -5,7 +5,8 @@
 # --demo  also sends telemetry with the OpenTelemetry SDK and shows it queried
 # --exit  stop the stack after the demo instead of running until Ctrl-C
 # The stack today: otlp-recv (OTLP gRPC :4317, HTTP :4318, admin :8888)
-# writing the telemetry stream to DIR/otlp.stream, read with tel-cat.
+# -> Unix socket -> tel-batch (admin :8889), which batches and routes each
+# signal into DIR/{traces,metrics,logs}.stream, read with tel-cat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -21,25 +22,38 @@ while (($#)); do
 done
 
 if ((demo)); then scripts/setup.sh --demo; else scripts/setup.sh; fi
-scripts/build.sh otlp-recv tel-cat
+scripts/build.sh otlp-recv tel-batch tel-cat
 bin=$root/build/tools
-mkdir -p "$data"
+mkdir -p "$data/run"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 pids=()
 stop() {
   local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do  # upstream first, so each drains into the next
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-say "starting otlp-recv: OTLP gRPC :4317, HTTP :4318, admin 127.0.0.1:8888 -> $data/otlp.stream"
-"$bin/otlp-recv/otlp-recv" --out "$data/otlp.stream" 2>>"$data/otlp-recv.log" &
+wait_ready() {  # wait_ready PORT NAME LOG
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null && return 0; sleep 0.1; done
+  echo "$2 did not start:"; cat "$3"; exit 1
+}
+
+say "starting tel-batch: listen:unix:$data/run/batch.sock -> $data/{traces,metrics,logs}.stream, admin 127.0.0.1:8889"
+"$bin/tel-batch/tel-batch" --in "listen:unix:$data/run/batch.sock" --traces-out "$data/traces.stream" \
+  --metrics-out "$data/metrics.stream" --logs-out "$data/logs.stream" 2>>"$data/tel-batch.log" &
 pids+=($!)
-for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8888/readyz 2>/dev/null && break; sleep 0.1; done
-curl -fsS -o /dev/null http://127.0.0.1:8888/readyz || { echo "otlp-recv did not start:"; cat "$data/otlp-recv.log"; exit 1; }
+wait_ready 8889 tel-batch "$data/tel-batch.log"
+
+say "starting otlp-recv: OTLP gRPC :4317, HTTP :4318, admin 127.0.0.1:8888 -> unix:$data/run/batch.sock"
+"$bin/otlp-recv/otlp-recv" --out "unix:$data/run/batch.sock" 2>>"$data/otlp-recv.log" &
+pids+=($!)
+wait_ready 8888 otlp-recv "$data/otlp-recv.log"
 
 if ((demo)); then
   client=$root/tests/e2e/client
@@ -52,16 +66,19 @@ if ((demo)); then
       --manifest "$data/demo-manifest.json" --quiet
     echo "sent: $(node -e 'const c=require(process.argv[1]).counts; console.log(`${c.spans} spans, ${c.metricDataPoints} data points, ${c.logRecords} log records`)' "$data/demo-manifest.json")"
   done
-  sleep 0.5
-  say "what arrived, frame by frame: tel-cat --summary $data/otlp.stream"
-  "$bin/tel-cat/tel-cat" --summary "$data/otlp.stream" | tail -n 12
-  say "one span as OTLP/JSON: tel-cat --signal traces ... | head -1"
-  "$bin/tel-cat/tel-cat" --signal traces "$data/otlp.stream" | head -n 1 | cut -c 1-400
+  sleep 1  # tel-batch flushes a batch after at most 200 ms
+  for signal in traces metrics logs; do
+    say "what tel-batch stored for $signal: tel-cat --summary $data/$signal.stream"
+    "$bin/tel-cat/tel-cat" --summary "$data/$signal.stream" | tail -n 4
+  done
+  say "one span as OTLP/JSON: tel-cat $data/traces.stream | sed -n 2p"
+  "$bin/tel-cat/tel-cat" "$data/traces.stream" | sed -n 2p | cut -c 1-400
   echo "..."
-  say "otlp-recv's own counters: curl 127.0.0.1:8888/metrics"
-  curl -fsS http://127.0.0.1:8888/metrics | grep -E '^otlp_recv_(received_items|refused_requests)_total' | head -n 12
+  say "the daemons' own counters: curl 127.0.0.1:8888/metrics, 127.0.0.1:8889/metrics"
+  curl -fsS http://127.0.0.1:8888/metrics | grep -E '^otlp_recv_received_items_total' | head -n 9
+  curl -fsS http://127.0.0.1:8889/metrics | grep -E '^tel_batch_(received_items|batch_items|dropped_items)_total' | head -n 6
 fi
 
 if ((exit_after)); then exit 0; fi
 say "stack running (data in $data); Ctrl-C stops it"
-wait "${pids[0]}"
+wait -n "${pids[@]}"
