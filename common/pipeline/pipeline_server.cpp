@@ -1,21 +1,11 @@
 #include "common/pipeline/pipeline_server.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "common/admin/process_metrics.h"
+#include "common/base/malloc_tuning.h"
 
 namespace telkit {
 
-void TuneMallocForPipeline() {
-#if defined(__GLIBC__)
-  // Setting either threshold also turns off glibc's dynamic adjustment.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 32 << 20);
-  mallopt(M_ARENA_MAX, 2);
-#endif
-}
+void TuneMallocForPipeline() { TuneMalloc(32 << 20, 32 << 20, 2); }
 
 Result<std::unique_ptr<PipelineServer>> PipelineServer::Start(const PipelineServerConfig& config) {
   std::unique_ptr<PipelineServer> server(new PipelineServer());
@@ -34,22 +24,7 @@ Result<std::unique_ptr<PipelineServer>> PipelineServer::Start(const PipelineServ
   return server;
 }
 
-bool PipelineServer::ReleaseMemoryIfIdle(std::chrono::milliseconds idle_for) {
-  const auto now = std::chrono::steady_clock::now();
-  const uint64_t seen = pipeline_->frames_read();
-  if (seen != frames_seen_ || !pipeline_->Idle()) {
-    frames_seen_ = seen;
-    last_activity_ = now;
-    trimmed_ = false;
-    return false;
-  }
-  if (trimmed_ || now - last_activity_ < idle_for) return false;
-  trimmed_ = true;
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-  return true;
-}
+bool PipelineServer::ReleaseMemoryIfIdle() { return trimmer_.Tick(pipeline_->frames_read(), pipeline_->Idle()); }
 
 Status PipelineServer::Shutdown(std::chrono::milliseconds timeout) {
   if (shut_down_) return OkStatus();

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 
+#include "common/base/malloc_tuning.h"
 #include "common/admin/admin_server.h"
 #include "common/admin/http_server.h"
 #include "common/admin/metrics_registry.h"
@@ -55,10 +56,10 @@ class PipelineServer {
 
   // Gives the memory freed by past frames back to the operating system
   // (malloc_trim) once the pipeline has been idle -- no frame read, nothing
-  // queued, batched or on its way to an output -- for `idle_for`; once per
+  // queued, batched or on its way to an output -- for 2 s; once per
   // idle period. Returns true when it trimmed. Call every second or so, from
   // one thread.
-  bool ReleaseMemoryIfIdle(std::chrono::milliseconds idle_for = std::chrono::seconds(2));
+  bool ReleaseMemoryIfIdle();
 
   // Drains the pipeline (Pipeline::Shutdown), then stops the admin endpoint.
   // Idempotent.
@@ -72,10 +73,7 @@ class PipelineServer {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<AdminServer> admin_;
   bool shut_down_ = false;
-  // ReleaseMemoryIfIdle's state.
-  uint64_t frames_seen_ = 0;
-  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
-  bool trimmed_ = false;
+  IdleMemoryTrimmer trimmer_;  // ReleaseMemoryIfIdle: after 2 s idle
 };
 
 }  // namespace telkit

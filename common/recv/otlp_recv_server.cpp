@@ -1,22 +1,12 @@
 #include "common/recv/otlp_recv_server.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "common/admin/process_metrics.h"
+#include "common/base/malloc_tuning.h"
 #include "common/stream/stream_output.h"
 
 namespace telkit {
 
-void TuneMallocForReceiver() {
-#if defined(__GLIBC__)
-  // Setting either threshold also turns off glibc's dynamic adjustment.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  mallopt(M_TRIM_THRESHOLD, 8 << 20);
-  mallopt(M_ARENA_MAX, 2);
-#endif
-}
+void TuneMallocForReceiver() { TuneMalloc(1 << 20, 8 << 20, 2); }
 
 Result<std::unique_ptr<OtlpRecvServer>> OtlpRecvServer::Start(const OtlpRecvConfig& config) {
   TELKIT_RETURN_IF_ERROR(ValidateReceiverOptions(config.receiver));
@@ -62,22 +52,7 @@ Status OtlpRecvServer::ReloadBearerToken() {
   return auth_->Reload();
 }
 
-bool OtlpRecvServer::ReleaseMemoryIfIdle(std::chrono::milliseconds idle_for) {
-  const auto now = std::chrono::steady_clock::now();
-  const uint64_t seen = receiver_->RequestsSeen();
-  if (seen != requests_seen_ || !receiver_->Idle()) {
-    requests_seen_ = seen;
-    last_activity_ = now;
-    trimmed_ = false;
-    return false;
-  }
-  if (trimmed_ || now - last_activity_ < idle_for) return false;
-  trimmed_ = true;
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-  return true;
-}
+bool OtlpRecvServer::ReleaseMemoryIfIdle() { return trimmer_.Tick(receiver_->RequestsSeen(), receiver_->Idle()); }
 
 Status OtlpRecvServer::Shutdown(std::chrono::milliseconds timeout) {
   if (shut_down_) return OkStatus();

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "common/base/malloc_tuning.h"
 #include "common/admin/admin_server.h"
 #include "common/admin/metrics_registry.h"
 #include "common/base/status.h"
@@ -69,11 +70,11 @@ class OtlpRecvServer {
 
   // Gives the memory freed by past requests back to the operating system
   // (malloc_trim) once the receiver has been idle -- no new request, nothing
-  // in flight, queued or being written -- for `idle_for`; once per idle
+  // in flight, queued or being written -- for 2 s; once per idle
   // period. glibc keeps freed memory otherwise: after a burst that filled the
   // queue, hundreds of MiB. Returns true when it trimmed.
   // Call every second or so, from one thread.
-  bool ReleaseMemoryIfIdle(std::chrono::milliseconds idle_for = std::chrono::seconds(2));
+  bool ReleaseMemoryIfIdle();
 
   // Graceful drain: refuse new requests (503 / UNAVAILABLE, /readyz 503),
   // stop the listeners after the requests in progress, write everything
@@ -92,10 +93,7 @@ class OtlpRecvServer {
   std::unique_ptr<OtlpGrpcServer> grpc_;
   std::unique_ptr<AdminServer> admin_;
   bool shut_down_ = false;
-  // ReleaseMemoryIfIdle's state.
-  uint64_t requests_seen_ = 0;
-  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
-  bool trimmed_ = false;
+  IdleMemoryTrimmer trimmer_;  // ReleaseMemoryIfIdle: after 2 s idle
 };
 
 }  // namespace telkit
