@@ -47,44 +47,32 @@ bool IsValidLabelName(std::string_view name) {
   return IsValidName(name, /*allow_colon=*/false) && !name.starts_with("__");
 }
 
-std::string EscapeLabelValue(std::string_view value) {
+namespace {
+
+// The exposition format escapes backslash and newline everywhere, and the
+// double quote inside label values only.
+std::string EscapeText(std::string_view text, bool quote) {
   std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
+    } else {
+      out += c;
     }
   }
   return out;
 }
 
-std::string EscapeHelp(std::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) { return EscapeText(value, /*quote=*/true); }
+
+std::string EscapeHelp(std::string_view help) { return EscapeText(help, /*quote=*/false); }
 
 std::string FormatSampleValue(double value) {
   if (std::isnan(value)) return "NaN";

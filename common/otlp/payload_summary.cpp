@@ -139,9 +139,10 @@ class RuleSet {
 // Limits as protobuf 3.21's parser: a varint has at most 10 bytes, a tag at
 // most 5 (kept to 32 bits), a length at most 5 bytes and below 2^31.
 
-bool ReadVarint(const uint8_t*& p, const uint8_t* end, uint64_t* value) {
+// A base-128 varint of at most `max_bytes` bytes.
+bool ReadVarintOf(const uint8_t*& p, const uint8_t* end, int max_bytes, uint64_t* value) {
   uint64_t result = 0;
-  for (int i = 0; i < 10; ++i) {
+  for (int i = 0; i < max_bytes; ++i) {
     if (p >= end) return false;
     const uint8_t b = *p++;
     result |= static_cast<uint64_t>(b & 0x7F) << (7 * i);
@@ -153,18 +154,13 @@ bool ReadVarint(const uint8_t*& p, const uint8_t* end, uint64_t* value) {
   return false;
 }
 
+bool ReadVarint(const uint8_t*& p, const uint8_t* end, uint64_t* value) { return ReadVarintOf(p, end, 10, value); }
+
 bool ReadTag(const uint8_t*& p, const uint8_t* end, uint32_t* tag) {
   uint64_t result = 0;
-  for (int i = 0; i < 5; ++i) {
-    if (p >= end) return false;
-    const uint8_t b = *p++;
-    result |= static_cast<uint64_t>(b & 0x7F) << (7 * i);
-    if (b < 0x80) {
-      *tag = static_cast<uint32_t>(result);
-      return true;
-    }
-  }
-  return false;
+  if (!ReadVarintOf(p, end, 5, &result)) return false;
+  *tag = static_cast<uint32_t>(result);
+  return true;
 }
 
 bool ReadLength(const uint8_t*& p, const uint8_t* end, uint32_t* length) {

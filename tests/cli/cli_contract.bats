@@ -7,18 +7,11 @@
 # Each test loops over all commands and reports every command that breaks
 # the rule, not only the first.
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+load helpers  # TELKIT_REPO_DIR and TELKIT_BIN_DIR, resolved once for every test file
 
 setup_file() {
-  ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-  local bin=${TELKIT_BIN_DIR:-build/tools}
-  # A relative TELKIT_BIN_DIR is taken from the current directory if it is
-  # there, from the repository root otherwise.
-  if [[ $bin != /* ]]; then
-    if [[ -d $bin ]]; then bin=$PWD/$bin; else bin=$ROOT/$bin; fi
-  fi
-  BIN=$bin
+  ROOT=$TELKIT_REPO_DIR
+  BIN=$TELKIT_BIN_DIR
   local names=() dir name
   for dir in "$ROOT"/tools/*/; do
     name=$(sed -n 's/^[[:space:]]*telkit_tool(\([^)[:space:]]*\).*/\1/p' "$dir/CMakeLists.txt" 2>/dev/null | head -n 1)

@@ -25,6 +25,8 @@ if [[ $TELKIT_BIN_DIR != /* ]]; then
   fi
 fi
 TELKIT_BUILD_DIR="${TELKIT_BUILD_DIR:-$(dirname "$TELKIT_BIN_DIR")}"
+# Exported, so functions passed to `bash -c` find the binaries too.
+export TELKIT_REPO_DIR TELKIT_BIN_DIR TELKIT_BUILD_DIR
 
 # telkit_bin NAME: the path of command NAME.
 telkit_bin() {

@@ -5,16 +5,11 @@
 # pulls every daemon in. The `systemd-analyze security` exposure score is
 # printed for information. Binaries come from ${TELKIT_BIN_DIR:-build/tools}.
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+load helpers  # TELKIT_REPO_DIR and TELKIT_BIN_DIR, resolved once for every test file
 
 setup_file() {
-  ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-  local bin=${TELKIT_BIN_DIR:-build/tools}
-  if [[ $bin != /* ]]; then
-    if [[ -d $bin ]]; then bin=$PWD/$bin; else bin=$ROOT/$bin; fi
-  fi
-  BIN=$bin
+  ROOT=$TELKIT_REPO_DIR
+  BIN=$TELKIT_BIN_DIR
   local names=() unit
   for unit in "$ROOT"/systemd/*.service; do
     [[ -f $unit ]] && names+=("$(basename "$unit" .service)")
