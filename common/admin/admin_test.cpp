@@ -65,9 +65,9 @@ TEST(MetricsRegistry, NameRules) {
   EXPECT_FALSE(IsValidMetricName("1abc"));
   EXPECT_FALSE(IsValidMetricName("a-b"));
   EXPECT_FALSE(IsValidMetricName(""));
-  EXPECT_TRUE(IsValidLabelName("signal"));
-  EXPECT_FALSE(IsValidLabelName("__name__"));
-  EXPECT_FALSE(IsValidLabelName("a:b"));
+  EXPECT_TRUE(IsValidUserLabelName("signal"));
+  EXPECT_FALSE(IsValidUserLabelName("__name__"));
+  EXPECT_FALSE(IsValidUserLabelName("a:b"));
 }
 
 TEST(MetricsRegistry, ConcurrentIncrementsAreNotLost) {

@@ -9,17 +9,6 @@
 namespace telkit {
 namespace {
 
-bool IsNameStart(char c, bool allow_colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
-}
-
-bool IsNameChar(char c, bool allow_colon) { return IsNameStart(c, allow_colon) || (c >= '0' && c <= '9'); }
-
-bool IsValidName(std::string_view name, bool allow_colon) {
-  if (name.empty() || !IsNameStart(name[0], allow_colon)) return false;
-  return std::all_of(name.begin(), name.end(), [&](char c) { return IsNameChar(c, allow_colon); });
-}
-
 // The canonical key of a label set: sorted by name, rendered as the format
 // writes it, so that map order is output order.
 std::string RenderLabels(MetricLabels labels) {
@@ -27,7 +16,7 @@ std::string RenderLabels(MetricLabels labels) {
   std::sort(labels.begin(), labels.end());
   std::string out = "{";
   for (size_t i = 0; i < labels.size(); ++i) {
-    assert(IsValidLabelName(labels[i].first));
+    assert(IsValidUserLabelName(labels[i].first));
     assert(i == 0 || labels[i - 1].first != labels[i].first);
     if (i > 0) out += ',';
     out += labels[i].first;
@@ -40,39 +29,6 @@ std::string RenderLabels(MetricLabels labels) {
 }
 
 }  // namespace
-
-bool IsValidMetricName(std::string_view name) { return IsValidName(name, /*allow_colon=*/true); }
-
-bool IsValidLabelName(std::string_view name) {
-  return IsValidName(name, /*allow_colon=*/false) && !name.starts_with("__");
-}
-
-namespace {
-
-// The exposition format escapes backslash and newline everywhere, and the
-// double quote inside label values only.
-std::string EscapeText(std::string_view text, bool quote) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"' && quote) {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string EscapeLabelValue(std::string_view value) { return EscapeText(value, /*quote=*/true); }
-
-std::string EscapeHelp(std::string_view help) { return EscapeText(help, /*quote=*/false); }
 
 std::string FormatSampleValue(double value) {
   if (std::isnan(value)) return "NaN";

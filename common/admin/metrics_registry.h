@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/model/labels.h"
+
 namespace telkit {
 
 // Label name -> value. Order does not matter: series are identified by the
@@ -55,14 +57,6 @@ class Gauge {
   std::atomic<double> value_{0};
 };
 
-// [a-zA-Z_:][a-zA-Z0-9_:]*
-bool IsValidMetricName(std::string_view name);
-// [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" (reserved by Prometheus).
-bool IsValidLabelName(std::string_view name);
-// The exposition format's escaping: label values escape \\, \" and \n;
-// help text escapes \\ and \n.
-std::string EscapeLabelValue(std::string_view value);
-std::string EscapeHelp(std::string_view help);
 // Sample value as the format writes it: shortest round-trip decimal,
 // "NaN", "+Inf", "-Inf".
 std::string FormatSampleValue(double value);
@@ -75,7 +69,7 @@ class MetricsRegistry {
 
   // The counter (gauge) `name` with `labels`, created on first use; the same
   // object on later calls with the same name and label set.
-  // REQUIRES: IsValidMetricName(name), IsValidLabelName for every label name,
+  // REQUIRES: IsValidMetricName(name), IsValidUserLabelName for every label name,
   // no label name twice, and `name` not already registered with another type
   // or another help text (checked with assert: these are programming errors,
   // the names are constants).

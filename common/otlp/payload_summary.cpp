@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "common/base/utf8.h"
 #include "common/otlp/export_messages.h"
 #include "common/otlp/otlp_json.h"
 
@@ -179,43 +180,6 @@ bool ReadLength(const uint8_t*& p, const uint8_t* end, uint32_t* length) {
   return false;
 }
 
-// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool IsValidUtf8(const uint8_t* p, const uint8_t* end) {
-  while (p < end) {
-    // ASCII fast path, 8 bytes at a time.
-    while (end - p >= 8) {
-      uint64_t chunk;
-      std::memcpy(&chunk, p, 8);
-      if (chunk & 0x8080808080808080ull) break;
-      p += 8;
-    }
-    if (p >= end) break;
-    const uint8_t c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    const size_t left = static_cast<size_t>(end - p);
-    if (c >= 0xC2 && c <= 0xDF) {
-      if (left < 2 || (p[1] & 0xC0) != 0x80) return false;
-      p += 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      const uint8_t lo = c == 0xE0 ? 0xA0 : 0x80;
-      const uint8_t hi = c == 0xED ? 0x9F : 0xBF;
-      if (left < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80) return false;
-      p += 3;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      const uint8_t lo = c == 0xF0 ? 0x90 : 0x80;
-      const uint8_t hi = c == 0xF4 ? 0x8F : 0xBF;
-      if (left < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return false;
-      p += 4;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
 // ---------------------------------------------------------------- validation
 
 class Validator {
@@ -339,7 +303,7 @@ class Validator {
       return Fail(field_at, "length past the end of the message");
     }
     const uint8_t* value_end = p + len;
-    if (fr.kind == Kind::kString && !IsValidUtf8(p, value_end)) return Fail(field_at, "invalid UTF-8");
+    if (fr.kind == Kind::kString && FindInvalidUtf8(p, value_end) != nullptr) return Fail(field_at, "invalid UTF-8");
     if (fr.kind == Kind::kMessage) {
       if (depth + 1 > kMaxMessageNesting) {
         return Fail(field_at, "messages nested deeper than " + std::to_string(kMaxMessageNesting) + " levels");

@@ -85,9 +85,6 @@ struct ScanReport {
 Result<ScanReport> ScanExportRequest(Signal signal, std::string_view bytes,
                                      const ScanOptions& options = {});
 
-// True when `s` is valid UTF-8 (the check_utf8 rule). ASCII runs are checked
-// 8 bytes at a time.
-bool IsValidUtf8(std::string_view s);
 
 // The item rules. Each returns an empty view when the item passes, else a
 // fixed reason ("span 'trace_id' is all zero"); the views point to static

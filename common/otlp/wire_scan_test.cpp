@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/utf8.h"
 #include "common/otlp/item_filter.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"

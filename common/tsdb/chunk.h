@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/model/series.h"
 #include "common/tsdb/bit_stream.h"
 
 namespace telkit {
@@ -63,10 +64,6 @@ inline constexpr int kValueAverageShift = 2;      // moving average weight 1/4
 std::string_view TimestampEncodingName(TimestampEncoding e);
 std::string_view ValueEncodingName(ValueEncoding e);
 
-struct Sample {
-  int64_t t = 0;  // milliseconds since the Unix epoch (any int64)
-  double v = 0;
-};
 
 // What a chunk's header says.
 struct ChunkInfo {
