@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/base/status.h"
@@ -30,6 +31,47 @@ double StaleNaN();
 struct SeriesSamples {
   Labels labels;
   std::vector<Sample> samples;  // sorted by t, unique t
+};
+
+// A sample that points at a trace (OpenMetrics / remote-write exemplar):
+// its own labels (trace_id, span_id, ...), value and time.
+struct Exemplar {
+  Labels labels;
+  double value = 0;
+  int64_t t = 0;
+  friend bool operator==(const Exemplar&, const Exemplar&) = default;
+};
+
+// What writers hand a store: one series and samples to append (in time
+// order), with the exemplars that came with them. The OTLP translation and
+// the remote-write decoder produce these; the tsdb appends them.
+struct TimeSeries {
+  Labels labels;
+  std::vector<Sample> samples;
+  std::vector<Exemplar> exemplars;
+};
+
+// A metric family's type, as the exposition formats and remote-write
+// metadata name them.
+enum class MetricFamilyType : uint8_t {
+  kUnknown = 0,
+  kCounter = 1,
+  kGauge = 2,
+  kSummary = 3,
+  kHistogram = 4,
+  kGaugeHistogram = 5,
+  kInfo = 6,
+  kStateSet = 7,
+};
+std::string_view MetricFamilyTypeName(MetricFamilyType t);  // "counter", "gauge", ...
+
+// What Prometheus' /api/v1/metadata serves for a family.
+struct MetricMetadata {
+  std::string family;  // the metric name without _bucket/_sum/_count/_total...
+  MetricFamilyType type = MetricFamilyType::kUnknown;
+  std::string help;
+  std::string unit;
+  friend bool operator==(const MetricMetadata&, const MetricMetadata&) = default;
 };
 
 // A read view of a store. Implementations say whether they are thread-safe.
