@@ -4,6 +4,7 @@
 
 #include "common/model/labels.h"
 #include "common/model/matcher.h"
+#include "common/model/memory_store.h"
 #include "common/model/series.h"
 
 namespace telkit {
@@ -113,6 +114,34 @@ TEST(SampleTest, StaleNaNIsOneSpecificNaN) {
   EXPECT_TRUE(IsStaleNaN(StaleNaN()));
   EXPECT_TRUE(std::isnan(StaleNaN()));
   EXPECT_FALSE(IsStaleNaN(std::nan("")));
+}
+
+}  // namespace
+}  // namespace telkit
+
+namespace telkit {
+namespace {
+
+TEST(MemoryStoreTest, SelectsByMatchersAndTimeRange) {
+  MemoryStore store;
+  const Labels a{{"__name__", "up"}, {"job", "api"}};
+  const Labels b{{"__name__", "up"}, {"job", "web"}};
+  store.Append(a, 1000, 1);
+  store.Append(a, 2000, 0);
+  store.Append(b, 3000, 1);
+  store.Append(a, 1000, 5);  // replaces
+  std::vector<LabelMatcher> up{*LabelMatcher::Make(MatchType::kEqual, "__name__", "up")};
+  auto all = store.Select(0, 5000, up);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].labels, a);
+  EXPECT_EQ((*all)[0].samples, (std::vector<Sample>{{1000, 5}, {2000, 0}}));
+  auto late = store.Select(2500, 5000, up);
+  ASSERT_EQ(late->size(), 1u);
+  EXPECT_EQ((*late)[0].labels, b);
+  EXPECT_EQ(*store.LabelValues("job", 0, 5000, up), (std::vector<std::string>{"api", "web"}));
+  EXPECT_EQ(*store.LabelNames(0, 1500, {}), (std::vector<std::string>{"__name__", "job"}));
+  EXPECT_EQ(store.num_series(), 2u);
 }
 
 }  // namespace
