@@ -82,11 +82,13 @@ Result<DecodedWriteRequest> DecodeWriteRequest(std::string_view bytes, const Lab
     out.dropped_native_histograms += ts.histograms_size();
     Result<Labels> labels = ToLabels(ts.labels());
     if (!labels.ok()) {
+      out.rejected_samples += ts.samples_size();
       out.rejected.Add(PromReject::kDuplicateLabelName,
                        "series " + Describe(ts.labels()) + ": " + labels.status().message());
       continue;
     }
     if (LabelProblem problem = CheckSeriesLabels(*labels, limits); problem != LabelProblem::kNone) {
+      out.rejected_samples += ts.samples_size();
       out.rejected.Add(RejectForLabelProblem(problem),
                        "series " + Describe(ts.labels()) + ": " + std::string(LabelProblemName(problem)));
       continue;

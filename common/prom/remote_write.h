@@ -32,6 +32,7 @@ struct DecodedWriteRequest {
   std::vector<MetricMetadata> metadata;
   RejectCounts rejected;  // series and metadata entries left out, by reason
   int64_t samples = 0;    // float samples of the kept series
+  int64_t rejected_samples = 0;  // float samples of the rejected series
   int64_t exemplars = 0;  // exemplars of the kept series
   int64_t dropped_exemplars = 0;         // exemplars with invalid labels
   int64_t dropped_native_histograms = 0;

@@ -114,6 +114,8 @@ TEST(RemoteWriteTest, RejectsBadSeriesOneByOneAndKeepsTheRest) {
   EXPECT_TRUE(decoded->series[1].exemplars.empty());
   EXPECT_EQ(decoded->dropped_exemplars, 1);
   EXPECT_EQ(decoded->dropped_native_histograms, 1);
+  EXPECT_EQ(decoded->samples, 2);
+  EXPECT_EQ(decoded->rejected_samples, 8);  // the 8 bad-label series have 1 sample each
   const RejectCounts& r = decoded->rejected;
   EXPECT_EQ(r.Count(PromReject::kMissingMetricName), 1);
   EXPECT_EQ(r.Count(PromReject::kInvalidMetricName), 1);

@@ -19,6 +19,10 @@ constexpr char kStashedEncoding[] = "X-Telkit-Stashed-Content-Encoding";
 
 constexpr char kProtobufType[] = "application/x-protobuf";
 constexpr char kJsonType[] = "application/json";
+constexpr char kRemoteWritePath[] = "/api/v1/write";
+
+bool IsRemoteWrite(const httplib::Request& req) { return req.path == kRemoteWritePath; }
+
 
 std::string Lowercase(std::string_view s) {
   std::string out(s);
@@ -32,10 +36,26 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// Remote write 1.0: application/x-protobuf, with no proto= parameter or the
+// 1.0 message's ("prometheus.WriteRequest"); 2.0 names io.prometheus.write.v2.Request.
+bool IsRemoteWrite1ContentType(std::string_view value) {
+  const size_t semicolon = value.find(';');
+  std::string type = Lowercase(Trim(value.substr(0, semicolon)));
+  if (type != kProtobufType) return false;
+  if (semicolon == std::string_view::npos) return true;
+  std::string params = Lowercase(value.substr(semicolon + 1));
+  const size_t proto = params.find("proto=");
+  if (proto == std::string::npos) return true;
+  std::string_view message = Trim(std::string_view(params).substr(proto + 6));
+  message = message.substr(0, message.find(';'));
+  return Trim(message) == "prometheus.writerequest";
+}
+
 std::optional<Signal> SignalForPath(std::string_view path) {
   if (path == "/v1/traces") return Signal::kTraces;
   if (path == "/v1/metrics") return Signal::kMetrics;
   if (path == "/v1/logs") return Signal::kLogs;
+  if (path == kRemoteWritePath) return Signal::kPrometheusRemoteWrite;
   return std::nullopt;
 }
 
@@ -52,6 +72,7 @@ std::optional<ContentEncoding> ParseContentEncoding(std::string_view value) {
   if (encoding.empty() || encoding == "identity") return ContentEncoding::kIdentity;
   if (encoding == "gzip" || encoding == "x-gzip") return ContentEncoding::kGzip;
   if (encoding == "deflate") return ContentEncoding::kDeflate;
+  if (encoding == "snappy") return ContentEncoding::kSnappy;
   return std::nullopt;
 }
 
@@ -90,11 +111,22 @@ class Handlers {
       return Refusal{RefuseReason::kUnauthenticated, "missing or invalid bearer token"};
     }
     const std::string content_type = req.get_header_value("Content-Type");
-    if (!ParseContentType(content_type)) {
+    if (*signal == Signal::kPrometheusRemoteWrite) {
+      if (!IsRemoteWrite1ContentType(content_type)) {
+        return Refusal{RefuseReason::kUnsupportedMediaType,
+                       "unsupported content type '" + content_type +
+                           "'; remote write 1.0 takes application/x-protobuf (prometheus.WriteRequest)"};
+      }
+      if (Lowercase(Trim(encoding)) != "snappy") {
+        return Refusal{RefuseReason::kUnsupportedEncoding,
+                       "unsupported content encoding '" + encoding + "'; remote write takes snappy"};
+      }
+    } else if (!ParseContentType(content_type)) {
       return Refusal{RefuseReason::kUnsupportedMediaType,
                      "unsupported content type '" + content_type + "'; use application/x-protobuf or application/json"};
     }
-    if (!ParseContentEncoding(encoding)) {
+    std::optional<ContentEncoding> parsed_encoding = ParseContentEncoding(encoding);
+    if (!parsed_encoding || (*signal != Signal::kPrometheusRemoteWrite && *parsed_encoding == ContentEncoding::kSnappy)) {
       return Refusal{RefuseReason::kUnsupportedEncoding,
                      "unsupported content encoding '" + encoding + "'; use gzip or identity"};
     }
@@ -118,7 +150,7 @@ class Handlers {
       retry_after_seconds = receiver_.options().retry_after_seconds;
     }
     std::optional<PayloadFormat> format = ParseContentType(req.get_header_value("Content-Type"));
-    if (!format) {
+    if (!format || IsRemoteWrite(req)) {  // remote write answers errors in plain text, as Prometheus
       res.body = message + "\n";
       res.set_header("Content-Type", "text/plain; charset=utf-8");
     } else if (*format == PayloadFormat::kJson) {
@@ -204,6 +236,10 @@ class Handlers {
     const Signal signal = request.signal;
     const PayloadFormat format = request.format;
     ExportOutcome outcome = receiver_.Export(std::move(request));
+    if (signal == Signal::kPrometheusRemoteWrite) {
+      WriteRemoteWriteAnswer(res, outcome);
+      return;
+    }
     if (!outcome.status.ok()) {
       // Export counted the refusal; write without counting again.
       res.status = HttpStatusFor(outcome.reason);
@@ -291,6 +327,19 @@ class Handlers {
       res.body = std::move(protobuf);
       res.set_header("Content-Type", kProtobufType);
     }
+  }
+
+  // Prometheus' answers: 204 without a body on success (bad series dropped
+  // and counted, as Prometheus does), the error text otherwise.
+  static void WriteRemoteWriteAnswer(httplib::Response& res, const ExportOutcome& outcome) {
+    if (outcome.status.ok()) {
+      res.status = 204;
+      return;
+    }
+    res.status = HttpStatusFor(outcome.reason);
+    res.body = std::string(outcome.status.message()) + "\n";
+    res.set_header("Content-Type", "text/plain; charset=utf-8");
+    if (outcome.retry_after_seconds > 0) res.set_header("Retry-After", std::to_string(outcome.retry_after_seconds));
   }
 
   OtlpReceiver& receiver_;

@@ -5,7 +5,15 @@
 //                 as charset are allowed)
 //   Content-Encoding: gzip | deflate | identity (or none)
 //
-// The answer uses the request's encoding: 200 with the Export*ServiceResponse
+//   POST /api/v1/write  Prometheus remote write 1.0: Content-Type
+//                 application/x-protobuf (a proto= parameter other than
+//                 prometheus.WriteRequest is refused: 415), Content-Encoding
+//                 snappy (else 415); answered 204 without a body, errors in
+//                 plain text (400 malformed snappy or protobuf, 413 too big);
+//                 series that break the label rules are dropped and counted,
+//                 the rest forwarded as one prom-rw frame.
+//
+// The OTLP answer uses the request's encoding: 200 with the Export*ServiceResponse
 // (partial_success when items were rejected); errors carry a google.rpc.Status
 // (rpc_status.h). Status codes:
 //   400 malformed body (protobuf, JSON, compression) or a body that could not

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "common/codec/gzip.h"
+#include "common/codec/snappy.h"
+#include "common/prom/remote_write.h"
 #include "common/recv/recv_testing.h"
 #include "common/stream/stream_input.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
@@ -245,6 +247,107 @@ TEST_F(HttpServerTest, UnsupportedContentTypeAndEncodingAre415) {
   auto good = client_->Post("/v1/traces", SampleRequest(Signal::kTraces, 1), kProtobuf);
   ASSERT_TRUE(good);
   EXPECT_EQ(good->status, 200);
+}
+
+// A remote-write body: `n` series of 2 samples each, the first `bad` of them
+// with an invalid metric name.
+std::string RemoteWriteBody(int n, int bad = 0) {
+  std::vector<TimeSeries> series;
+  for (int i = 0; i < n; ++i) {
+    series.push_back({Labels{{"__name__", i < bad ? "0bad" : "rw_test"}, {"i", std::to_string(i)}},
+                      {{1000, 1.0 * i}, {2000, 2.0 * i}},
+                      {}});
+  }
+  std::vector<MetricMetadata> metadata = {{"rw_test", MetricFamilyType::kGauge, "A test.", ""}};
+  return EncodeWriteRequest(series, metadata);
+}
+
+const httplib::Headers kSnappy = {{"Content-Encoding", "snappy"},
+                                  {"X-Prometheus-Remote-Write-Version", "0.1.0"}};
+
+TEST_F(HttpServerTest, RemoteWriteIsForwardedAsOnePromRwFrame) {
+  Start();
+  const std::string body = RemoteWriteBody(3);
+  auto res = client_->Post("/api/v1/write", kSnappy, SnappyCompress(body), kProtobuf);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 204) << res->body;
+  EXPECT_EQ(res->body, "");
+  EXPECT_EQ(Metric(registry_, R"(otlp_recv_received_items_total{protocol="http",signal="prom-rw"})"), 6);
+  EXPECT_EQ(Metric(registry_, R"(otlp_recv_accepted_requests_total{protocol="http",signal="prom-rw"})"), 1);
+  std::vector<Frame> frames = StopAndReadFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].signal, static_cast<uint8_t>(Signal::kPrometheusRemoteWrite));
+  EXPECT_EQ(frames[0].payload, body);  // uncompressed, byte for byte
+}
+
+TEST_F(HttpServerTest, RemoteWriteDropsBadSeriesAndCountsThem) {
+  Start();
+  auto res = client_->Post("/api/v1/write", kSnappy, SnappyCompress(RemoteWriteBody(3, 2)),
+                           "application/x-protobuf;proto=prometheus.WriteRequest");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 204) << res->body;
+  EXPECT_EQ(Metric(registry_, R"(otlp_recv_rejected_items_total{protocol="http",signal="prom-rw"})"), 4);
+  EXPECT_EQ(Metric(registry_, R"(otlp_recv_prom_rw_rejected_series_total{reason="invalid_metric_name"})"), 2);
+  std::vector<Frame> frames = StopAndReadFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  Result<DecodedWriteRequest> forwarded = DecodeWriteRequest(frames[0].payload);
+  ASSERT_TRUE(forwarded.ok());
+  ASSERT_EQ(forwarded->series.size(), 1u);
+  EXPECT_EQ(forwarded->series[0].labels.Get("i"), "2");
+  EXPECT_EQ(forwarded->metadata.size(), 1u);
+}
+
+TEST_F(HttpServerTest, RemoteWriteRefusals) {
+  OtlpReceiverOptions options;
+  options.max_request_bytes = 1 << 16;
+  options.max_decompressed_bytes = 1 << 17;
+  options.queue_capacity_bytes = 1 << 20;
+  Start(options);
+  const std::string body = RemoteWriteBody(2);
+  // Snappy that is not snappy, and snappy of bytes that are not a WriteRequest: 400 in plain text.
+  auto corrupt = client_->Post("/api/v1/write", kSnappy, "\x05\x10hel", kProtobuf);
+  ASSERT_TRUE(corrupt);
+  EXPECT_EQ(corrupt->status, 400);
+  EXPECT_EQ(corrupt->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_NE(corrupt->body.find("invalid snappy body"), std::string::npos) << corrupt->body;
+  auto not_proto = client_->Post("/api/v1/write", kSnappy, SnappyCompress("\xff\xff\xff"), kProtobuf);
+  ASSERT_TRUE(not_proto);
+  EXPECT_EQ(not_proto->status, 400);
+  EXPECT_NE(not_proto->body.find("malformed remote-write request"), std::string::npos) << not_proto->body;
+  // A block that declares more than the decompressed limit: 413 before inflating.
+  auto bomb = client_->Post("/api/v1/write", kSnappy, SnappyCompress(std::string((1 << 17) + 1, 'x')), kProtobuf);
+  ASSERT_TRUE(bomb);
+  EXPECT_EQ(bomb->status, 413);
+  auto big = client_->Post("/api/v1/write", kSnappy, std::string((1 << 16) + 1, 'x'), kProtobuf);
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  // Another content type or encoding: 415; remote write 2.0 is not spoken.
+  auto json = client_->Post("/api/v1/write", kSnappy, SnappyCompress(body), "application/json");
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->status, 415);
+  auto v2 = client_->Post("/api/v1/write", kSnappy, SnappyCompress(body),
+                          "application/x-protobuf;proto=io.prometheus.write.v2.Request");
+  ASSERT_TRUE(v2);
+  EXPECT_EQ(v2->status, 415);
+  auto plain = client_->Post("/api/v1/write", body, kProtobuf);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 415);
+  EXPECT_NE(plain->body.find("remote write takes snappy"), std::string::npos) << plain->body;
+  // Snappy on an OTLP path is refused.
+  auto otlp = client_->Post("/v1/metrics", kSnappy, SnappyCompress(SampleRequest(Signal::kMetrics, 1)), kProtobuf);
+  ASSERT_TRUE(otlp);
+  EXPECT_EQ(otlp->status, 415);
+  EXPECT_EQ(Refused(registry_, "bad_data"), 2);
+  EXPECT_EQ(Refused(registry_, "decompressed_too_large"), 1);
+  EXPECT_EQ(Refused(registry_, "too_large"), 1);
+  EXPECT_EQ(Refused(registry_, "unsupported_media_type"), 2);
+  EXPECT_EQ(Refused(registry_, "unsupported_encoding"), 2);
+  // Still serving, on the same connection.
+  auto good = client_->Post("/api/v1/write", kSnappy, SnappyCompress(body), kProtobuf);
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 204);
+  std::vector<Frame> frames = StopAndReadFrames();
+  ASSERT_EQ(frames.size(), 1u);
 }
 
 TEST_F(HttpServerTest, UnknownPathIs404AndWrongMethodIs405) {

@@ -6,15 +6,18 @@
 #include <array>
 
 #include "common/codec/gzip.h"
+#include "common/codec/snappy.h"
 #include "common/otlp/export_messages.h"
 #include "common/otlp/item_filter.h"
 #include "common/otlp/otlp_json.h"
 #include "common/otlp/wire_scan.h"
+#include "common/prom/remote_write.h"
 
 namespace telkit {
 namespace {
 
-constexpr std::array<Signal, 3> kSignals = {Signal::kTraces, Signal::kMetrics, Signal::kLogs};
+constexpr std::array<Signal, 4> kSignals = {Signal::kTraces, Signal::kMetrics, Signal::kLogs,
+                                            Signal::kPrometheusRemoteWrite};
 
 uint64_t NowUnixNano() {
   return static_cast<uint64_t>(
@@ -131,9 +134,11 @@ Status ValidateReceiverOptions(const OtlpReceiverOptions& o) {
 // Every series is created up front: the hot path touches atomics only, and
 // /metrics shows zeros instead of missing series.
 struct OtlpReceiver::Counters {
-  Counter* accepted_requests[3][kTransportCount];
-  Counter* received_items[3][kTransportCount];
-  Counter* rejected_items[3][kTransportCount];
+  Counter* accepted_requests[4][kTransportCount];
+  Counter* received_items[4][kTransportCount];
+  Counter* rejected_items[4][kTransportCount];
+  Counter* prom_rw_rejected_series[kPromRejectCount];
+  Counter* prom_rw_dropped_histograms;
   Counter* refused[kTransportCount][kRefuseReasonCount];
   Counter* bytes_in[kTransportCount];
   Gauge* in_flight[kTransportCount];
@@ -151,7 +156,7 @@ OtlpReceiver::OtlpReceiver(const OtlpReceiverOptions& options, std::unique_ptr<S
   Counters& c = *counters_;
   for (int t = 0; t < kTransportCount; ++t) {
     std::string protocol(TransportName(static_cast<Transport>(t)));
-    for (int s = 0; s < 3; ++s) {
+    for (int s = 0; s < static_cast<int>(kSignals.size()); ++s) {
       MetricLabels labels = {{"signal", std::string(SignalName(kSignals[s]))}, {"protocol", protocol}};
       c.accepted_requests[s][t] = &registry.AddCounter("otlp_recv_accepted_requests_total",
                                                        "Export requests accepted (fully or partially).", labels);
@@ -173,6 +178,15 @@ OtlpReceiver::OtlpReceiver(const OtlpReceiverOptions& options, std::unique_ptr<S
     c.in_flight[t] = &registry.AddGauge("otlp_recv_in_flight_requests", "Requests being received or processed.",
                                         {{"protocol", protocol}});
   }
+  for (int r = 0; r < kPromRejectCount; ++r) {
+    c.prom_rw_rejected_series[r] = &registry.AddCounter(
+        "otlp_recv_prom_rw_rejected_series_total",
+        "Remote-write series dropped from accepted requests (their samples count as rejected items), by reason.",
+        {{"reason", std::string(PromRejectName(static_cast<PromReject>(r)))}});
+  }
+  c.prom_rw_dropped_histograms = &registry.AddCounter(
+      "otlp_recv_prom_rw_native_histograms_total",
+      "Native histogram samples seen in remote-write requests (forwarded, not stored by telkit yet).");
   c.queue_frames = &registry.AddGauge("otlp_recv_queue_frames", "Frames waiting for the output.");
   c.queue_bytes = &registry.AddGauge("otlp_recv_queue_bytes",
                                      "Payload bytes waiting for the output, the frame being written included.");
@@ -201,6 +215,8 @@ int OtlpReceiver::SignalIndex(Signal signal) const {
       return 1;
     case Signal::kLogs:
       return 2;
+    case Signal::kPrometheusRemoteWrite:
+      return 3;
     default:
       return -1;
   }
@@ -232,6 +248,10 @@ ExportOutcome OtlpReceiver::Export(ExportRequest request) {
     return Refuse(request, RefuseReason::kTooLarge,
                   fmt::format("request body of {} bytes exceeds the limit of {} bytes", request.body.size(),
                               options_.max_request_bytes));
+  }
+  if (request.signal == Signal::kPrometheusRemoteWrite) return ExportRemoteWrite(std::move(request));
+  if (request.encoding == ContentEncoding::kSnappy) {
+    return Refuse(request, RefuseReason::kUnsupportedEncoding, "snappy is for Prometheus remote write only");
   }
 
   // The bytes that become the frame's payload: the body itself whenever it
@@ -301,7 +321,66 @@ ExportOutcome OtlpReceiver::Export(ExportRequest request) {
   }
 
   // A request without (valid) items has nothing to store: answered, not forwarded.
-  if (outcome.accepted_items > 0) {
+  return Enqueue(request, std::move(bytes), std::move(outcome), /*forward_empty=*/false);
+}
+
+ExportOutcome OtlpReceiver::ExportRemoteWrite(ExportRequest request) {
+  std::string bytes;
+  if (request.encoding == ContentEncoding::kSnappy) {
+    Result<std::string> inflated = SnappyDecompress(request.body, options_.max_decompressed_bytes);
+    if (!inflated.ok()) {
+      if (inflated.status().code() == StatusCode::kResourceExhausted) {
+        return Refuse(request, RefuseReason::kDecompressedTooLarge,
+                      fmt::format("request body decompresses to more than {} bytes", options_.max_decompressed_bytes));
+      }
+      return Refuse(request, RefuseReason::kBadData, "invalid snappy body: " + inflated.status().message());
+    }
+    bytes = std::move(inflated).value();
+    request.body = std::string();
+  } else if (request.encoding == ContentEncoding::kIdentity) {
+    bytes = std::move(request.body);
+  } else {
+    return Refuse(request, RefuseReason::kUnsupportedEncoding, "remote write bodies must be snappy-compressed");
+  }
+  if (request.format != PayloadFormat::kProtobuf) {
+    return Refuse(request, RefuseReason::kUnsupportedMediaType, "remote write bodies must be protobuf");
+  }
+  Result<DecodedWriteRequest> decoded = DecodeWriteRequest(bytes);
+  if (!decoded.ok()) return Refuse(request, RefuseReason::kBadData, decoded.status().message());
+  const int64_t samples = decoded->samples + decoded->rejected_samples;
+  if (samples > options_.max_items_per_request) {
+    return Refuse(request, RefuseReason::kTooManyItems,
+                  fmt::format("request holds {} samples, more than the limit of {}", samples,
+                              options_.max_items_per_request));
+  }
+  ExportOutcome outcome;
+  outcome.accepted_items = decoded->samples;
+  if (decoded->rejected.Total() > 0) {
+    // Forward only what a store can take: re-encode without the bad series.
+    outcome.rejected_items = decoded->rejected_samples;
+    outcome.rejected_message = fmt::format("{} series rejected; the first: {}", decoded->rejected.Total(),
+                                           decoded->rejected.first_message);
+    bytes = EncodeWriteRequest(decoded->series, decoded->metadata);
+  }
+  // Metadata-only requests (Prometheus sends metadata on its own) are kept.
+  outcome = Enqueue(request, std::move(bytes), std::move(outcome), /*forward_empty=*/!decoded->metadata.empty());
+  if (outcome.status.ok()) {  // a refused request is retried: count it then
+    Counters& c = *counters_;
+    for (int r = 0; r < kPromRejectCount; ++r) {
+      if (decoded->rejected.by_reason[r] > 0) {
+        c.prom_rw_rejected_series[r]->Increment(static_cast<uint64_t>(decoded->rejected.by_reason[r]));
+      }
+    }
+    c.prom_rw_dropped_histograms->Increment(static_cast<uint64_t>(decoded->dropped_native_histograms));
+  }
+  return outcome;
+}
+
+ExportOutcome OtlpReceiver::Enqueue(const ExportRequest& request, std::string bytes, ExportOutcome outcome,
+                                   bool forward_empty) {
+  const int transport = static_cast<int>(request.transport);
+  const int signal_index = SignalIndex(request.signal);
+  if (outcome.accepted_items > 0 || forward_empty) {
     Frame frame;
     frame.signal = static_cast<uint8_t>(request.signal);
     frame.time_unix_nano = NowUnixNano();

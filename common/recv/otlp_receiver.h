@@ -1,5 +1,11 @@
 // The transport-independent core of otlp-recv: what happens to one OTLP
 // export request, whichever front end (OTLP/HTTP, OTLP/gRPC) received it.
+// Prometheus remote write 1.0 (signal prom-rw, from POST /api/v1/write) takes
+// the same path with its own validation:
+//
+//   body --limits--> snappy (bounded) --> DecodeWriteRequest (parse, judge
+//        every series) --> bad series? re-encode without them
+//        --> the same queue, as one prom-rw frame (uncompressed WriteRequest)
 //
 //   body --limits--> decompress (gzip, deflate) --> JSON to protobuf
 //        --> ScanExportRequest (validate, count items; never materialised)
@@ -48,7 +54,7 @@ inline constexpr int kTransportCount = 2;
 std::string_view TransportName(Transport transport);
 
 enum class PayloadFormat : uint8_t { kProtobuf, kJson };
-enum class ContentEncoding : uint8_t { kIdentity, kGzip, kDeflate };
+enum class ContentEncoding : uint8_t { kIdentity, kGzip, kDeflate, kSnappy };  // snappy: remote write only
 
 // Why a request was refused as a whole ("reason" label). The HTTP status and
 // gRPC code of each are in HttpStatusFor / the Status code of the outcome.
@@ -185,6 +191,10 @@ class OtlpReceiver {
   struct Counters;
 
   ExportOutcome Refuse(const ExportRequest& request, RefuseReason reason, std::string message);
+  ExportOutcome ExportRemoteWrite(ExportRequest request);
+  // Queues `bytes` as one frame of `request.signal` when outcome.accepted_items
+  // > 0 or `forward_empty`, and counts the outcome.
+  ExportOutcome Enqueue(const ExportRequest& request, std::string bytes, ExportOutcome outcome, bool forward_empty);
   void WriterLoop();
   int SignalIndex(Signal signal) const;
 
