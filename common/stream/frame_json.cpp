@@ -9,6 +9,7 @@
 
 #include "common/otlp/export_messages.h"
 #include "common/otlp/otlp_json.h"
+#include "common/prom/remote_write_json.h"
 
 namespace telkit {
 namespace {
@@ -96,6 +97,14 @@ Result<std::string> CanonicalPayload(Signal signal, std::string_view bytes) {
   return m->SerializeAsString();
 }
 
+// The bytes of a WriteRequest as its JSON form says them.
+Result<std::string> CanonicalRemoteWrite(std::string_view bytes) {
+  TELKIT_ASSIGN_OR_RETURN(std::string json, WriteRequestToJson(bytes));
+  Json doc = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgumentError("payload does not parse");
+  return WriteRequestFromJson(doc);
+}
+
 Result<std::string> EncodeRequest(Signal signal, const Json& object) {
   std::unique_ptr<google::protobuf::Message> request = NewExportRequest(signal);
   TELKIT_RETURN_IF_ERROR(OtlpJsonValueToMessage(object, request.get()));
@@ -140,6 +149,16 @@ Result<Frame> ParseFrame(const Json& doc) {
     if (!bytes.ok()) return bytes.status().WithContext("'payloadBase64'");
     exact_bytes = std::move(bytes).value();
     if (!has_payload) frame.payload = exact_bytes;
+  }
+  if (has_payload && IsKnownSignal(frame.signal) && frame.signal_enum() == Signal::kPrometheusRemoteWrite) {
+    Result<std::string> bytes = WriteRequestFromJson(*payload);
+    if (!bytes.ok()) return bytes.status().WithContext("payload");
+    frame.payload = std::move(bytes).value();
+    if (has_base64) {
+      Result<std::string> canonical = CanonicalRemoteWrite(exact_bytes);
+      if (canonical.ok() && *canonical == frame.payload) frame.payload = std::move(exact_bytes);
+    }
+    return frame;
   }
   if (has_payload) {
     const Signal sig = frame.signal_enum();
@@ -216,13 +235,16 @@ std::string FrameToJsonLine(const Frame& frame, const FrameJsonOptions& options)
     out += std::to_string(frame.signal);
   }
   out += ",\"flags\":" + std::to_string(frame.flags);
-  if (IsKnownSignal(frame.signal) && IsOtlpSignal(signal)) {
-    Result<std::string> json = ProtobufToOtlpJson(signal, frame.payload);
+  const bool remote_write = IsKnownSignal(frame.signal) && signal == Signal::kPrometheusRemoteWrite;
+  if (remote_write || (IsKnownSignal(frame.signal) && IsOtlpSignal(signal))) {
+    Result<std::string> json =
+        remote_write ? WriteRequestToJson(frame.payload) : ProtobufToOtlpJson(signal, frame.payload);
     if (json.ok()) {
       out += ",\"payload\":";
       out += *json;
       if (options.exact) {
-        Result<std::string> canonical = CanonicalPayload(signal, frame.payload);
+        Result<std::string> canonical =
+            remote_write ? CanonicalRemoteWrite(frame.payload) : CanonicalPayload(signal, frame.payload);
         if (!canonical.ok() || *canonical != frame.payload) {
           out += ",\"payloadBase64\":\"" + Base64Encode(frame.payload) + "\"";
         }

@@ -9,7 +9,9 @@
 // Frames: seq and time are decimal strings (64-bit), signal is the name from
 // common/otlp/signal.h or, for a value this build does not know, its number.
 // The payload of traces / metrics / logs is its OTLP/JSON object
-// (common/otlp/otlp_json.h); other signals, and payloads that do not parse,
+// (common/otlp/otlp_json.h), that of prom-rw the JSON form of its
+// prometheus.WriteRequest (common/prom/remote_write_json.h); other signals,
+// and payloads that do not parse,
 // are written as "payloadBase64" (plus "payloadError": why, when it did not
 // parse). The header's "flags" and the frame's "payloadError" only appear
 // when there is something to say.
@@ -50,8 +52,8 @@ std::string FrameToJsonLine(const Frame& frame, const FrameJsonOptions& options 
 //  - a stream header line; "version" defaults to 1 and must be 1, "flags"
 //    defaults to 0 and must be 0, "writerId" is 16 hex digits (default 0);
 //  - a frame line; "seq", "time" (strings or numbers) and "flags" default to
-//    0, "signal" is required, "payload" (an OTLP/JSON object; traces, metrics
-//    and logs only) and/or "payloadBase64" (both: the exact form above);
+//    0, "signal" is required, "payload" (an OTLP/JSON object for traces,
+//    metrics and logs, a WriteRequest JSON object for prom-rw) and/or "payloadBase64" (both: the exact form above);
 //    neither means an empty payload; other keys ("payloadError", ...) are ignored;
 //  - a bare OTLP/JSON request: an object with "resourceSpans",
 //    "resourceMetrics" or "resourceLogs" (or resource_spans, ...), which

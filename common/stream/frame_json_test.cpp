@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/otlp/otlp_json.h"
+#include "common/prom/remote_write.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -381,6 +382,37 @@ TEST(FrameJson, FrameLineShape) {
   ExpectRoundTrip(f);
 }
 
+TEST(FrameJson, PromRwFramesShowTheWriteRequest) {
+  TimeSeries ts{Labels{{"__name__", "up"}, {"job", "api"}},
+                {{1000, 1}, {2000, INFINITY}},
+                {{Labels{{"trace_id", "ab"}}, 0.5, 900}}};
+  MetricMetadata md{"up", MetricFamilyType::kGauge, "Up.", ""};
+  Frame frame;
+  frame.signal = static_cast<uint8_t>(Signal::kPrometheusRemoteWrite);
+  frame.sequence = 3;
+  frame.payload = EncodeWriteRequest(std::span(&ts, 1), std::span(&md, 1));
+  const std::string line = FrameToJsonLine(frame);
+  EXPECT_EQ(line,
+            R"({"seq":"3","time":"0","signal":"prom-rw","flags":0,"payload":{"metadata":[{"help":"Up.",)"
+            R"("metricFamilyName":"up","type":"GAUGE"}],"timeseries":[{"exemplars":[{"labels":[{"name":"trace_id",)"
+            R"("value":"ab"}],"timestamp":"900","value":0.5}],"labels":[{"name":"__name__","value":"up"},)"
+            R"({"name":"job","value":"api"}],"samples":[{"timestamp":"1000","value":1.0},)"
+            R"({"timestamp":"2000","value":"Infinity"}]}]}})");
+  ExpectRoundTrip(frame);
+  // A stale marker is shown as "NaN": only the exact form keeps its bits.
+  ts.samples = {{1000, StaleNaN()}};
+  frame.payload = EncodeWriteRequest(std::span(&ts, 1));
+  const std::string exact = FrameToJsonLine(frame, {.exact = true});
+  EXPECT_NE(exact.find("payloadBase64"), std::string::npos);
+  Result<JsonLine> back = ParseJsonLine(exact);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(std::get<Frame>(*back).payload, frame.payload);
+  // Bad JSON payloads are refused with the key named.
+  Result<JsonLine> bad = ParseJsonLine(R"({"signal":"prom-rw","payload":{"timeseries":[{"samples":[{"value":true}]}]}})");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("samples[].value"), std::string::npos) << bad.status().message();
+}
+
 TEST(FrameJson, RoundTripTraces) { ExpectRoundTrip(MakeFrame(Signal::kTraces, FullTraces())); }
 TEST(FrameJson, RoundTripMetrics) { ExpectRoundTrip(MakeFrame(Signal::kMetrics, FullMetrics())); }
 TEST(FrameJson, RoundTripLogs) { ExpectRoundTrip(MakeFrame(Signal::kLogs, FullLogs(), 0, 0)); }
@@ -413,13 +445,15 @@ TEST(FrameJson, RoundTripRandomNumbers) {
   ExpectRoundTrip(MakeFrame(Signal::kMetrics, req));
 }
 
-TEST(FrameJson, NonOtlpAndUnknownSignalsUseBase64) {
+TEST(FrameJson, UnparsablePromRwAndUnknownSignalsUseBase64) {
   Frame prom;
   prom.signal = static_cast<uint8_t>(Signal::kPrometheusRemoteWrite);
   prom.sequence = 3;
   prom.time_unix_nano = 4;
   prom.payload = Bytes({0x0a, 0x00, 0xff, 0x10});
-  EXPECT_EQ(FrameToJsonLine(prom), R"({"seq":"3","time":"4","signal":"prom-rw","flags":0,"payloadBase64":"CgD/EA=="})");
+  EXPECT_EQ(FrameToJsonLine(prom),
+            R"({"seq":"3","time":"4","signal":"prom-rw","flags":0,"payloadBase64":"CgD/EA==",)"
+            R"("payloadError":"malformed remote-write request: not a prometheus.WriteRequest protobuf"})");
   ExpectRoundTrip(prom);
 
   Frame unknown;
@@ -520,7 +554,7 @@ TEST(FrameJson, BadLinesAreRejected) {
       R"({"signal":"traces","flags":256})",
       R"({"signal":"traces","payload":[]})",
       R"({"signal":"traces","payload":{"resourceMetrics":[]}})",          // wrong signal's request
-      R"({"signal":"prom-rw","payload":{}})",                              // no JSON form
+      R"({"signal":"prom-rw","payload":[]})",                              // not a WriteRequest object
       R"({"signal":9,"payload":{}})",
       R"({"signal":"traces","payloadBase64":"!!!!"})",
       R"({"signal":"traces","payloadBase64":5})",
