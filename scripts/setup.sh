@@ -23,7 +23,8 @@ packages=(
   curl python3 systemd
 )
 if (( want_tests )); then
-  packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
+  packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh
+    python3-snappy python3-protobuf)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.

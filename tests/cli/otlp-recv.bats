@@ -242,3 +242,99 @@ stream_items() {
   grep -q 'received SIGTERM, draining' "$DAEMON_LOG"
   [ "$(stream_items "$T/out.tks")" = 200 ]
 }
+
+# prom_rw_body ARGS...: a remote-write body (tests/cli/prom_rw_body.py).
+prom_rw_body() {
+  /usr/bin/python3 "$BATS_TEST_DIRNAME/prom_rw_body.py" "$@"
+}
+
+need_python_snappy() {
+  /usr/bin/python3 -c 'import snappy' 2>/dev/null ||
+    skip "python3-snappy is not installed (scripts/setup.sh --test)"
+}
+
+post_rw() {  # post_rw FILE [CURL_ARGS...]: a remote-write POST
+  local file=$1
+  shift
+  post /api/v1/write application/x-protobuf "$file" -H 'Content-Encoding: snappy' \
+    -H 'X-Prometheus-Remote-Write-Version: 0.1.0' "$@"
+}
+
+@test "Prometheus remote write: 204, one prom-rw frame, tel-cat shows the WriteRequest" {
+  need_python_snappy
+  start_otlp_recv -o "$T/out.tks"
+  prom_rw_body 3 >"$T/rw.snappy"
+  run post_rw "$T/rw.snappy"
+  assert_output 204
+  [ ! -s "$T/response" ]
+  [ "$(metric 'otlp_recv_accepted_requests_total{protocol="http",signal="prom-rw"}')" = 1 ]
+  [ "$(metric 'otlp_recv_received_items_total{protocol="http",signal="prom-rw"}')" = 6 ]
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  run "$(telkit_bin tel-cat)" "$T/out.tks"
+  assert_success
+  [ "$(grep -c '"signal":"prom-rw"' <<<"$output")" = 1 ]
+  frame=$(grep '"signal":"prom-rw"' <<<"$output")
+  # The frame holds the uncompressed WriteRequest (byte for byte: HttpServerTest).
+  run /usr/bin/python3 -c '
+import json, sys
+frame = json.loads(sys.argv[1])
+assert frame["signal"] == "prom-rw", frame
+series = frame["payload"]["timeseries"]
+assert len(series) == 3, series
+assert series[1]["labels"] == [{"name": "__name__", "value": "bats_rw"}, {"name": "i", "value": "1"}], series[1]
+assert series[1]["samples"] == [{"timestamp": "1000", "value": 1.5}, {"timestamp": "2000", "value": 2.5}]
+assert frame["payload"]["metadata"] == [{"help": "A test.", "metricFamilyName": "bats_rw", "type": "GAUGE"}]
+' "$frame"
+  assert_success
+  "$(telkit_bin tel-cat)" "$T/out.tks" --exact | "$(telkit_bin tel-cat)" -j -o "$T/copy.tks"
+  run "$(telkit_bin tel-cat)" --summary "$T/copy.tks"
+  assert_output --partial 'prom-rw'
+}
+
+@test "remote write: bad series are dropped and counted, bad bodies get 400/413/415 in plain text" {
+  need_python_snappy
+  start_otlp_recv -o "$T/out.tks" --max-request-bytes 4096 --max-decompressed-bytes 8192
+  prom_rw_body 1 2 >"$T/mixed.snappy"
+  run post_rw "$T/mixed.snappy"
+  assert_output 204
+  [ "$(metric 'otlp_recv_prom_rw_rejected_series_total{reason="invalid_metric_name"}')" = 2 ]
+  [ "$(metric 'otlp_recv_rejected_items_total{protocol="http",signal="prom-rw"}')" = 4 ]
+
+  printf '\x05\x10hel' >"$T/corrupt.snappy"
+  run post_rw "$T/corrupt.snappy"
+  assert_output 400
+  run cat "$T/response"
+  assert_output --partial 'invalid snappy body'
+  /usr/bin/python3 -c 'import snappy, sys; sys.stdout.buffer.write(snappy.compress(b"\xff\xff\xff"))' >"$T/notproto.snappy"
+  run post_rw "$T/notproto.snappy"
+  assert_output 400
+  run cat "$T/response"
+  assert_output --partial 'malformed remote-write request'
+  # Declares 10000 bytes: over the decompressed limit, refused before inflating.
+  /usr/bin/python3 -c 'import snappy, sys; sys.stdout.buffer.write(snappy.compress(b"x" * 10000))' >"$T/bomb.snappy"
+  run post_rw "$T/bomb.snappy"
+  assert_output 413
+  head -c 5000 /dev/zero >"$T/big"
+  run post_rw "$T/big"
+  assert_output 413
+  run post /api/v1/write application/json "$T/mixed.snappy" -H 'Content-Encoding: snappy'
+  assert_output 415
+  run post /api/v1/write application/x-protobuf "$T/mixed.snappy"
+  assert_output 415
+  run cat "$T/response"
+  assert_output --partial 'remote write takes snappy'
+  [ "$(refused http bad_data)" = 2 ]
+  [ "$(refused http decompressed_too_large)" = 1 ]
+  [ "$(refused http too_large)" = 1 ]
+  [ "$(refused http unsupported_media_type)" = 1 ]
+  [ "$(refused http unsupported_encoding)" = 1 ]
+
+  run post_rw "$T/mixed.snappy"
+  assert_output 204
+  stop_daemon TERM
+  run "$(telkit_bin tel-cat)" "$T/out.tks"
+  [ "$(grep -c '"signal":"prom-rw"' <<<"$output")" = 2 ]
+  assert_output --partial '"value":"bats_rw"'
+  refute_output --partial '0bad'
+}
