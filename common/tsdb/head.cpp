@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <functional>
 #include <set>
+
+#include "common/tsdb/wal_records.h"
 
 namespace telkit {
 namespace {
@@ -53,12 +56,36 @@ int64_t Head::RangeIndex(int64_t t) const {
   return (t % block_range_ < 0) ? q - 1 : q;
 }
 
+uint64_t HeadKeyHash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
 MemSeries* Head::Find(const Labels& labels) const {
-  auto [b, e] = by_hash_.equal_range(labels.Hash());
-  for (auto it = b; it != e; ++it) {
-    if (it->second->labels == labels) return it->second;
+  std::string key;
+  EncodeLabels(labels, &key);
+  return Find(key, HeadKeyHash(key));
+}
+
+MemSeries* Head::Find(std::string_view key, uint64_t hash) const {
+  if (slots_.empty()) return nullptr;
+  size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (!slot.s) return nullptr;
+    if (slot.hash == hash && slot.s->key == key) return slot.s;
   }
-  return nullptr;
+}
+
+void Head::PutSlot(MemSeries* s) {
+  size_t mask = slots_.size() - 1;
+  size_t i = s->hash & mask;
+  while (slots_[i].s) i = (i + 1) & mask;
+  slots_[i] = Slot{s->hash, s};
+}
+
+void Head::RebuildSlots() {
+  size_t size = 16;
+  while (size < by_ref_.size() * 2 + 2) size *= 2;
+  slots_.assign(size, Slot{});
+  for (const auto& [ref, s] : by_ref_) PutSlot(s.get());
 }
 
 MemSeries* Head::FindRef(uint64_t ref) const {
@@ -75,9 +102,15 @@ MemSeries* Head::Create(uint64_t ref, Labels labels) {
   auto s = std::make_unique<MemSeries>();
   s->ref = ref;
   s->labels = std::move(labels);
+  EncodeLabels(s->labels, &s->key);
+  s->hash = HeadKeyHash(s->key);
   MemSeries* p = s.get();
-  by_hash_.emplace(p->labels.Hash(), p);
   by_ref_.emplace(ref, std::move(s));
+  if (slots_.size() < by_ref_.size() * 2 + 2) {
+    RebuildSlots();
+  } else {
+    PutSlot(p);
+  }
   per_metric_[std::string(p->labels.MetricName())]++;
   AddPostings(p);
   return p;
@@ -279,13 +312,6 @@ Result<size_t> Head::TruncateBefore(int64_t t) {
     }
     bool empty = s->chunks.empty() && s->open.num_samples() == 0;
     if (empty && s->pending_t < t && s->durable) {
-      auto [b, e] = by_hash_.equal_range(s->labels.Hash());
-      for (auto h = b; h != e; ++h) {
-        if (h->second == s) {
-          by_hash_.erase(h);
-          break;
-        }
-      }
       auto pm = per_metric_.find(std::string(s->labels.MetricName()));
       if (pm != per_metric_.end() && --pm->second == 0) per_metric_.erase(pm);
       it = by_ref_.erase(it);
@@ -303,6 +329,7 @@ Result<size_t> Head::TruncateBefore(int64_t t) {
   mint_ = new_mint;
   maxt_ = new_maxt;
   if (removed > 0) {
+    RebuildSlots();
     postings_.clear();
     for (const auto& [ref, s] : by_ref_) AddPostings(s.get());
   }

@@ -31,27 +31,45 @@ struct HeadChunk {
 };
 
 struct MemSeries {
-  uint64_t ref = 0;
-  Labels labels;
-  std::vector<HeadChunk> chunks;  // closed, in time order, not overlapping
-  ChunkAppender open;             // the newest samples
-  int64_t last_t = INT64_MIN;     // newest sample in chunks/open
-  uint64_t last_bits = 0;
+  // What Append's checks touch first, together in the first cache lines.
+  std::string key;    // EncodeLabels(labels): what lookups compare
+  uint64_t hash = 0;  // HeadKeyHash(key)
   // What Append has accepted, including samples not yet applied (their WAL
   // record is being written): later samples are checked against this.
   int64_t pending_t = INT64_MIN;
   uint64_t pending_bits = 0;
   bool durable = false;  // its series entry is in the log
+  uint64_t ref = 0;
+  int64_t last_t = INT64_MIN;  // newest sample in chunks/open
+  uint64_t last_bits = 0;
+  ChunkAppender open;             // the newest samples
+  std::vector<HeadChunk> chunks;  // closed, in time order, not overlapping
+  Labels labels;
   size_t num_samples() const;
 };
 
 enum class InsertResult { kInserted, kDuplicate, kConflict };
+
+// The in-memory hash of a series key (not persisted; Labels::Hash is the
+// stable one).
+uint64_t HeadKeyHash(std::string_view key);
 
 class Head {
  public:
   explicit Head(int64_t block_range_ms) : block_range_(block_range_ms) {}
 
   MemSeries* Find(const Labels& labels) const;
+  // `key` = EncodeLabels(labels), `hash` = HeadKeyHash(key).
+  MemSeries* Find(std::string_view key, uint64_t hash) const;
+  // Cache hints for a Find(key, hash) soon: the slot, then the series.
+  void PrefetchSlot(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+  }
+  void PrefetchSeries(uint64_t hash) const {
+    if (slots_.empty()) return;
+    const Slot& slot = slots_[hash & (slots_.size() - 1)];
+    if (slot.s) __builtin_prefetch(slot.s);
+  }
   MemSeries* FindRef(uint64_t ref) const;
   // Creates a series with `ref`. REQUIRES: neither labels nor ref exist.
   MemSeries* Create(uint64_t ref, Labels labels);
@@ -89,12 +107,19 @@ class Head {
 
  private:
   void Cut(MemSeries* s);
+  void PutSlot(MemSeries* s);
+  void RebuildSlots();
   void AddPostings(const MemSeries* s);
   int64_t RangeIndex(int64_t t) const;
 
   int64_t block_range_;
   std::unordered_map<uint64_t, std::unique_ptr<MemSeries>> by_ref_;
-  std::unordered_multimap<uint64_t, MemSeries*> by_hash_;
+  // Open addressing, linear probing, a power of two at most half full.
+  struct Slot {
+    uint64_t hash = 0;
+    MemSeries* s = nullptr;
+  };
+  std::vector<Slot> slots_;
   std::unordered_map<std::string, std::unordered_map<std::string, std::vector<uint64_t>>> postings_;
   std::unordered_map<std::string, size_t> per_metric_;
   int64_t mint_ = INT64_MAX;

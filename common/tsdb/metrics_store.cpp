@@ -328,15 +328,33 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     const int64_t window = options_.out_of_order_window_ms;
-    for (const TimeSeries& ts : series) {
+    // Keys and hashes first, with cache hints, so that the lookups below
+    // overlap their memory latency instead of waiting for each in turn.
+    std::string keys;
+    std::vector<std::pair<size_t, uint64_t>> key_at(series.size() + 1);
+    for (size_t i = 0; i < series.size(); ++i) {
+      size_t begin = keys.size();
+      EncodeLabels(series[i].labels, &keys);
+      uint64_t hash = HeadKeyHash(std::string_view(keys).substr(begin));
+      key_at[i] = {begin, hash};
+      head_->PrefetchSlot(hash);
+    }
+    key_at[series.size()].first = keys.size();
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < std::min(kAhead, series.size()); ++i) head_->PrefetchSeries(key_at[i].second);
+    for (size_t i = 0; i < series.size(); ++i) {
+      const TimeSeries& ts = series[i];
+      if (i + kAhead < series.size()) head_->PrefetchSeries(key_at[i + kAhead].second);
       const uint64_t n = ts.samples.size() + ts.exemplars.size();
-      LabelProblem problem = CheckSeriesLabels(ts.labels, options_.label_limits);
-      if (problem != LabelProblem::kNone) {
-        if (n) res.rejected[std::string(LabelProblemName(problem))] += n;
-        continue;
-      }
-      MemSeries* s = head_->Find(ts.labels);
+      std::string_view key = std::string_view(keys).substr(key_at[i].first, key_at[i + 1].first - key_at[i].first);
+      MemSeries* s = head_->Find(key, key_at[i].second);
       if (!s) {
+        // Only new series are checked: what is in the head passed already.
+        LabelProblem problem = CheckSeriesLabels(ts.labels, options_.label_limits);
+        if (problem != LabelProblem::kNone) {
+          if (n) res.rejected[std::string(LabelProblemName(problem))] += n;
+          continue;
+        }
         if (n == 0) continue;
         if (options_.max_series && head_->num_series() >= options_.max_series) {
           res.rejected["series_limit"] += n;
@@ -409,7 +427,13 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
   for (const WalSeries& ws : batch.series) {
     if (MemSeries* s = head_->FindRef(ws.ref)) s->durable = true;
   }
-  for (const Pending& p : pending) {
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (i + 8 < pending.size()) {
+      __builtin_prefetch(pending[i + 8].s);
+      __builtin_prefetch(reinterpret_cast<const char*>(pending[i + 8].s) + 64);
+      __builtin_prefetch(reinterpret_cast<const char*>(pending[i + 8].s) + 128);
+    }
+    const Pending& p = pending[i];
     auto r = head_->Insert(p.s, p.t, p.bits);
     if (!r.ok()) {
       res.rejected["internal_error"]++;
