@@ -136,6 +136,29 @@ Status WalWriter::StartSegment(uint32_t index) {
   return OkStatus();
 }
 
+Result<uint32_t> WalWriter::CutSegment() {
+  uint32_t next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return FailedPreconditionError("wal " + Quoted(dir_) + " is closed");
+    if (!failed_.ok()) return failed_;
+    if (!queue_.empty()) return FailedPreconditionError("wal " + Quoted(dir_) + ": cut with appends in flight");
+    next = segment_ + 1;
+  }
+  if (next == 0) return ResourceExhaustedError("wal " + Quoted(dir_) + " has no segment numbers left");
+  Status s = file_->Sync();
+  if (s.ok()) s = file_->Close();
+  if (s.ok()) s = StartSegment(next);
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_.ok()) failed_ = s.WithContext("wal " + Quoted(dir_) + " failed");
+    return failed_;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.syncs += 1;
+  return next;
+}
+
 uint32_t WalWriter::segment() const {
   std::lock_guard<std::mutex> lock(mu_);
   return segment_;

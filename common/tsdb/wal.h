@@ -78,6 +78,12 @@ class WalWriter {
   // Waits for appends in flight, then closes the segment. Idempotent.
   Status Close();
 
+  // Closes the segment being written (synced) and starts the next one, so
+  // that every record appended so far is in segments below the returned
+  // index and every later one in it or after. REQUIRES: no Append runs
+  // concurrently (the caller excludes them). Errors as Append.
+  Result<uint32_t> CutSegment();
+
   // The segment being written.
   uint32_t segment() const;
   // The largest record Append accepts.

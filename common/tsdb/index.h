@@ -1,0 +1,86 @@
+// TsdbIndex: the metrics store's SQLite index (DIR/index.db), the catalogue
+// of what is in blocks: series (id, labels), label postings, chunk
+// references per block, the block list, and metric metadata. Schema and
+// rules: docs/format/tsdb-block.md, "Index". Opened in WAL journal mode with
+// synchronous=FULL, so a committed transaction is durable and readers in
+// other processes (read-only) see a consistent state while the writer runs.
+//
+// Thread-compatible: callers serialise access (the store and BlockQuerier
+// hold a mutex around it).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/model/labels.h"
+#include "common/model/matcher.h"
+#include "common/model/series.h"
+#include "common/tsdb/block.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace telkit {
+
+inline constexpr int kIndexSchemaVersion = 1;
+
+class TsdbIndex {
+ public:
+  // `path` empty: an in-memory index. read_only: no schema creation, no
+  // writes (NOT_FOUND when the file is missing).
+  static Result<std::unique_ptr<TsdbIndex>> Open(const std::string& path, bool read_only);
+  ~TsdbIndex();
+
+  Status Begin();      // a write transaction
+  Status BeginRead();  // a read transaction (a consistent view)
+  Status Commit();
+  Status Rollback();
+
+  // The id of the series `labels`, inserted (with its postings) when new.
+  Result<int64_t> SeriesId(const Labels& labels);
+  Status AddBlock(const BlockMeta& meta);
+  Status AddChunk(uint64_t block, int64_t series, const ChunkRef& ref);
+  // Removes a block and its chunk references (and series left without chunks).
+  Status RemoveBlock(uint64_t block);
+  Result<std::vector<BlockMeta>> Blocks();  // by mint
+
+  struct SeriesRow {
+    int64_t id = 0;
+    Labels labels;
+  };
+  // Series whose labels match all `matchers` (all series when empty),
+  // sorted by labels.
+  Result<std::vector<SeriesRow>> MatchSeries(std::span<const LabelMatcher> matchers);
+  struct ChunkRow {
+    uint64_t block = 0;
+    ChunkRef ref;
+  };
+  // Chunk references of `series` overlapping [mint, maxt], by time.
+  Result<std::vector<ChunkRow>> Chunks(int64_t series, int64_t mint, int64_t maxt);
+  // Chunk references of one block, by series.
+  Result<std::vector<std::pair<int64_t, ChunkRef>>> BlockChunks(uint64_t block);
+  Result<Labels> SeriesLabels(int64_t series);
+
+  Status PutMetadata(const MetricMetadata& m);
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view family);
+
+  // VACUUM INTO `path`: a consistent copy.
+  Status CopyTo(const std::string& path);
+
+ private:
+  TsdbIndex() = default;
+  Status Exec(const char* sql);
+  Result<sqlite3_stmt*> Prepare(const char* sql);
+  Status Error(std::string_view what);
+
+  sqlite3* db_ = nullptr;
+  std::map<std::string, sqlite3_stmt*> stmts_;
+};
+
+}  // namespace telkit
