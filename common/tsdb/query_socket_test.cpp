@@ -14,6 +14,7 @@
 
 #include "common/base/crc32c.h"
 #include "common/model/memory_store.h"
+#include "common/model/merge_querier.h"
 #include "common/tsdb/chunk.h"
 #include "common/net/unix_socket.h"
 
@@ -565,6 +566,23 @@ TEST_F(QuerySocketTest, StopEndsIdleConnectionsPromptly) {
   EXPECT_TRUE(AtEof(a.get()));
   EXPECT_FALSE(std::filesystem::exists(path_));
   server->Stop();  // idempotent
+}
+
+// What tel-query will do: blocks read in-process, the head over the socket.
+TEST_F(QuerySocketTest, MergedWithBlocksAsAReaderWould) {
+  auto server = StartServer();  // store_ is the head
+  MemoryStore block;
+  std::mt19937_64 rng(9);
+  FillRandom(&block, rng, 40);
+  QuerySocketClient head(path_);
+  MergeQuerier reader({&head, &block});
+  MergeQuerier direct({&store_, &block});
+  std::vector<LabelMatcher> m = {M(MatchType::kRegexMatch, "job", "api|web")};
+  auto got = reader.Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_TRUE(SameBits(*got, *direct.Select(INT64_MIN, INT64_MAX, m)));
+  EXPECT_EQ(*reader.LabelValues("instance", INT64_MIN, INT64_MAX, {}),
+            *direct.LabelValues("instance", INT64_MIN, INT64_MAX, {}));
 }
 
 }  // namespace
