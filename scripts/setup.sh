@@ -24,6 +24,8 @@ packages=(
 )
 if (( want_tests )); then
   packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
+  # ../shared/bench/metrics-ingest/gen.py, which expfmt_test runs to check the parser
+  packages+=(python3-snappy python3-protobuf)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
