@@ -23,8 +23,9 @@ packages=(
   curl python3 systemd
 )
 if (( want_tests )); then
-  packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh
-    python3-snappy python3-protobuf)
+  packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
+  # ../shared/bench/metrics-ingest/gen.py, which expfmt_test runs to check the parser
+  packages+=(python3-snappy python3-protobuf)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
