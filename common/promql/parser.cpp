@@ -348,7 +348,8 @@ class Parser {
     prev_end_ = cur_.pos + static_cast<int>(cur_.text.size());
     Result<Token> t = lex_.Next();
     if (!t.ok()) {
-      const std::string& m = t.status().message();
+      Status st = t.status();
+      const std::string& m = st.message();
       size_t sep = m.find('\x01');
       return Fail(std::stoi(m.substr(0, sep)), m.substr(sep + 1));
     }
