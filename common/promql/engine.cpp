@@ -46,6 +46,7 @@ struct Context {
   const EngineOptions* opts = nullptr;
   int64_t query_start = 0;
   int64_t query_end = 0;
+  int64_t query_step = 0;  // 0 for an instant query
   std::chrono::steady_clock::time_point deadline;
   uint64_t ticks = 0;
   bool left_open() const { return opts->compat == Compat::kPrometheus3; }
@@ -64,12 +65,49 @@ double GoMin(double a, double b) {
 // Neumaier-compensated summation step, as Prometheus' kahanSumInc.
 inline void KahanInc(double inc, double& sum, double& c) {
   double t = sum + inc;
-  if (std::fabs(sum) >= std::fabs(inc)) {
+  if (std::isinf(t)) {
+    c = 0;
+  } else if (std::fabs(sum) >= std::fabs(inc)) {
     c += (sum - t) + inc;
   } else {
     c += (inc - t) + sum;
   }
   sum = t;
+}
+
+// 3.x's mean: a compensated sum divided by the count, switching to an
+// incremental mean once the sum would overflow.
+template <typename Get>
+double KahanMean(size_t n, Get get) {
+  double sum = get(0), c = 0, mean = 0, count = 1;
+  bool incremental = false;
+  for (size_t i = 1; i < n; ++i) {
+    double f = get(i);
+    count = static_cast<double>(i + 1);
+    if (!incremental) {
+      double ns = sum, nc = c;
+      KahanInc(f, ns, nc);
+      if (!std::isinf(ns)) {
+        sum = ns;
+        c = nc;
+        continue;
+      }
+      incremental = true;
+      mean = sum / (count - 1);
+      c /= (count - 1);
+    }
+    if (std::isinf(mean)) {
+      if (std::isinf(f) && (mean > 0) == (f > 0)) continue;
+      if (!std::isinf(f) && !std::isnan(f)) continue;
+    }
+    double q = (count - 1) / count;
+    double m = q * mean, cc = q * c;
+    KahanInc(f / count, m, cc);
+    mean = m;
+    c = cc;
+  }
+  if (incremental) return mean + c;
+  return sum / count + c / count;
 }
 
 Labels DropName(const Labels& l) {
@@ -98,6 +136,18 @@ uint64_t SignatureOf(const Labels& l, const std::vector<std::string>& names, boo
     }
   }
   return h;
+}
+
+// Prometheus' labels.Labels.String(): {a="b", __name__="x"}, every label in braces.
+std::string LabelsString(const Labels& l) {
+  std::string out = "{";
+  bool first = true;
+  for (const Label& lb : l) {
+    if (!first) out += ", ";
+    first = false;
+    out += lb.name + "=\"" + EscapeLabelValue(lb.value) + "\"";
+  }
+  return out + "}";
 }
 
 Labels MatchLabels(const Labels& l, const std::vector<std::string>& names, bool on) {
@@ -249,7 +299,7 @@ struct Bucket {
 };
 
 // Prometheus 2.42's bucketQuantile over classic histogram buckets.
-double BucketQuantile(double q, std::vector<Bucket>& buckets) {
+double BucketQuantile(double q, std::vector<Bucket>& buckets, bool fix_precision) {
   if (std::isnan(q)) return kNaN;
   if (q < 0) return -kInf;
   if (q > 1) return kInf;
@@ -265,6 +315,19 @@ double BucketQuantile(double q, std::vector<Bucket>& buckets) {
     }
   }
   buckets.resize(w);
+  if (fix_precision) {
+    // 3.x: counts within a relative 1e-12 of the previous one are float noise.
+    double prev = buckets[0].count;
+    for (size_t i = 1; i < buckets.size(); ++i) {
+      double delta = std::fabs(buckets[i].count - prev);
+      if (delta == 0) continue;
+      if (delta / buckets[i].count <= 1e-12) {
+        buckets[i].count = prev;
+      } else {
+        prev = buckets[i].count;
+      }
+    }
+  }
   double max = -kInf;
   for (Bucket& b : buckets) {
     if (b.count > max) {
@@ -660,6 +723,7 @@ class Evaluator {
       return OkStatus();
     };
     const double range_s = static_cast<double>(in.range_ms) / 1000.0;
+    const bool prom3 = ctx_.opts->compat == Compat::kPrometheus3;
     auto extrapolated = [&](bool is_counter, bool is_rate) {
       return [&, is_counter, is_rate](Span s, size_t, int64_t, int64_t ref, double& v) -> Result<bool> {
         if (s.size() < 2) return false;
@@ -676,14 +740,25 @@ class Evaluator {
         double to_end = static_cast<double>(range_end - s.back().t) / 1000;
         double sampled = static_cast<double>(s.back().t - s.front().t) / 1000;
         double avg_between = sampled / static_cast<double>(s.size() - 1);
-        if (is_counter && result > 0 && s.front().v >= 0) {
-          double to_zero = sampled * (s.front().v / result);
-          if (to_zero < to_start) to_start = to_zero;
-        }
         double threshold = avg_between * 1.1;
         double interval = sampled;
-        interval += to_start < threshold ? to_start : avg_between / 2;
-        interval += to_end < threshold ? to_end : avg_between / 2;
+        if (prom3) {
+          // 3.x: the zero cutoff applies after the half-interval limit.
+          if (to_start >= threshold) to_start = avg_between / 2;
+          if (is_counter && result > 0 && s.front().v >= 0) {
+            double to_zero = sampled * (s.front().v / result);
+            if (to_zero < to_start) to_start = to_zero;
+          }
+          if (to_end >= threshold) to_end = avg_between / 2;
+          interval += to_start + to_end;
+        } else {
+          if (is_counter && result > 0 && s.front().v >= 0) {
+            double to_zero = sampled * (s.front().v / result);
+            if (to_zero < to_start) to_start = to_zero;
+          }
+          interval += to_start < threshold ? to_start : avg_between / 2;
+          interval += to_end < threshold ? to_end : avg_between / 2;
+        }
         result = result * (interval / sampled);
         if (is_rate) result /= range_s;
         v = result;
@@ -758,6 +833,11 @@ class Evaluator {
         v = n;
         return true;
       }));
+    } else if (name == "avg_over_time" && prom3) {
+      TELKIT_RETURN_IF_ERROR(run(true, [](Span s, size_t, int64_t, int64_t, double& v) -> Result<bool> {
+        v = KahanMean(s.size(), [&](size_t k) { return s[k].v; });
+        return true;
+      }));
     } else if (name == "avg_over_time") {
       TELKIT_RETURN_IF_ERROR(run(true, [](Span s, size_t, int64_t, int64_t, double& v) -> Result<bool> {
         double mean = 0, count = 0, c = 0;
@@ -821,7 +901,13 @@ class Evaluator {
       std::vector<double> buf;
       TELKIT_RETURN_IF_ERROR(run(true, [&](Span s, size_t, int64_t, int64_t, double& v) -> Result<bool> {
         buf.clear();
-        for (const Sample& p : s) buf.push_back(p.v);
+        for (const Sample& p : s) {
+          if (std::isnan(p.v)) {
+            v = kNaN;
+            return true;
+          }
+          buf.push_back(p.v);
+        }
         double median = Quantile(0.5, buf);
         for (double& x : buf) x = std::fabs(x - median);
         v = Quantile(0.5, buf);
@@ -912,6 +998,13 @@ class Evaluator {
       std::vector<double> sc(steps_);
       for (size_t i = 0; i < steps_; ++i) sc[i] = static_cast<double>(Ts(i)) / 1000.0;
       return ScalarValue(std::move(sc));
+    }
+    if (name == "start" || name == "end" || name == "step" || name == "range") {
+      int64_t ms = name == "start" ? ctx_.query_start
+                   : name == "end" ? ctx_.query_end
+                   : name == "step" ? ctx_.query_step
+                                    : ctx_.query_end - ctx_.query_start;
+      return ScalarValue(std::vector<double>(steps_, static_cast<double>(ms) / 1000.0));
     }
     if (name == "pi") return ScalarValue(std::vector<double>(steps_, M_PI));
     if (name == "timestamp") {
@@ -1195,7 +1288,7 @@ class Evaluator {
         buckets[g].push_back({upper[idx[k]], vals[k]});
       }
       for (size_t g : touched) {
-        TELKIT_RETURN_IF_ERROR(out.Add(group_out[g], Ts(i), BucketQuantile(qs[i], buckets[g])));
+        TELKIT_RETURN_IF_ERROR(out.Add(group_out[g], Ts(i), BucketQuantile(qs[i], buckets[g], ctx_.opts->compat == Compat::kPrometheus3)));
         buckets[g].clear();
       }
     }
@@ -1246,7 +1339,8 @@ class Evaluator {
 
     struct State {
       double value = 0, mean = 0, count = 0;
-      bool nan_seen = false;
+      double c = 0;              // 3.x: Kahan compensation of sum/avg
+      bool incremental = false;  // 3.x avg: switched to an incremental mean
       std::vector<size_t> members;  // topk/bottomk heap / limitk list (input indices)
       std::vector<double> values;   // quantile
     };
@@ -1261,6 +1355,9 @@ class Evaluator {
       TELKIT_RETURN_IF_ERROR(Tick());
       int64_t ts = Ts(i);
       cur.At(ts, idx, vals);
+      if (prom3 && a.param && param.type == ValueType::kScalar && std::isnan(param.sc[i]) && a.op != AggOp::kQuantile) {
+        return EvalError(a.op == AggOp::kLimitRatio ? "Ratio value is NaN" : "Parameter value is NaN");
+      }
       if (idx.empty()) continue;
       TELKIT_RETURN_IF_ERROR(CheckSamples(idx.size()));
       int64_t k = 0;
@@ -1297,6 +1394,8 @@ class Evaluator {
           st.value = v;
           st.mean = v;
           st.count = 1;
+          st.c = 0;
+          st.incremental = false;
           st.members.clear();
           st.values.clear();
           if (a.op == AggOp::kStddev || a.op == AggOp::kStdvar) {
@@ -1308,8 +1407,39 @@ class Evaluator {
           continue;
         }
         switch (a.op) {
-          case AggOp::kSum: st.value += v; break;
+          case AggOp::kSum:
+            if (prom3) {
+              KahanInc(v, st.value, st.c);
+            } else {
+              st.value += v;
+            }
+            break;
           case AggOp::kAvg:
+            if (prom3) {
+              st.count++;
+              if (!st.incremental) {
+                double ns = st.value, nc = st.c;
+                KahanInc(v, ns, nc);
+                if (!std::isinf(ns)) {
+                  st.value = ns;
+                  st.c = nc;
+                  break;
+                }
+                st.incremental = true;
+                st.mean = st.value / (st.count - 1);
+                st.c /= st.count - 1;
+              }
+              if (std::isinf(st.mean)) {
+                if (std::isinf(v) && (st.mean > 0) == (v > 0)) break;
+                if (!std::isinf(v) && !std::isnan(v)) break;
+              }
+              double q = (st.count - 1) / st.count;
+              double m = q * st.mean, cc = q * st.c;
+              KahanInc(v / st.count, m, cc);
+              st.mean = m;
+              st.c = cc;
+              break;
+            }
             st.count++;
             if (std::isinf(st.mean)) {
               if (std::isinf(v) && (st.mean > 0) == (v > 0)) break;
@@ -1348,7 +1478,18 @@ class Evaluator {
         State& st = states[g];
         double v = st.value;
         switch (a.op) {
-          case AggOp::kAvg: v = st.mean; break;
+          case AggOp::kSum:
+            if (prom3) v = st.value + st.c;
+            break;
+          case AggOp::kAvg:
+            if (!prom3) {
+              v = st.mean;
+            } else if (st.incremental) {
+              v = st.mean + st.c;
+            } else {
+              v = st.value / st.count + st.c / st.count;
+            }
+            break;
           case AggOp::kCount:
           case AggOp::kCountValues: v = st.count; break;
           case AggOp::kGroup: v = 1; break;
@@ -1592,9 +1733,12 @@ class Evaluator {
         if (!inserted) {
           const Labels& rl = rhs.m[ri[k]].labels;
           const Labels& dl = rhs.m[ri[it->second]].labels;
-          return EvalError("found duplicate series for the match group " + MatchLabels(rl, vm.labels, vm.on).ToString() +
+          // 2.42 names the later series first, 3.x the earlier.
+          const Labels& first_l = prom3 ? dl : rl;
+          const Labels& second_l = prom3 ? rl : dl;
+          return EvalError("found duplicate series for the match group " + LabelsString(MatchLabels(rl, vm.labels, vm.on)) +
                            " on the " + (swapped ? "left" : "right") + " hand-side of the operation: [" +
-                           rl.ToString() + ", " + dl.ToString() +
+                           LabelsString(first_l) + ", " + LabelsString(second_l) +
                            "];many-to-many matching not allowed: matching labels must be unique on one side");
         }
       }
@@ -1609,6 +1753,12 @@ class Evaluator {
         if (b.return_bool) {
           value = keep ? 1 : 0;
         } else if (!keep) {
+          // 3.x checks the matching before filtering; 2.42 only for kept elements.
+          if (!prom3) continue;
+          auto [mit, first] = matched.try_emplace(sig);
+          if (vm.card == Cardinality::kOneToOne && !first) {
+            return EvalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+          }
           continue;
         }
         uint64_t pair_key = (static_cast<uint64_t>(li[k]) << 32) | ri[rk];
@@ -1646,7 +1796,7 @@ class Evaluator {
 }  // namespace
 
 Result<QueryResult> Engine::InstantQuery(Querier& querier, std::string_view query, int64_t t_ms) const {
-  TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query));
+  TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query, options_.parse));
   return Evaluate(querier, *e, t_ms, t_ms, 1, true);
 }
 
@@ -1658,7 +1808,7 @@ Result<QueryResult> Engine::RangeQuery(Querier& querier, std::string_view query,
     return InvalidArgumentError("exceeded maximum resolution of " + std::to_string(options_.max_steps) +
                                 " points per timeseries. Try decreasing the query resolution (?step=XX)");
   }
-  TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query));
+  TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query, options_.parse));
   return Evaluate(querier, *e, start_ms, end_ms, step_ms, false);
 }
 
@@ -1674,6 +1824,7 @@ Result<QueryResult> Engine::Evaluate(Querier& querier, const Expr& expr, int64_t
   ctx.opts = &options_;
   ctx.query_start = start_ms;
   ctx.query_end = end_ms;
+  ctx.query_step = instant ? 0 : step_ms;
   ctx.deadline = std::chrono::steady_clock::now() + options_.timeout;
   Evaluator ev(ctx, start_ms, end_ms, instant ? 1 : step_ms);
   TELKIT_ASSIGN_OR_RETURN(Value v, ev.Eval(expr));

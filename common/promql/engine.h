@@ -29,6 +29,7 @@
 #include "common/base/status.h"
 #include "common/model/series.h"
 #include "common/promql/ast.h"
+#include "common/promql/parser.h"
 
 namespace telkit::promql {
 
@@ -45,6 +46,7 @@ struct EngineOptions {
   int64_t max_steps = 11000;
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};  // DEADLINE_EXCEEDED beyond
   Compat compat = Compat::kPrometheus2;
+  ParseOptions parse;  // for the query text
 };
 
 struct Series {

@@ -53,6 +53,7 @@ const std::map<std::string_view, Function, std::less<>>& Table() {
     add({"predict_linear", {M, S}, 0, V});
     add({"quantile_over_time", {S, M}, 0, V});
     add({"pi", {}, 0, S});
+    for (std::string_view n : {"start", "end", "step", "range"}) add({n, {}, 0, S, true});
     add({"time", {}, 0, S});
     add({"scalar", {V}, 0, S});
     add({"vector", {S}, 0, V});

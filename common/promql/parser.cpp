@@ -608,7 +608,16 @@ class Parser {
       }
       case Tok::kLBrace: return ParseSelector("", t.pos);
       case Tok::kIdent: break;
-      case Tok::kDuration: return Fail(t.pos, "unexpected duration \"" + std::string(t.text) + "\"");
+      case Tok::kDuration: {
+        if (!opts_.durations_as_numbers) return Fail(t.pos, "unexpected duration \"" + std::string(t.text) + "\"");
+        Result<int64_t> d = ParseDuration(t.text);
+        if (!d.ok()) return Fail(t.pos, d.status().message());
+        auto n = std::make_unique<NumberLiteral>();
+        n->value = static_cast<double>(*d) / 1000.0;
+        n->pos = {t.pos, t.pos + static_cast<int>(t.text.size())};
+        TELKIT_RETURN_IF_ERROR(Advance());
+        return ExprPtr(std::move(n));
+      }
       default: return Unexpected("");
     }
     std::string lower = Lower(t.text);

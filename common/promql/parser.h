@@ -16,6 +16,9 @@ namespace telkit::promql {
 struct ParseOptions {
   // Accept the functions marked experimental in functions.h.
   bool experimental_functions = true;
+  // Prometheus 3.x's experimental duration expressions, the part that is
+  // implemented: a duration literal where a number is expected (`1h` = 3600).
+  bool durations_as_numbers = false;
 };
 
 Result<ExprPtr> ParseExpr(std::string_view query, const ParseOptions& options = {});

@@ -217,7 +217,6 @@ bool ContainsWord(std::string_view text, std::string_view word) {
 // Syntax the parser does not implement (newer than 2.42, or 3.x feature flags).
 std::optional<std::string> UnsupportedSyntax(std::string_view expr) {
   static const std::pair<const char*, const char*> kPatterns[] = {
-      {R"(\b(step|range)\(\s*\))", "step()/range() functions"},
       {R"(\b(min_of|max_of|info|histogram_quantiles)\s*\()", "function newer than 2.42"},
       {R"(\b(anchored|smoothed)\b)", "anchored/smoothed range selectors"},
       {R"(\bfill(_left|_right)?\s*\()", "fill() binary modifiers"},
@@ -419,6 +418,16 @@ class Runner {
     if (spec.mentions_histogram) skip_hist = "expected result has native histograms";
     for (const std::string& h : histograms_) {
       if (!h.empty() && ContainsWord(spec.expr, h)) skip_hist = "uses native histogram series '" + h + "'";
+    }
+    // A __name__ regex that selects a histogram series.
+    static const re2::RE2 kNameRegex(R"re(__name__\s*=~\s*"([^"]*)")re");
+    re2::StringPiece rest(spec.expr);
+    std::string name_re;
+    while (re2::RE2::FindAndConsume(&rest, kNameRegex, &name_re)) {
+      re2::RE2 re("^(?:" + name_re + ")$");
+      for (const std::string& h : histograms_) {
+        if (re.ok() && re2::RE2::FullMatch(h, re)) skip_hist = "selects native histogram series '" + h + "'";
+      }
     }
     for (std::string_view f : {"histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"}) {
       if (ContainsWord(spec.expr, f)) skip_hist = "native histogram function " + std::string(f);
