@@ -1,0 +1,103 @@
+#include "common/promql/parser.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+namespace telkit::promql {
+namespace {
+
+std::string RoundTrip(std::string_view q) {
+  Result<ExprPtr> e = ParseExpr(q);
+  if (!e.ok()) return "ERROR " + e.status().message();
+  return (*e)->ToString();
+}
+
+std::string ErrorOf(std::string_view q) {
+  Result<ExprPtr> e = ParseExpr(q);
+  return e.ok() ? "OK" : e.status().message();
+}
+
+TEST(PromqlParser, Literals) {
+  EXPECT_EQ(RoundTrip("1"), "1");
+  EXPECT_EQ(RoundTrip("1e3"), "1000");
+  EXPECT_EQ(RoundTrip("0x1F"), "31");
+  EXPECT_EQ(RoundTrip("-Inf"), "-Inf");
+  EXPECT_EQ(RoundTrip("NaN"), "NaN");
+  EXPECT_EQ(RoundTrip(".5"), "0.5");
+  EXPECT_EQ(RoundTrip("\"a\\nb\""), "\"a\\nb\"");
+  EXPECT_EQ(RoundTrip("'it\\'s'"), "\"it's\"");
+  EXPECT_EQ(RoundTrip("`raw\\n`"), "\"raw\\\\n\"");
+}
+
+TEST(PromqlParser, Selectors) {
+  EXPECT_EQ(RoundTrip("foo"), "foo");
+  EXPECT_EQ(RoundTrip("foo{a=\"b\", c!=\"d\", e=~\"f.*\", g!~\"h\",}"),
+            "foo{a=\"b\", c!=\"d\", e=~\"f.*\", g!~\"h\"}");
+  EXPECT_EQ(RoundTrip("{__name__=\"foo\"}"), "{__name__=\"foo\"}");
+  EXPECT_EQ(RoundTrip("foo[1h30m]"), "foo[1h30m]");
+  EXPECT_EQ(RoundTrip("foo[5m] offset -1w"), "foo[5m] offset -1w");
+  EXPECT_EQ(RoundTrip("foo @ 100 offset 5m"), "foo offset 5m @ 100.000");
+  EXPECT_EQ(RoundTrip("foo @ start()"), "foo @ start()");
+  EXPECT_EQ(RoundTrip("rate(foo[5m])[30m:1m] @ end()"), "rate(foo[5m])[30m:1m] @ end()");
+  EXPECT_EQ(RoundTrip("foo[30m:]"), "foo[30m:]");
+  EXPECT_EQ(RoundTrip("sum # a comment\n(foo)"), "sum(foo)");
+}
+
+TEST(PromqlParser, PrecedenceAndAssociativity) {
+  Result<ExprPtr> e = ParseExpr("2 ^ 3 ^ 2");
+  ASSERT_TRUE(e.ok());
+  const auto& b = static_cast<const BinaryExpr&>(**e);
+  EXPECT_EQ(b.lhs->kind, NodeKind::kNumber);  // right-associative: 2 ^ (3 ^ 2)
+  EXPECT_EQ(b.rhs->kind, NodeKind::kBinary);
+  Result<ExprPtr> m = ParseExpr("1 - 2 - 3");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(static_cast<const BinaryExpr&>(**m).lhs->kind, NodeKind::kBinary);  // left-associative
+  Result<ExprPtr> u = ParseExpr("-a ^ 2");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ((*u)->kind, NodeKind::kUnary);  // -(a ^ 2)
+  Result<ExprPtr> o = ParseExpr("a or b and c unless d");
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(static_cast<const BinaryExpr&>(**o).op, BinOp::kOr);
+}
+
+TEST(PromqlParser, BinaryModifiersAndAggregations) {
+  EXPECT_EQ(RoundTrip("a + on(b) group_left(c) d"), "a + on (b) group_left (c) d");
+  EXPECT_EQ(RoundTrip("a > bool ignoring(x) b"), "a > bool ignoring (x) b");
+  EXPECT_EQ(RoundTrip("sum by (job) (x)"), "sum by (job) (x)");
+  EXPECT_EQ(RoundTrip("sum(x) without (a, b)"), "sum without (a, b) (x)");
+  EXPECT_EQ(RoundTrip("topk(3, x)"), "topk(3, x)");
+  EXPECT_EQ(RoundTrip("count_values(\"v\", x)"), "count_values(\"v\", x)");
+  EXPECT_EQ(RoundTrip("label_join(x, \"d\", \",\", \"a\", \"b\")"), "label_join(x, \"d\", \",\", \"a\", \"b\")");
+  EXPECT_EQ(RoundTrip("sum"), "sum");  // a metric named like an aggregator
+}
+
+TEST(PromqlParser, Errors) {
+  EXPECT_EQ(ErrorOf("foo{"), "1:5: parse error: unexpected end of input in label matching, expected label");
+  EXPECT_EQ(ErrorOf("rate(foo)"),
+            "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector");
+  EXPECT_EQ(ErrorOf("1 > 2"), "1:1: parse error: comparisons between scalars must use BOOL modifier");
+  EXPECT_EQ(ErrorOf("{}"), "1:1: parse error: vector selector must contain at least one non-empty matcher");
+  EXPECT_EQ(ErrorOf("foo{a=~\"(\"}"), ErrorOf("foo{a=~\"(\"}"));
+  EXPECT_NE(ErrorOf("foo{a=~\"(\"}"), "OK");
+  EXPECT_EQ(ErrorOf("sum(foo) offset 5m"),
+            "1:10: parse error: offset modifier must be preceded by an instant vector selector or range vector "
+            "selector or a subquery");
+  EXPECT_EQ(ErrorOf("nosuch(foo)"), "1:1: parse error: unknown function with name \"nosuch\"");
+  EXPECT_EQ(ErrorOf("topk(foo)"),
+            "1:1: parse error: wrong number of arguments for aggregate expression provided, expected 2, got 1");
+  EXPECT_EQ(ErrorOf("1 and 2"), "1:1: parse error: set operator \"and\" not allowed in binary scalar expression");
+  EXPECT_EQ(ErrorOf("a +\n )"), "2:2: parse error: unexpected \")\"");
+  EXPECT_EQ(ErrorOf("foo[5m][1m]"), "1:1: parse error: ranges only allowed for vector selectors");
+}
+
+TEST(PromqlParser, Durations) {
+  EXPECT_EQ(*ParseDuration("1h30m"), 5400000);
+  EXPECT_EQ(*ParseDuration("1y"), 365LL * 86400000);
+  EXPECT_EQ(*ParseDuration("100ms"), 100);
+  EXPECT_FALSE(ParseDuration("30m1h").ok());
+  EXPECT_FALSE(ParseDuration("1.5h").ok());
+}
+
+}  // namespace
+}  // namespace telkit::promql
