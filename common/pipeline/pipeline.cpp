@@ -61,7 +61,10 @@ Status Pipeline::Open() {
       if (worker == nullptr) {
         Result<OutputTarget> target = ParseOutputTarget(spec, options_.exporter);
         if (!target.ok()) return target.status();
-        Result<std::unique_ptr<OutputSink>> sink = OpenOutputSink(*target, options_.processors.memory_hard_bytes);
+        Result<std::unique_ptr<OutputSink>> sink =
+            !options_.spool.dir.empty() && CanSpool(*target)
+                ? OpenSpoolSink(*target, options_.spool)
+                : OpenOutputSink(*target, options_.processors.memory_hard_bytes);
         if (!sink.ok()) return sink.status().WithContext("output '" + spec + "'");
         workers_.push_back(std::make_unique<OutputWorker>(
             spec, std::move(*sink), *metrics_, [this](const std::shared_ptr<Delivery>& d) { Taken(d); }));

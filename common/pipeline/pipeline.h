@@ -55,6 +55,7 @@
 #include "common/pipeline/pipeline_core.h"
 #include "common/pipeline/pipeline_metrics.h"
 #include "common/pipeline/pipeline_output.h"
+#include "common/pipeline/spool_sink.h"
 #include "common/stream/stream_input.h"
 
 namespace telkit {
@@ -67,6 +68,9 @@ struct PipelineOptions {
   ProcessorConfig processors;               // from CompileProcessors
   CorruptionPolicy on_corruption = CorruptionPolicy::kSkip;
   uint32_t max_frame_bytes = 64u << 20;
+  // --spool-dir: socket outputs keep their unacknowledged frames on disk
+  // (spool_sink.h) instead of in memory. Empty dir: no spool.
+  SpoolSettings spool;
   // Called for every corrupt input frame (from reader threads).
   std::function<void(const Status&)> on_corruption_report;
 };

@@ -150,6 +150,7 @@ OutputWorker::OutputWorker(std::string name, std::unique_ptr<OutputSink> sink, P
                 MetricType::kGauge, labels, [this] { return static_cast<double>(sink_->unacked_bytes()); });
   r.AddCallback("tel_batch_output_connected", "1 while the output has its peer (always 1 for files and pipes)",
                 MetricType::kGauge, labels, [this] { return sink_->connected() ? 1.0 : 0.0; });
+  sink_->RegisterMetrics(r, labels);
   thread_ = std::thread([this] { Loop(); });
 }
 

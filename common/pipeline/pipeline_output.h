@@ -82,6 +82,8 @@ class OutputSink {
   virtual uint64_t unacked_bytes() const { return 0; }
   // False while a socket output has no peer, or an OTLP output's exports fail.
   virtual bool connected() const { return true; }
+  // Adds the output's own metrics (labels: output="SPEC"), e.g. a spool's.
+  virtual void RegisterMetrics(MetricsRegistry&, const MetricLabels&) {}
 };
 
 // Opens the output. `max_unacked_bytes` bounds a socket output's resend

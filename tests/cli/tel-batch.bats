@@ -340,3 +340,40 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(open(sys.ar
   [ "$(items "$T/recv.tks" logs)" = 2 ]
   [ "$(tel_cat "$T/recv.tks" | grep -c '"via"')" = 3 ]
 }
+
+@test "spool: frames acknowledged upstream survive kill -9 and reach a consumer that comes later" {
+  traces_json 30 >"$T/traces.json"
+  stream "$T/traces.tks" "$T/traces.json"
+  # No consumer yet: everything the daemon acknowledges upstream sits in its spool.
+  start_batch --out "unix:$T/down.sock" --spool-dir "$T/spool" --batch-max-items 9
+  tel_cat "$T/traces.tks" -o "unix:$T/in.sock" 3>&-  # returns once tel-batch acknowledged every frame
+  wait_until 100 metric_is 'tel_batch_spool_frames{output="unix:'"$T"'/down.sock"}' 10
+  [ "$(metric 'tel_batch_output_connected{output="unix:'"$T"'/down.sock"}')" = 0 ]
+  [ "$(metric tel_batch_unacknowledged_input_frames)" = 0 ]
+  stop_daemon KILL
+  ls "$T"/spool/*/ | grep -q '\.spool$'
+  # The consumer, then tel-batch again on the same spool: it resends all of it.
+  "$(telkit_bin tel-cat)" "listen:unix:$T/down.sock" -o "$T/out.tks" 2>"$T/consumer.log" 3>&- &
+  consumer=$!
+  mv "$DAEMON_LOG" "$T/first-run.log"  # or the wait for the new log could read the old one
+  start_batch --out "unix:$T/down.sock" --spool-dir "$T/spool"
+  [ "$(metric 'tel_batch_spool_recovered_frames_total{output="unix:'"$T"'/down.sock"}')" = 10 ]
+  wait_until 100 metric_is 'tel_batch_spool_frames{output="unix:'"$T"'/down.sock"}' 0
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  kill -TERM "$consumer"
+  wait "$consumer" || true
+  [ "$(items "$T/out.tks" traces)" = 90 ]
+  [ "$(span_field "$T/out.tks" spanId | uniq -d | wc -l)" = 0 ]  # each span once
+  # Fully acknowledged segments are gone.
+  [ -z "$(ls "$T"/spool/*/)" ]
+}
+
+@test "spool: usage errors and a spool directory that cannot be made" {
+  run tel_batch --spool-max-bytes 0 --out "unix:$T/x.sock" </dev/null
+  [ "$status" = 2 ]
+  assert_output --partial 'spool-max-bytes'
+  run tel_batch --spool-dir /proc/nope/spool --out "unix:$T/x.sock" </dev/null
+  [ "$status" = 1 ]
+  assert_output --partial '--spool-dir'
+}

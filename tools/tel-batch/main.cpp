@@ -33,6 +33,8 @@ struct Flags {
   uint64_t max_frame_bytes = 64ull << 20;
   std::string admin_listen = "127.0.0.1:8889";
   int drain_timeout = 20;
+  std::string spool_dir;
+  uint64_t spool_max_bytes = 1ull << 30;
 };
 
 void Declare(CLI::App& app, Flags& f) {
@@ -89,6 +91,11 @@ void Declare(CLI::App& app, Flags& f) {
       ->option_text("SIZE=64M");
   app.add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; '' disables")
       ->option_text("ADDR=127.0.0.1:8889");
+  app.add_option("--spool-dir", f.spool_dir, "Spool socket outputs' unacked frames here")
+      ->option_text("DIR");
+  app.add_option("--spool-max-bytes", f.spool_max_bytes, "Spool size per output; full = backpressure")
+      ->transform(CLI::AsSizeValue(false))
+      ->option_text("SIZE=1G");
   number("--drain-timeout", f.drain_timeout, "Seconds SIGTERM waits to drain", "SECONDS=20")
       ->check(CLI::NonNegativeNumber);
 }
@@ -131,6 +138,9 @@ telkit::Status BuildConfig(const Flags& f, telkit::PipelineServerConfig& config)
   for (const auto& outs : {o.out, o.traces_out, o.metrics_out, o.logs_out}) {
     for (const std::string& spec : outs) TELKIT_RETURN_IF_ERROR(telkit::ParseOutputTarget(spec, o.exporter).status());
   }
+  if (f.spool_max_bytes == 0) return telkit::InvalidArgumentError("--spool-max-bytes must be above 0");
+  o.spool.dir = f.spool_dir;
+  o.spool.max_bytes = f.spool_max_bytes;
   if (!f.admin_listen.empty()) {
     TELKIT_ASSIGN_OR_RETURN(config.admin, telkit::ParseListenAddress(f.admin_listen));
   }
@@ -184,6 +194,10 @@ int Run(const Flags& f, int argc, char** argv) {
     if (o.out.empty() && outs->empty()) {
       spdlog::warn("{} have no output (no --{}-out, no --out): dropped, counted", name, name);
     }
+  }
+  if (!o.spool.dir.empty()) {
+    spdlog::info("socket outputs spool unacknowledged frames under '{}' (at most {} bytes each)", o.spool.dir,
+                 o.spool.max_bytes);
   }
   if (config.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{config.admin->host, (*server)->admin_port()}.ToString());
