@@ -24,7 +24,7 @@ packages=(
 )
 if (( want_tests )); then
   packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh
-    python3-snappy python3-protobuf)
+    python3-snappy python3-protobuf prometheus victoria-metrics)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
@@ -41,4 +41,14 @@ if (( ${#missing[@]} )); then
   echo "setup: installing ${missing[*]}" >&2
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # prometheus and victoria-metrics are test peers only (the Bats tests start
+  # their own instances on free ports): the services their packages just
+  # enabled would hold :9090 and :8428.
+  if [[ -d /run/systemd/system ]]; then
+    for unit in prometheus victoria-metrics; do
+      if [[ " ${missing[*]} " == *" $unit "* ]]; then
+        "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi
