@@ -24,8 +24,10 @@ packages=(
 )
 if (( want_tests )); then
   packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
-  # ../shared/bench/metrics-ingest/gen.py, which expfmt_test runs to check the parser
+  # ../shared/bench/metrics-ingest/gen.py and send.py, and the remote-write tests
   packages+=(python3-snappy python3-protobuf)
+  # the real Prometheus and VictoriaMetrics that tel-batch's prom-rw output is proven against
+  packages+=(prometheus victoria-metrics)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
@@ -42,4 +44,14 @@ if (( ${#missing[@]} )); then
   echo "setup: installing ${missing[*]}" >&2
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # prometheus and victoria-metrics are test peers only (the Bats tests start
+  # their own instances on free ports): the services their packages just
+  # enabled would hold :9090 and :8428.
+  if [[ -d /run/systemd/system ]]; then
+    for unit in prometheus victoria-metrics; do
+      if [[ " ${missing[*]} " == *" $unit "* ]]; then
+        "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi

@@ -4,6 +4,7 @@
 
 #include "common/net/unix_socket.h"
 #include "common/otlp/export_messages.h"
+#include "common/pipeline/prom_rw_output.h"
 #include "common/stream/endpoint.h"
 #include "common/stream/stream_output.h"
 
@@ -97,6 +98,11 @@ MetricLabels OutputLabels(const std::string& name, uint8_t signal) {
 Result<OutputTarget> ParseOutputTarget(std::string_view spec, const OtlpExporterOptions& exporter_defaults) {
   OutputTarget t;
   t.spec = std::string(spec);
+  if (IsPromRwOutputSpec(spec)) {
+    t.kind = OutputTarget::Kind::kPromRw;
+    TELKIT_ASSIGN_OR_RETURN(t.prom_rw, ParsePromRwOutputSpec(spec, exporter_defaults));
+    return t;
+  }
   if (!spec.starts_with("otlp+")) return t;
   t.kind = OutputTarget::Kind::kOtlp;
   t.exporter = exporter_defaults;
@@ -120,6 +126,7 @@ Result<OutputTarget> ParseOutputTarget(std::string_view spec, const OtlpExporter
 }
 
 Result<std::unique_ptr<OutputSink>> OpenOutputSink(const OutputTarget& target, uint64_t max_unacked_bytes) {
+  if (target.kind == OutputTarget::Kind::kPromRw) return OpenPromRwSink(target.prom_rw);
   if (target.kind == OutputTarget::Kind::kOtlp) {
     TELKIT_ASSIGN_OR_RETURN(std::unique_ptr<OtlpExporter> e, CreateOtlpExporter(target.exporter));
     return std::unique_ptr<OutputSink>(new ExportSink(std::move(e)));

@@ -6,6 +6,7 @@
 //   otlp+grpcs://HOST:PORT    OTLP/gRPC over TLS
 //   otlp+http://HOST:PORT[/PREFIX]   OTLP/HTTP protobuf (/v1/traces ... appended)
 //   otlp+https://HOST:PORT[/PREFIX]  the same over TLS
+//   prom-rw+http(s)://HOST:PORT/PATH Prometheus remote write (prom_rw_output.h)
 //
 // Each output has a thread and a queue of its own (OutputWorker), so a slow
 // output does not hold up the others; the memory budget bounds the queues.
@@ -39,16 +40,18 @@
 
 #include "common/base/status.h"
 #include "common/export/otlp_exporter.h"
+#include "common/export/prom_remote_writer.h"
 #include "common/pipeline/pipeline_core.h"
 #include "common/pipeline/pipeline_metrics.h"
 
 namespace telkit {
 
 struct OutputTarget {
-  enum class Kind { kStream, kOtlp };
+  enum class Kind { kStream, kOtlp, kPromRw };
   Kind kind = Kind::kStream;
   std::string spec;               // as given
   OtlpExporterOptions exporter;   // kOtlp
+  PromRemoteWriterOptions prom_rw;  // kPromRw
 };
 
 // Parses an output spec. otlp+SCHEME:// specs take `exporter_defaults` (headers,

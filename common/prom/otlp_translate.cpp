@@ -212,6 +212,13 @@ std::vector<Label> AttributeLabels(const Attributes& attributes, bool skip_servi
   return out;
 }
 
+// Sorted. The names are unique by construction (AttributeLabels merges,
+// SetLabel replaces); were they not, the result fails CheckSeriesLabels.
+Labels SortedLabels(std::vector<Label> labels) {
+  Result<Labels> sorted = Labels::FromUnsorted(std::move(labels));
+  return sorted.ok() ? std::move(sorted).value() : Labels{{"", "duplicate label names"}};
+}
+
 void SetLabel(std::vector<Label>& labels, std::string_view name, std::string value) {
   for (Label& l : labels) {
     if (l.name == name) {
@@ -379,31 +386,33 @@ class Translation {
 
   // Labels of a series of the current point: the base labels, the metric
   // name and an extra label (le, quantile) if any. Checked against the rules.
-  Result<Labels> SeriesLabels(const std::vector<Label>& base, const std::string& name, std::string_view extra_name,
-                              std::string extra_value, PromReject* reject) const {
-    std::vector<Label> labels = base;
-    SetLabel(labels, kMetricNameLabel, name);
-    if (!extra_name.empty()) SetLabel(labels, extra_name, std::move(extra_value));
-    Result<Labels> sorted = Labels::FromUnsorted(std::move(labels));
-    if (!sorted.ok()) {
-      *reject = PromReject::kDuplicateLabelName;
-      return sorted.status();
-    }
-    if (LabelProblem problem = CheckSeriesLabels(*sorted, options_.limits); problem != LabelProblem::kNone) {
+  Result<Labels> SeriesLabels(const Labels& base, const std::string& name, std::string_view extra_name,
+                              std::string_view extra_value, PromReject* reject) const {
+    Labels labels = base;
+    labels.Set(kMetricNameLabel, name);
+    if (!extra_name.empty()) labels.Set(extra_name, extra_value);
+    if (LabelProblem problem = CheckSeriesLabels(labels, options_.limits); problem != LabelProblem::kNone) {
       *reject = RejectForLabelProblem(problem);
-      return InvalidArgumentError("series " + sorted->ToString() + ": " + std::string(LabelProblemName(problem)));
+      return InvalidArgumentError("series " + labels.ToString() + ": " + std::string(LabelProblemName(problem)));
     }
-    return sorted;
+    return labels;
   }
 
   void Commit(std::vector<PendingSample>& pending) {
     for (PendingSample& p : pending) {
-      auto [it, inserted] = index_.try_emplace(p.labels, result_.series.size());
-      if (inserted) result_.series.push_back({std::move(p.labels), {}, {}});
-      TimeSeries& ts = result_.series[it->second];
-      ts.samples.push_back(p.sample);
+      TimeSeries* ts = nullptr;
+      const uint64_t hash = p.labels.Hash();
+      auto [first, last] = index_.equal_range(hash);
+      for (auto it = first; it != last && ts == nullptr; ++it) {
+        if (result_.series[it->second].labels == p.labels) ts = &result_.series[it->second];
+      }
+      if (ts == nullptr) {
+        index_.emplace(hash, result_.series.size());
+        ts = &result_.series.emplace_back(TimeSeries{std::move(p.labels), {}, {}});
+      }
+      ts->samples.push_back(p.sample);
       result_.exemplars += static_cast<int64_t>(p.exemplars.size());
-      for (Exemplar& e : p.exemplars) ts.exemplars.push_back(std::move(e));
+      for (Exemplar& e : p.exemplars) ts->exemplars.push_back(std::move(e));
       ++result_.samples;
     }
     ++result_.data_points;
@@ -423,7 +432,7 @@ class Translation {
  private:
   const OtlpTranslateOptions& options_;
   TranslatedMetrics result_;
-  std::unordered_map<Labels, size_t, LabelsHash> index_;
+  std::unordered_multimap<uint64_t, size_t> index_;  // Labels::Hash() -> series
   std::unordered_set<std::string> metadata_names_;
 };
 
@@ -561,7 +570,7 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
         auto base_labels = [&](const Attributes& attributes) {
           std::vector<Label> labels = AttributeLabels(attributes, false);
           for (const Label& l : context_labels) SetLabel(labels, l.name, l.value);
-          return labels;
+          return SortedLabels(std::move(labels));
         };
         auto reject = [&](PromReject reason, const std::string& why) {
           t.result().rejected.Add(reason, "metric '" + metric.name() + "': " + why);
@@ -655,32 +664,37 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
               reject(PromReject::kInvalidDataPoint, h.status().message());
               continue;
             }
-            const std::vector<Label> base = base_labels(attributes);
+            const Labels base = base_labels(attributes);
             PromReject why{};
             Result<Labels> count_labels = t.SeriesLabels(base, name + "_count", "", "", &why);
             if (!count_labels.ok()) {
               reject(why, count_labels.status().message());
               continue;
             }
+            // Every label set first: a point with one bad series is rejected
+            // before it touches the running total. The delta paths below keep
+            // the bounds, so these are the series of the result too.
+            ClassicHistogram out = std::move(h).value();
+            const std::string bucket_name = name + "_bucket";
             std::vector<PendingSample> pending;
+            pending.reserve(out.bounds.size() + 3);
             bool bad = false;
-            auto add = [&](const std::string& series_name, std::string_view extra, std::string extra_value,
-                           double v) {
-              if (bad) return;
-              Result<Labels> labels = t.SeriesLabels(base, series_name, extra, std::move(extra_value), &why);
+            for (size_t b = 0; b <= out.bounds.size() && !bad; ++b) {
+              std::string le = b < out.bounds.size() ? FormatPrometheusFloat(out.bounds[b]) : "+Inf";
+              Result<Labels> labels = t.SeriesLabels(base, bucket_name, "le", std::move(le), &why);
               if (!labels.ok()) {
                 reject(why, labels.status().message());
                 bad = true;
-                return;
+              } else {
+                pending.push_back({std::move(labels).value(), {}, {}});
               }
-              pending.push_back({std::move(labels).value(), {NanosToMillis(time), stale ? StaleNaN() : v}, {}});
-            };
-            // Check every label set before touching the running total.
-            ClassicHistogram out = std::move(h).value();
-            for (double bound : out.bounds) add(name + "_bucket", "le", FormatPrometheusFloat(bound), 0);
-            add(name + "_bucket", "le", "+Inf", 0);
+            }
             if (bad) continue;
-            pending.clear();
+            Result<Labels> sum_labels = t.SeriesLabels(base, name + "_sum", "", "", &why);
+            if (!sum_labels.ok()) {
+              reject(why, sum_labels.status().message());
+              continue;
+            }
             if (delta) {
               auto it = state.histograms.find(*count_labels);
               if (stale) {
@@ -706,12 +720,14 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
                 out = total;
               }
             }
+            const int64_t ms = NanosToMillis(time);
+            auto value = [&](double v) { return Sample{ms, stale ? StaleNaN() : v}; };
             double cumulative = 0;
             for (size_t b = 0; b < out.bounds.size(); ++b) {
               cumulative += out.counts[b];
-              add(name + "_bucket", "le", FormatPrometheusFloat(out.bounds[b]), cumulative);
+              pending[b].sample = value(cumulative);
             }
-            add(name + "_bucket", "le", "+Inf", out.count);
+            pending[out.bounds.size()].sample = value(out.count);  // +Inf
             // Exemplars go to the first bucket whose bound is not below them.
             const auto& raw_exemplars = exponential ? ep->exemplars() : hp->exemplars();
             for (Exemplar& e : exemplars_of(raw_exemplars)) {
@@ -719,9 +735,8 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
               while (b < out.bounds.size() && e.value > out.bounds[b]) ++b;
               pending[b].exemplars.push_back(std::move(e));
             }
-            pending.push_back({*count_labels, {NanosToMillis(time), stale ? StaleNaN() : out.count}, {}});
-            if (out.sum) add(name + "_sum", "", "", *out.sum);
-            if (bad) continue;
+            pending.push_back({std::move(count_labels).value(), value(out.count), {}});
+            if (out.sum) pending.push_back({std::move(sum_labels).value(), value(*out.sum), {}});
             t.Commit(pending);
             latest_time = std::max(latest_time, time);
             emitted = true;
@@ -730,7 +745,7 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
           family_type = MetricFamilyType::kSummary;
           for (const otlp_metrics::SummaryDataPoint& p : metric.summary().data_points()) {
             const bool stale = (p.flags() & kNoRecordedValue) != 0;
-            const std::vector<Label> base = base_labels(p.attributes());
+            const Labels base = base_labels(p.attributes());
             const int64_t ms = NanosToMillis(p.time_unix_nano());
             std::vector<PendingSample> pending;
             PromReject why{};
@@ -765,7 +780,7 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
       if (!labels.empty()) {
         for (const Label& l : resource_labels) SetLabel(labels, l.name, l.value);
         PromReject why{};
-        Result<Labels> info = t.SeriesLabels(labels, "target_info", "", "", &why);
+        Result<Labels> info = t.SeriesLabels(SortedLabels(std::move(labels)), "target_info", "", "", &why);
         if (!info.ok()) {
           t.result().rejected.Add(why, "target_info: " + info.status().message());
         } else {

@@ -2,8 +2,9 @@
 # tel-batch: the CLI contract, then pipelines over real files and sockets
 # (inputs made with `tel-cat --from-json`, outputs read back with tel-cat):
 # filtering, routing, sampling, resource attributes, corrupt input, the
-# daemon over a listening socket (admin endpoint, SIGTERM, SIGHUP), and OTLP
-# outputs into a real otlp-recv.
+# daemon over a listening socket (admin endpoint, SIGTERM, SIGHUP), OTLP
+# outputs into a real otlp-recv, and remote write into real Prometheus and
+# VictoriaMetrics.
 
 load helpers
 
@@ -15,6 +16,8 @@ setup() {
 teardown() {
   stop_daemon KILL
   [[ -n "${RECV_PID:-}" ]] && kill -KILL "$RECV_PID" 2>/dev/null || true
+  [[ -n "${PROM_PID:-}" ]] && kill -KILL "$PROM_PID" 2>/dev/null || true
+  [[ -n "${VM_PID:-}" ]] && kill -KILL "$VM_PID" 2>/dev/null || true
 }
 
 tel_cat() { "$(telkit_bin tel-cat)" "$@"; }
@@ -376,4 +379,97 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(open(sys.ar
   run tel_batch --spool-dir /proc/nope/spool --out "unix:$T/x.sock" </dev/null
   [ "$status" = 1 ]
   assert_output --partial '--spool-dir'
+}
+
+# free_port: a loopback TCP port nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# prom_query PORT QUERY: the instant vector of QUERY at $NOW_S, one
+# "name{labels} value" line a series (labels sorted), sorted.
+prom_query() {
+  curl -s --max-time 10 "http://127.0.0.1:$1/api/v1/query" --data-urlencode "query=$2" \
+    --data-urlencode "time=$NOW_S" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+lines = []
+for r in d.get("data", {}).get("result", []):
+    m = dict(r["metric"])
+    name = m.pop("__name__", "")
+    lines.append("%s{%s} %s" % (name, ",".join("%s=%s" % kv for kv in sorted(m.items())), r["value"][1]))
+print("\n".join(sorted(lines)))'
+}
+
+# prom_query_is PORT QUERY EXPECTED: for wait_until.
+prom_query_is() { [ "$(prom_query "$1" "$2")" = "$3" ]; }
+
+@test "prom-rw output: what tel-batch sends is queried back from Prometheus and VictoriaMetrics" {
+  command -v prometheus >/dev/null || skip "prometheus is not installed (scripts/setup.sh --test)"
+  command -v victoria-metrics >/dev/null || skip "victoria-metrics is not installed (scripts/setup.sh --test)"
+  NOW_S=$(date +%s)
+  python3 -c '
+import json, sys
+now = int(sys.argv[1])
+resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "bats"}},
+                           {"key": "service.instance.id", "value": {"stringValue": "host-1"}},
+                           {"key": "host.arch", "value": {"stringValue": "amd64"}}]}
+def request(metrics):
+    return json.dumps({"resourceMetrics": [{"resource": resource,
+        "scopeMetrics": [{"scope": {"name": "bats-scope"}, "metrics": metrics}]}]})
+def ns(s):
+    return str(s * 1000000000)
+print(request([
+    {"name": "room.temperature", "unit": "Cel", "gauge": {"dataPoints": [
+        {"timeUnixNano": ns(now - 20), "asDouble": 21.5,
+         "attributes": [{"key": "room", "value": {"stringValue": "kitchen"}}]}]}},
+    {"name": "jobs.done", "sum": {"aggregationTemporality": 1, "isMonotonic": True, "dataPoints": [
+        {"startTimeUnixNano": ns(now - 40), "timeUnixNano": ns(now - 30), "asInt": "3"}]}},
+    {"name": "http.server.duration", "unit": "s", "histogram": {"aggregationTemporality": 2, "dataPoints": [
+        {"timeUnixNano": ns(now - 20), "count": "6", "sum": 2.5, "explicitBounds": [0.1, 1],
+         "bucketCounts": ["1", "2", "3"]}]}}]))
+print(request([
+    {"name": "jobs.done", "sum": {"aggregationTemporality": 1, "isMonotonic": True, "dataPoints": [
+        {"startTimeUnixNano": ns(now - 30), "timeUnixNano": ns(now - 20), "asInt": "4"}]}}]))
+' "$NOW_S" >"$T/metrics.jsonl"
+  stream "$T/in.tks" "$T/metrics.jsonl"
+
+  PROM_PORT=$(free_port)
+  printf 'global:\n  scrape_interval: 1h\n' >"$T/prometheus.yml"
+  prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom-data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver >"$T/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  disown "$PROM_PID"  # killed in teardown, without a job-control message
+  VM_PORT=$(free_port)
+  victoria-metrics -storageDataPath="$T/vm-data" -httpListenAddr="127.0.0.1:$VM_PORT" \
+    -search.latencyOffset=0s -search.disableCache >"$T/vm.log" 2>&1 &
+  VM_PID=$!
+  disown "$VM_PID"
+  wait_until 300 curl -sf "http://127.0.0.1:$PROM_PORT/-/ready"
+  wait_until 300 curl -sf "http://127.0.0.1:$VM_PORT/health"
+
+  run tel_batch -i "$T/in.tks" --metrics-out "prom-rw+http://127.0.0.1:$PROM_PORT/api/v1/write" \
+    --metrics-out "prom-rw+http://127.0.0.1:$VM_PORT/api/v1/write"
+  assert_success
+
+  local scope='instance=host-1,job=bats,otel_scope_name=bats-scope'
+  for port in "$PROM_PORT" "$VM_PORT"; do
+    wait_until 100 prom_query_is "$port" room_temperature_celsius \
+      "room_temperature_celsius{$scope,room=kitchen} 21.5" || {
+      prom_query "$port" room_temperature_celsius
+      false
+    }
+    run prom_query "$port" jobs_done_total
+    assert_output "jobs_done_total{$scope} 7"
+    run prom_query "$port" 'http_server_duration_seconds_bucket'
+    local ids='instance=host-1,job=bats'
+    assert_output "$(printf '%s\n' \
+      "http_server_duration_seconds_bucket{$ids,le=+Inf,otel_scope_name=bats-scope} 6" \
+      "http_server_duration_seconds_bucket{$ids,le=0.1,otel_scope_name=bats-scope} 1" \
+      "http_server_duration_seconds_bucket{$ids,le=1,otel_scope_name=bats-scope} 3")"
+    run prom_query "$port" 'http_server_duration_seconds_sum / http_server_duration_seconds_count'
+    assert_output "{$scope} 0.4166666666666667"
+    run prom_query "$port" target_info
+    assert_output "target_info{host_arch=amd64,instance=host-1,job=bats} 1"
+  done
 }

@@ -41,10 +41,12 @@ void Declare(CLI::App& app, Flags& f) {
   app.footer(
       "SPEC is '-' (stdin/stdout), a file, unix:PATH, listen:unix:PATH, fd:N,\n"
       "systemd[:NAME]; outputs also otlp+grpc://HOST:PORT, otlp+grpcs://,\n"
-      "otlp+http://HOST:PORT[/PATH], otlp+https://. Without any output flag,\n"
-      "everything goes to stdout. Processors, default order: memory_limiter\n"
-      "resource filter sampling batch. EXPR: FIELD OP VALUE [&& ...], e.g.\n"
-      "'name =~ GET.* && attr.http.status_code >= 500'; see tel-batch(1).\n"
+      "otlp+http://HOST:PORT[/PATH], otlp+https://; for metrics also remote\n"
+      "write prom-rw+http://HOST:PORT/PATH, prom-rw+https://. Without any\n"
+      "output flag, everything goes to stdout. Processors, default order:\n"
+      "memory_limiter resource filter sampling batch. EXPR: FIELD OP VALUE\n"
+      "[&& ...], e.g. 'name =~ GET.* && attr.http.status_code >= 500';\n"
+      "see tel-batch(1).\n"
       "SIGTERM flushes and drains; SIGHUP reloads the processor settings.");
   auto many = [&](const char* name, std::vector<std::string>& v, const char* help, const char* text) {
     return app.add_option(name, v, help)->option_text(std::string(text) + " ...");  // repeatable
