@@ -171,7 +171,7 @@ class MetricsStore : public Querier {
   // Writes a block dir, then one index transaction: add_chunks, the block,
   // the metadata, removal of `replaces`; then removes their files.
   Status CommitBlock(BlockMeta* meta, const BlockBuilder& builder,
-                     const std::function<Status(TsdbIndex*, uint64_t)>& add_chunks,
+                     const std::function<Status(TsdbIndex*, const BlockMeta&)>& add_chunks,
                      const std::vector<uint64_t>& replaces);
   Status RemoveBlockFiles(uint64_t id);
   Status MergeBlocks(const std::vector<BlockMeta>& group, int64_t mint, int64_t maxt);

@@ -490,7 +490,7 @@ TEST(MetricsStoreBlocks, LeftoversAreCleanedAndSnapshotIsOpenable) {
     EXPECT_FALSE(std::filesystem::exists(dir.path() + "/blocks/00000000000000bb"));
     std::vector<LabelMatcher> m = {Eq("__name__", "metric_1")};
     auto sel = (*store)->Select(INT64_MIN, INT64_MAX, m);
-    ASSERT_TRUE(sel.ok());
+    ASSERT_TRUE(sel.ok()) << int(sel.status().code()) << sel.status().message();
     ASSERT_EQ(sel->size(), 2u);
     EXPECT_EQ((*sel)[0].samples.size(), 2u);
   }
