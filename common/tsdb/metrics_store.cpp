@@ -345,6 +345,7 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
     for (size_t i = 0; i < series.size(); ++i) {
       const TimeSeries& ts = series[i];
       if (i + kAhead < series.size()) head_->PrefetchSeries(key_at[i + kAhead].second);
+      if (i + kAhead / 2 < series.size()) head_->PrefetchKey(key_at[i + kAhead / 2].second);
       const uint64_t n = ts.samples.size() + ts.exemplars.size();
       std::string_view key = std::string_view(keys).substr(key_at[i].first, key_at[i + 1].first - key_at[i].first);
       MemSeries* s = head_->Find(key, key_at[i].second);
@@ -841,6 +842,8 @@ MetricsStoreStats MetricsStore::stats() const {
     s.wal_records = w.records;
     s.wal_commits = w.commits;
     s.wal_syncs = w.syncs;
+    s.wal_fsync_nanos = w.commit_sync_nanos;
+    s.wal_fsync_max_nanos = w.max_commit_sync_nanos;
   }
   return s;
 }

@@ -107,6 +107,8 @@ struct MetricsStoreStats {
   uint64_t wal_records = 0;
   uint64_t wal_commits = 0;
   uint64_t wal_syncs = 0;
+  uint64_t wal_fsync_nanos = 0;      // total fsync time of commits
+  uint64_t wal_fsync_max_nanos = 0;  // the slowest commit fsync
   uint64_t wal_truncations = 0;
   uint64_t append_calls = 0;
   uint64_t append_nanos = 0;  // total time in Append (WAL fsync included)
