@@ -70,6 +70,16 @@ class Head {
     const Slot& slot = slots_[hash & (slots_.size() - 1)];
     if (slot.s) __builtin_prefetch(slot.s);
   }
+  // REQUIRES: PrefetchSeries(hash) a while ago (this reads the series).
+  void PrefetchKey(uint64_t hash) const {
+    if (slots_.empty()) return;
+    const Slot& slot = slots_[hash & (slots_.size() - 1)];
+    if (slot.s && slot.hash == hash) {
+      const char* k = slot.s->key.data();
+      __builtin_prefetch(k);
+      __builtin_prefetch(k + 64);
+    }
+  }
   MemSeries* FindRef(uint64_t ref) const;
   // Creates a series with `ref`. REQUIRES: neither labels nor ref exist.
   MemSeries* Create(uint64_t ref, Labels labels);

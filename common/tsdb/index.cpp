@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/tsdb/byte_codec.h"
 #include "common/tsdb/wal_records.h"
 
 namespace telkit {
@@ -31,20 +32,38 @@ std::string_view ColumnBlob(sqlite3_stmt* s, int i) {
 }
 
 const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, labels BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS label_pairs(id INTEGER PRIMARY KEY, name TEXT NOT NULL, value TEXT NOT NULL,
+  last_series INTEGER NOT NULL DEFAULT 0, series BLOB NOT NULL DEFAULT x'', UNIQUE(name, value));
+CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, pairs BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS series_hash ON series(hash);
-CREATE TABLE IF NOT EXISTS postings(name TEXT NOT NULL, value TEXT NOT NULL, series INTEGER NOT NULL,
-  PRIMARY KEY(name, value, series)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks(id INTEGER PRIMARY KEY, mint INTEGER NOT NULL, maxt INTEGER NOT NULL,
   level INTEGER NOT NULL, series INTEGER NOT NULL, samples INTEGER NOT NULL, chunks INTEGER NOT NULL,
   timestamp_columns INTEGER NOT NULL, bytes INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks(series INTEGER NOT NULL, block INTEGER NOT NULL, mint INTEGER NOT NULL,
-  maxt INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, samples INTEGER NOT NULL,
-  PRIMARY KEY(series, block, mint)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS chunks_block ON chunks(block);
+CREATE TABLE IF NOT EXISTS chunks(block INTEGER NOT NULL, series INTEGER NOT NULL, mint INTEGER NOT NULL,
+  maxt INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,
+  PRIMARY KEY(block, series, mint)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metadata(family TEXT PRIMARY KEY, type INTEGER NOT NULL, help TEXT NOT NULL,
   unit TEXT NOT NULL);
 )sql";
+
+void PutIds(std::string* out, const std::vector<int64_t>& ids, int64_t last) {
+  for (int64_t id : ids) {
+    PutUvarint64(out, static_cast<uint64_t>(id - last));
+    last = id;
+  }
+}
+
+bool GetIds(std::string_view blob, std::vector<int64_t>* ids) {
+  ByteReader r(blob);
+  int64_t last = 0;
+  while (!r.empty()) {
+    uint64_t d;
+    if (!r.Uvarint(&d)) return false;
+    last += static_cast<int64_t>(d);
+    ids->push_back(last);
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -65,7 +84,9 @@ Result<std::unique_ptr<TsdbIndex>> TsdbIndex::Open(const std::string& path, bool
     return s;
   }
   sqlite3_busy_timeout(idx->db_, 5000);
-  if (!read_only) {
+  if (read_only) {
+    TELKIT_RETURN_IF_ERROR(idx->RefreshPairs());
+  } else {
     if (!path.empty()) TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA journal_mode=WAL"));
     TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA synchronous=FULL"));
     TELKIT_RETURN_IF_ERROR(idx->Exec(kSchema));
@@ -81,6 +102,7 @@ Result<std::unique_ptr<TsdbIndex>> TsdbIndex::Open(const std::string& path, bool
     } else if (version != kIndexSchemaVersion) {
       return UnimplementedError("index '" + p + "' has schema version " + std::to_string(version));
     }
+    TELKIT_RETURN_IF_ERROR(idx->RefreshPairs());
   }
   return idx;
 }
@@ -111,40 +133,181 @@ Result<sqlite3_stmt*> TsdbIndex::Prepare(const char* sql) {
 
 Status TsdbIndex::Begin() { return Exec("BEGIN IMMEDIATE"); }
 Status TsdbIndex::BeginRead() { return Exec("BEGIN"); }
-Status TsdbIndex::Commit() { return Exec("COMMIT"); }
-Status TsdbIndex::Rollback() { return Exec("ROLLBACK"); }
+Status TsdbIndex::Commit() {
+  Status s = FlushPostings();
+  if (!s.ok()) return s;
+  return Exec("COMMIT");
+}
+Status TsdbIndex::Rollback() {
+  pending_postings_.clear();
+  Status s = Exec("ROLLBACK");
+  // Pairs added in the transaction are gone: reload them all.
+  pair_ids_.clear();
+  pairs_.clear();
+  max_pair_ = 0;
+  Status r = RefreshPairs();
+  return s.ok() ? r : s;
+}
+
+Status TsdbIndex::RefreshPairs() {
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, name, value FROM label_pairs WHERE id>? ORDER BY id"));
+  StmtGuard g{s};
+  sqlite3_bind_int64(s, 1, max_pair_);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(s, 0);
+    std::pair<std::string, std::string> nv{std::string(ColumnText(s, 1)), std::string(ColumnText(s, 2))};
+    pair_ids_[nv] = id;
+    pairs_[id] = std::move(nv);
+    max_pair_ = std::max(max_pair_, id);
+  }
+  if (rc != SQLITE_DONE) return Error("read label pairs");
+  return OkStatus();
+}
+
+Result<bool> TsdbIndex::PairIds(const Labels& labels, bool create, std::string* encoded) {
+  encoded->clear();
+  PutUvarint64(encoded, labels.size());
+  for (const Label& l : labels) {
+    std::pair<std::string, std::string> nv{l.name, l.value};
+    auto it = pair_ids_.find(nv);
+    int64_t id;
+    if (it != pair_ids_.end()) {
+      id = it->second;
+    } else if (!create) {
+      return false;
+    } else {
+      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO label_pairs(name, value) VALUES(?, ?)"));
+      StmtGuard g{s};
+      BindText(s, 1, l.name);
+      BindText(s, 2, l.value);
+      if (sqlite3_step(s) != SQLITE_DONE) return Error("insert label pair");
+      id = sqlite3_last_insert_rowid(db_);
+      pair_ids_[nv] = id;
+      pairs_[id] = nv;
+      max_pair_ = std::max(max_pair_, id);
+    }
+    PutUvarint64(encoded, static_cast<uint64_t>(id));
+  }
+  return true;
+}
+
+Result<Labels> TsdbIndex::DecodePairs(std::string_view encoded) {
+  ByteReader r(encoded);
+  uint64_t n;
+  if (!r.Uvarint(&n) || n > r.remaining()) return DataLossError("index: malformed series pairs");
+  std::vector<Label> labels;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t id;
+    if (!r.Uvarint(&id)) return DataLossError("index: malformed series pairs");
+    auto it = pairs_.find(static_cast<int64_t>(id));
+    if (it == pairs_.end()) {
+      TELKIT_RETURN_IF_ERROR(RefreshPairs());
+      it = pairs_.find(static_cast<int64_t>(id));
+      if (it == pairs_.end()) return DataLossError("index: unknown label pair " + std::to_string(id));
+    }
+    labels.push_back(Label{it->second.first, it->second.second});
+  }
+  auto l = Labels::FromUnsorted(std::move(labels));
+  if (!l.ok()) return DataLossError("index: bad series labels: " + l.status().message());
+  return l;
+}
+
+Result<std::vector<int64_t>> TsdbIndex::PostingsOf(int64_t pair) {
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series FROM label_pairs WHERE id=?"));
+  StmtGuard g{s};
+  sqlite3_bind_int64(s, 1, pair);
+  std::vector<int64_t> ids;
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW && !GetIds(ColumnBlob(s, 0), &ids)) return DataLossError("index: malformed postings");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("read postings");
+  return ids;
+}
+
+Status TsdbIndex::FlushPostings() {
+  for (auto& [pair, ids] : pending_postings_) {
+    std::string blob;
+    int64_t last = 0;
+    {
+      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series, last_series FROM label_pairs WHERE id=?"));
+      StmtGuard g{s};
+      sqlite3_bind_int64(s, 1, pair);
+      if (sqlite3_step(s) != SQLITE_ROW) return Error("read postings");
+      blob = std::string(ColumnBlob(s, 0));
+      last = sqlite3_column_int64(s, 1);
+    }
+    std::sort(ids.begin(), ids.end());
+    if (!ids.empty() && ids.front() <= last) return InternalError("index: postings out of order");
+    PutIds(&blob, ids, last);
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * u, Prepare("UPDATE label_pairs SET series=?, last_series=? WHERE id=?"));
+    StmtGuard g{u};
+    sqlite3_bind_blob(u, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(u, 2, ids.empty() ? last : ids.back());
+    sqlite3_bind_int64(u, 3, pair);
+    if (sqlite3_step(u) != SQLITE_DONE) return Error("write postings");
+  }
+  pending_postings_.clear();
+  return OkStatus();
+}
+
+Status TsdbIndex::RebuildPostings() {
+  std::map<int64_t, std::vector<int64_t>> postings;
+  {
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, pairs FROM series ORDER BY id"));
+    StmtGuard g{s};
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      int64_t id = sqlite3_column_int64(s, 0);
+      ByteReader r(ColumnBlob(s, 1));
+      uint64_t n, pair;
+      if (!r.Uvarint(&n)) return DataLossError("index: malformed series pairs");
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!r.Uvarint(&pair)) return DataLossError("index: malformed series pairs");
+        postings[static_cast<int64_t>(pair)].push_back(id);
+      }
+    }
+    if (rc != SQLITE_DONE) return Error("read series");
+  }
+  TELKIT_RETURN_IF_ERROR(Exec("UPDATE label_pairs SET series=x'', last_series=0"));
+  for (auto& [pair, ids] : postings) {
+    std::string blob;
+    PutIds(&blob, ids, 0);
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * u, Prepare("UPDATE label_pairs SET series=?, last_series=? WHERE id=?"));
+    StmtGuard g{u};
+    sqlite3_bind_blob(u, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(u, 2, ids.back());
+    sqlite3_bind_int64(u, 3, pair);
+    if (sqlite3_step(u) != SQLITE_DONE) return Error("write postings");
+  }
+  return OkStatus();
+}
 
 Result<int64_t> TsdbIndex::SeriesId(const Labels& labels) {
-  std::string blob;
-  EncodeLabels(labels, &blob);
+  std::string pairs;
   int64_t hash = static_cast<int64_t>(labels.Hash());
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * find, Prepare("SELECT id, labels FROM series WHERE hash=?"));
-  {
+  TELKIT_ASSIGN_OR_RETURN(bool known, PairIds(labels, false, &pairs));
+  if (known) {
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * find, Prepare("SELECT id, pairs FROM series WHERE hash=?"));
     StmtGuard g{find};
     sqlite3_bind_int64(find, 1, hash);
     int rc;
     while ((rc = sqlite3_step(find)) == SQLITE_ROW) {
-      if (ColumnBlob(find, 1) == blob) return sqlite3_column_int64(find, 0);
+      if (ColumnBlob(find, 1) == pairs) return sqlite3_column_int64(find, 0);
     }
     if (rc != SQLITE_DONE) return Error("find series");
+  } else {
+    TELKIT_ASSIGN_OR_RETURN(known, PairIds(labels, true, &pairs));
   }
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ins, Prepare("INSERT INTO series(hash, labels) VALUES(?, ?)"));
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ins, Prepare("INSERT INTO series(hash, pairs) VALUES(?, ?)"));
   int64_t id;
   {
     StmtGuard g{ins};
     sqlite3_bind_int64(ins, 1, hash);
-    sqlite3_bind_blob(ins, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(ins, 2, pairs.data(), static_cast<int>(pairs.size()), SQLITE_TRANSIENT);
     if (sqlite3_step(ins) != SQLITE_DONE) return Error("insert series");
     id = sqlite3_last_insert_rowid(db_);
   }
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * post, Prepare("INSERT OR IGNORE INTO postings(name, value, series) VALUES(?, ?, ?)"));
-  for (const Label& l : labels) {
-    StmtGuard g{post};
-    BindText(post, 1, l.name);
-    BindText(post, 2, l.value);
-    sqlite3_bind_int64(post, 3, id);
-    if (sqlite3_step(post) != SQLITE_DONE) return Error("insert postings");
-  }
+  for (const Label& l : labels) pending_postings_[pair_ids_[{l.name, l.value}]].push_back(id);
   return id;
 }
 
@@ -164,16 +327,15 @@ Status TsdbIndex::AddBlock(const BlockMeta& m) {
   return OkStatus();
 }
 
-Status TsdbIndex::AddChunk(uint64_t block, int64_t series, const ChunkRef& r) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?, ?)"));
+Status TsdbIndex::AddChunk(const BlockMeta& block, int64_t series, const ChunkRef& r) {
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?)"));
   StmtGuard g{s};
-  sqlite3_bind_int64(s, 1, series);
-  sqlite3_bind_int64(s, 2, static_cast<int64_t>(block));
-  sqlite3_bind_int64(s, 3, r.mint);
-  sqlite3_bind_int64(s, 4, r.maxt);
+  sqlite3_bind_int64(s, 1, static_cast<int64_t>(block.id));
+  sqlite3_bind_int64(s, 2, series);
+  sqlite3_bind_int64(s, 3, static_cast<int64_t>(static_cast<uint64_t>(r.mint) - static_cast<uint64_t>(block.mint)));
+  sqlite3_bind_int64(s, 4, static_cast<int64_t>(static_cast<uint64_t>(r.maxt) - static_cast<uint64_t>(r.mint)));
   sqlite3_bind_int64(s, 5, static_cast<int64_t>(r.offset));
   sqlite3_bind_int64(s, 6, r.length);
-  sqlite3_bind_int64(s, 7, r.samples);
   if (sqlite3_step(s) != SQLITE_DONE) return Error("insert chunk");
   return OkStatus();
 }
@@ -185,9 +347,9 @@ Status TsdbIndex::RemoveBlock(uint64_t block) {
     sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
     if (sqlite3_step(s) != SQLITE_DONE) return Error("remove block");
   }
-  TELKIT_RETURN_IF_ERROR(
-      Exec("DELETE FROM postings WHERE series NOT IN (SELECT DISTINCT series FROM chunks);"
-           "DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM chunks);"));
+  TELKIT_RETURN_IF_ERROR(FlushPostings());
+  TELKIT_RETURN_IF_ERROR(Exec("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM chunks)"));
+  if (sqlite3_changes(db_) > 0) TELKIT_RETURN_IF_ERROR(RebuildPostings());
   return OkStatus();
 }
 
@@ -214,18 +376,17 @@ Result<std::vector<BlockMeta>> TsdbIndex::Blocks() {
 }
 
 Result<Labels> TsdbIndex::SeriesLabels(int64_t series) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT labels FROM series WHERE id=?"));
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT pairs FROM series WHERE id=?"));
   StmtGuard g{s};
   sqlite3_bind_int64(s, 1, series);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE) return NotFoundError("index: no series " + std::to_string(series));
   if (rc != SQLITE_ROW) return Error("read series");
-  auto l = DecodeLabels(ColumnBlob(s, 0));
-  if (!l.ok()) return DataLossError("index: series " + std::to_string(series) + ": " + l.status().message());
-  return l;
+  return DecodePairs(ColumnBlob(s, 0));
 }
 
 Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const LabelMatcher> matchers) {
+  TELKIT_RETURN_IF_ERROR(RefreshPairs());
   std::vector<int64_t> candidates;
   bool have = false;
   for (const LabelMatcher& m : matchers) {
@@ -233,24 +394,18 @@ Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const
     if (m.type() != MatchType::kEqual && m.type() != MatchType::kRegexMatch) continue;
     std::vector<int64_t> ids;
     if (m.type() == MatchType::kEqual) {
-      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series FROM postings WHERE name=? AND value=?"));
-      StmtGuard g{s};
-      BindText(s, 1, m.name());
-      BindText(s, 2, m.value());
-      int rc;
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(sqlite3_column_int64(s, 0));
-      if (rc != SQLITE_DONE) return Error("read postings");
-    } else {
-      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT value, series FROM postings WHERE name=?"));
-      StmtGuard g{s};
-      BindText(s, 1, m.name());
-      int rc;
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (m.Matches(ColumnText(s, 0))) ids.push_back(sqlite3_column_int64(s, 1));
+      auto it = pair_ids_.find({m.name(), m.value()});
+      if (it != pair_ids_.end()) {
+        TELKIT_ASSIGN_OR_RETURN(ids, PostingsOf(it->second));
       }
-      if (rc != SQLITE_DONE) return Error("read postings");
+    } else {
+      for (auto it = pair_ids_.lower_bound({m.name(), ""}); it != pair_ids_.end() && it->first.first == m.name(); ++it) {
+        if (!m.Matches(it->first.second)) continue;
+        TELKIT_ASSIGN_OR_RETURN(auto part, PostingsOf(it->second));
+        ids.insert(ids.end(), part.begin(), part.end());
+      }
+      std::sort(ids.begin(), ids.end());
     }
-    std::sort(ids.begin(), ids.end());
     if (!have) {
       candidates = std::move(ids);
       have = true;
@@ -267,13 +422,12 @@ Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const
       if (MatchesAll(l, matchers)) out.push_back(SeriesRow{id, std::move(l)});
     }
   } else {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, labels FROM series"));
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, pairs FROM series"));
     StmtGuard g{s};
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      auto l = DecodeLabels(ColumnBlob(s, 1));
-      if (!l.ok()) return DataLossError("index: series " + std::to_string(sqlite3_column_int64(s, 0)) + ": malformed labels");
-      if (MatchesAll(*l, matchers)) out.push_back(SeriesRow{sqlite3_column_int64(s, 0), std::move(l).value()});
+      TELKIT_ASSIGN_OR_RETURN(Labels l, DecodePairs(ColumnBlob(s, 1)));
+      if (MatchesAll(l, matchers)) out.push_back(SeriesRow{sqlite3_column_int64(s, 0), std::move(l)});
     }
     if (rc != SQLITE_DONE) return Error("read series");
   }
@@ -281,45 +435,58 @@ Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const
   return out;
 }
 
+Result<std::vector<BlockMeta>> TsdbIndex::BlocksOverlapping(int64_t mint, int64_t maxt) {
+  TELKIT_ASSIGN_OR_RETURN(auto all, Blocks());
+  std::erase_if(all, [&](const BlockMeta& m) { return m.maxt <= mint || m.mint > maxt; });
+  return all;
+}
+
 Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, int64_t mint, int64_t maxt) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                          Prepare("SELECT block, mint, maxt, offset, length, samples FROM chunks "
-                                  "WHERE series=? AND maxt>=? AND mint<=? ORDER BY mint"));
-  StmtGuard g{s};
-  sqlite3_bind_int64(s, 1, series);
-  sqlite3_bind_int64(s, 2, mint);
-  sqlite3_bind_int64(s, 3, maxt);
+  TELKIT_ASSIGN_OR_RETURN(auto blocks, BlocksOverlapping(mint, maxt));
   std::vector<ChunkRow> out;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    ChunkRow r;
-    r.block = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
-    r.ref.mint = sqlite3_column_int64(s, 1);
-    r.ref.maxt = sqlite3_column_int64(s, 2);
-    r.ref.offset = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
-    r.ref.length = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
-    r.ref.samples = static_cast<uint32_t>(sqlite3_column_int64(s, 5));
-    out.push_back(r);
+  for (const BlockMeta& b : blocks) {
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT mint, maxt, offset, length FROM chunks "
+                                                      "WHERE block=? AND series=? ORDER BY mint"));
+    StmtGuard g{s};
+    sqlite3_bind_int64(s, 1, static_cast<int64_t>(b.id));
+    sqlite3_bind_int64(s, 2, series);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      ChunkRow r;
+      r.block = b.id;
+      r.ref.mint = static_cast<int64_t>(static_cast<uint64_t>(b.mint) + static_cast<uint64_t>(sqlite3_column_int64(s, 0)));
+      r.ref.maxt = static_cast<int64_t>(static_cast<uint64_t>(r.ref.mint) + static_cast<uint64_t>(sqlite3_column_int64(s, 1)));
+      r.ref.offset = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
+      r.ref.length = static_cast<uint32_t>(sqlite3_column_int64(s, 3));
+      if (r.ref.maxt >= mint && r.ref.mint <= maxt) out.push_back(r);
+    }
+    if (rc != SQLITE_DONE) return Error("read chunks");
   }
-  if (rc != SQLITE_DONE) return Error("read chunks");
+  std::sort(out.begin(), out.end(), [](const ChunkRow& a, const ChunkRow& b) { return a.ref.mint < b.ref.mint; });
   return out;
 }
 
 Result<std::vector<std::pair<int64_t, ChunkRef>>> TsdbIndex::BlockChunks(uint64_t block) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                          Prepare("SELECT series, mint, maxt, offset, length, samples FROM chunks "
-                                  "WHERE block=? ORDER BY series, mint"));
+  int64_t block_mint = 0;
+  {
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT mint FROM blocks WHERE id=?"));
+    StmtGuard g{s};
+    sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
+    if (sqlite3_step(s) != SQLITE_ROW) return NotFoundError("index: no block " + std::to_string(block));
+    block_mint = sqlite3_column_int64(s, 0);
+  }
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series, mint, maxt, offset, length FROM chunks "
+                                                    "WHERE block=? ORDER BY series, mint"));
   StmtGuard g{s};
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
   std::vector<std::pair<int64_t, ChunkRef>> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     ChunkRef r;
-    r.mint = sqlite3_column_int64(s, 1);
-    r.maxt = sqlite3_column_int64(s, 2);
+    r.mint = static_cast<int64_t>(static_cast<uint64_t>(block_mint) + static_cast<uint64_t>(sqlite3_column_int64(s, 1)));
+    r.maxt = static_cast<int64_t>(static_cast<uint64_t>(r.mint) + static_cast<uint64_t>(sqlite3_column_int64(s, 2)));
     r.offset = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
     r.length = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
-    r.samples = static_cast<uint32_t>(sqlite3_column_int64(s, 5));
     out.emplace_back(sqlite3_column_int64(s, 0), r);
   }
   if (rc != SQLITE_DONE) return Error("read block chunks");

@@ -45,7 +45,8 @@ class TsdbIndex {
   // The id of the series `labels`, inserted (with its postings) when new.
   Result<int64_t> SeriesId(const Labels& labels);
   Status AddBlock(const BlockMeta& meta);
-  Status AddChunk(uint64_t block, int64_t series, const ChunkRef& ref);
+  // `block` is the block's meta (chunk times are stored relative to its mint).
+  Status AddChunk(const BlockMeta& block, int64_t series, const ChunkRef& ref);
   // Removes a block and its chunk references (and series left without chunks).
   Status RemoveBlock(uint64_t block);
   Result<std::vector<BlockMeta>> Blocks();  // by mint
@@ -76,11 +77,26 @@ class TsdbIndex {
  private:
   TsdbIndex() = default;
   Status Exec(const char* sql);
+  // Loads label pairs added since the last call (another process may add them).
+  Status RefreshPairs();
+  // The pair ids of `labels` (false when one is unknown); `create` adds them.
+  Result<bool> PairIds(const Labels& labels, bool create, std::string* encoded);
+  Result<Labels> DecodePairs(std::string_view encoded);
+  Result<std::vector<int64_t>> PostingsOf(int64_t pair);
+  Status FlushPostings();
+  Status RebuildPostings();
+  Result<std::vector<BlockMeta>> BlocksOverlapping(int64_t mint, int64_t maxt);
   Result<sqlite3_stmt*> Prepare(const char* sql);
   Status Error(std::string_view what);
 
   sqlite3* db_ = nullptr;
   std::map<std::string, sqlite3_stmt*> stmts_;
+  // The label_pairs table in memory: (name, value) <-> id.
+  std::map<std::pair<std::string, std::string>, int64_t> pair_ids_;
+  std::map<int64_t, std::pair<std::string, std::string>> pairs_;
+  int64_t max_pair_ = 0;
+  // Series ids to append to each pair's postings at Commit().
+  std::map<int64_t, std::vector<int64_t>> pending_postings_;
 };
 
 }  // namespace telkit

@@ -345,6 +345,7 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
     for (size_t i = 0; i < series.size(); ++i) {
       const TimeSeries& ts = series[i];
       if (i + kAhead < series.size()) head_->PrefetchSeries(key_at[i + kAhead].second);
+      if (i + kAhead / 2 < series.size()) head_->PrefetchKey(key_at[i + kAhead / 2].second);
       const uint64_t n = ts.samples.size() + ts.exemplars.size();
       std::string_view key = std::string_view(keys).substr(key_at[i].first, key_at[i + 1].first - key_at[i].first);
       MemSeries* s = head_->Find(key, key_at[i].second);
@@ -503,10 +504,10 @@ Status MetricsStore::PersistRange(int64_t mint, int64_t maxt) {
     meta.maxt = maxt;
     meta.level = 1;
     meta.series = refs.size();
-    TELKIT_RETURN_IF_ERROR(CommitBlock(&meta, builder, [&](TsdbIndex* index, uint64_t id) -> Status {
+    TELKIT_RETURN_IF_ERROR(CommitBlock(&meta, builder, [&](TsdbIndex* index, const BlockMeta& block) -> Status {
       for (auto& [i, chunk_refs] : refs) {
         TELKIT_ASSIGN_OR_RETURN(int64_t series_id, index->SeriesId(snap[i].labels));
-        for (const ChunkRef& r : chunk_refs) TELKIT_RETURN_IF_ERROR(index->AddChunk(id, series_id, r));
+        for (const ChunkRef& r : chunk_refs) TELKIT_RETURN_IF_ERROR(index->AddChunk(block, series_id, r));
       }
       return OkStatus();
     }, {}));
@@ -521,7 +522,7 @@ Status MetricsStore::PersistRange(int64_t mint, int64_t maxt) {
 }
 
 Status MetricsStore::CommitBlock(BlockMeta* meta, const BlockBuilder& builder,
-                                 const std::function<Status(TsdbIndex*, uint64_t)>& add_chunks,
+                                 const std::function<Status(TsdbIndex*, const BlockMeta&)>& add_chunks,
                                  const std::vector<uint64_t>& replaces) {
   {
     std::lock_guard<std::mutex> lock(index_mu_);
@@ -536,7 +537,7 @@ Status MetricsStore::CommitBlock(BlockMeta* meta, const BlockBuilder& builder,
   }
   std::lock_guard<std::mutex> lock(index_mu_);
   TELKIT_RETURN_IF_ERROR(index_->Begin());
-  Status s = add_chunks(index_.get(), meta->id);
+  Status s = add_chunks(index_.get(), *meta);
   if (s.ok()) s = index_->AddBlock(*meta);
   for (const MetricMetadata& m : metadata) {
     if (s.ok()) s = index_->PutMetadata(m);
@@ -737,9 +738,9 @@ Status MetricsStore::MergeBlocks(const std::vector<BlockMeta>& group, int64_t mi
   meta.series = refs.size();
   std::vector<uint64_t> old;
   for (const BlockMeta& m : group) old.push_back(m.id);
-  TELKIT_RETURN_IF_ERROR(CommitBlock(&meta, builder, [&](TsdbIndex* index, uint64_t id) -> Status {
+  TELKIT_RETURN_IF_ERROR(CommitBlock(&meta, builder, [&](TsdbIndex* index, const BlockMeta& block) -> Status {
     for (auto& [series, chunk_refs] : refs) {
-      for (const ChunkRef& r : chunk_refs) TELKIT_RETURN_IF_ERROR(index->AddChunk(id, series, r));
+      for (const ChunkRef& r : chunk_refs) TELKIT_RETURN_IF_ERROR(index->AddChunk(block, series, r));
     }
     return OkStatus();
   }, old));
@@ -841,6 +842,8 @@ MetricsStoreStats MetricsStore::stats() const {
     s.wal_records = w.records;
     s.wal_commits = w.commits;
     s.wal_syncs = w.syncs;
+    s.wal_fsync_nanos = w.commit_sync_nanos;
+    s.wal_fsync_max_nanos = w.max_commit_sync_nanos;
   }
   return s;
 }

@@ -107,6 +107,8 @@ struct MetricsStoreStats {
   uint64_t wal_records = 0;
   uint64_t wal_commits = 0;
   uint64_t wal_syncs = 0;
+  uint64_t wal_fsync_nanos = 0;      // total fsync time of commits
+  uint64_t wal_fsync_max_nanos = 0;  // the slowest commit fsync
   uint64_t wal_truncations = 0;
   uint64_t append_calls = 0;
   uint64_t append_nanos = 0;  // total time in Append (WAL fsync included)
@@ -171,7 +173,7 @@ class MetricsStore : public Querier {
   // Writes a block dir, then one index transaction: add_chunks, the block,
   // the metadata, removal of `replaces`; then removes their files.
   Status CommitBlock(BlockMeta* meta, const BlockBuilder& builder,
-                     const std::function<Status(TsdbIndex*, uint64_t)>& add_chunks,
+                     const std::function<Status(TsdbIndex*, const BlockMeta&)>& add_chunks,
                      const std::vector<uint64_t>& replaces);
   Status RemoveBlockFiles(uint64_t id);
   Status MergeBlocks(const std::vector<BlockMeta>& group, int64_t mint, int64_t maxt);

@@ -229,6 +229,45 @@ TEST(MetricsStore, ConcurrentAppendsShareFsyncs) {
   MetricsStoreStats st = s->stats();
   EXPECT_EQ(st.wal_records, uint64_t{kThreads * kPerThread});
   EXPECT_LE(st.wal_commits, st.wal_records);
+  EXPECT_GT(st.wal_fsync_nanos, 0u);
+  EXPECT_GE(st.wal_fsync_nanos, st.wal_fsync_max_nanos);
+  EXPECT_EQ(st.append_calls, uint64_t{kThreads * kPerThread});
+}
+
+// A reader in another process opens the index read-only before the writer
+// adds blocks with new series and label values: it sees them.
+TEST(MetricsStoreBlocks, BlockQuerierSeesLaterBlocks) {
+  TempDir dir;
+  auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), TestOptions());
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("m", "a", {{1000, 1}})}).ok());
+  ASSERT_TRUE((*store)->FlushHead().ok());
+  auto q = BlockQuerier::Open(DefaultFileSystem(), dir.path());
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  std::vector<LabelMatcher> m = {Eq("__name__", "m")};
+  auto sel = (*q)->Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(sel.ok());
+  EXPECT_EQ(sel->size(), 1u);
+  ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("m", "new", {{2000, 2}})},
+                               std::vector<MetricMetadata>{{"m", MetricFamilyType::kCounter, "M.", ""}})
+                  .ok());
+  ASSERT_TRUE((*store)->FlushHead().ok());
+  sel = (*q)->Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(sel.ok()) << sel.status().ToString();
+  ASSERT_EQ(sel->size(), 2u);
+  EXPECT_EQ((*sel)[1].labels.Get("instance"), "new");
+  EXPECT_EQ((*sel)[1].samples, (std::vector<Sample>{{2000, 2}}));
+  auto re = LabelMatcher::Make(MatchType::kRegexMatch, "instance", "n.*").value();
+  std::vector<LabelMatcher> m2 = {re};
+  sel = (*q)->Select(INT64_MIN, INT64_MAX, m2);
+  ASSERT_TRUE(sel.ok());
+  EXPECT_EQ(sel->size(), 1u);
+  auto md = (*q)->Metadata("m");
+  ASSERT_TRUE(md.ok());
+  ASSERT_EQ(md->size(), 1u);
+  EXPECT_EQ((*md)[0].type, MetricFamilyType::kCounter);
+  // A directory without a store is NOT_FOUND.
+  EXPECT_EQ(BlockQuerier::Open(DefaultFileSystem(), dir.path() + "/nope").status().code(), StatusCode::kNotFound);
 }
 
 // Crash at every file-system operation of a small workload: nothing whose
@@ -490,7 +529,7 @@ TEST(MetricsStoreBlocks, LeftoversAreCleanedAndSnapshotIsOpenable) {
     EXPECT_FALSE(std::filesystem::exists(dir.path() + "/blocks/00000000000000bb"));
     std::vector<LabelMatcher> m = {Eq("__name__", "metric_1")};
     auto sel = (*store)->Select(INT64_MIN, INT64_MAX, m);
-    ASSERT_TRUE(sel.ok());
+    ASSERT_TRUE(sel.ok()) << int(sel.status().code()) << sel.status().message();
     ASSERT_EQ(sel->size(), 2u);
     EXPECT_EQ((*sel)[0].samples.size(), 2u);
   }

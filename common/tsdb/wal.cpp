@@ -1,6 +1,7 @@
 #include "common/tsdb/wal.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "common/base/crc32c.h"
@@ -271,13 +272,19 @@ Status WalWriter::WriteGroup(const std::vector<Waiter*>& group) {
     } while (!left.empty());
   }
   Status s = flush();
+  uint64_t sync_nanos = 0;
   if (s.ok() && options_.sync) {
+    auto start = std::chrono::steady_clock::now();
     s = file_->Sync();
+    sync_nanos = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
     ++syncs;
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.bytes += written;
   stats_.syncs += syncs;
+  stats_.commit_sync_nanos += sync_nanos;
+  stats_.max_commit_sync_nanos = std::max(stats_.max_commit_sync_nanos, sync_nanos);
   return s;
 }
 

@@ -54,6 +54,8 @@ struct WalStats {
   uint64_t commits = 0;   // write + fsync rounds (records / commits = group size)
   uint64_t syncs = 0;     // fsyncs of segment files
   uint64_t segments = 0;  // segments started by this writer
+  uint64_t commit_sync_nanos = 0;      // total time in the fsync of commits
+  uint64_t max_commit_sync_nanos = 0;  // the slowest of them
 };
 
 // Appends records. Thread-safe: any number of threads may Append at once.
