@@ -308,6 +308,62 @@ bool ParseExpositionValue(std::string_view s, double* v) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+std::string FormatOpenMetricsFloat(double f) {
+  if (f == 1) return "1.0";
+  if (f == 0) return "0.0";
+  if (f == -1) return "-1.0";
+  if (std::isnan(f)) return "NaN";
+  if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
+  // The shortest round-trip digits and exponent, then Go's %g layout with
+  // precision 6 deciding between %e and %f (strconv.FormatFloat(f, 'g', -1, 64)).
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::scientific);
+  std::string_view s(buf, static_cast<size_t>(r.ptr - buf));
+  std::string out;
+  if (s[0] == '-') {
+    out.push_back('-');
+    s.remove_prefix(1);
+  }
+  size_t e = s.find('e');
+  int exp = 0;
+  std::from_chars(s.data() + e + 1 + (s[e + 1] == '+'), s.data() + s.size(), exp);
+  std::string digits;
+  for (char c : s.substr(0, e)) {
+    if (c != '.') digits.push_back(c);
+  }
+  const int nd = static_cast<int>(digits.size());
+  const int dp = exp + 1;
+  if (exp < -4 || exp >= 6) {
+    out.push_back(digits[0]);
+    if (nd > 1) {
+      out.push_back('.');
+      out.append(digits, 1, std::string::npos);
+    }
+    out.push_back('e');
+    out.push_back(exp < 0 ? '-' : '+');
+    int a = exp < 0 ? -exp : exp;
+    if (a < 10) out.push_back('0');
+    out += std::to_string(a);
+    return out;
+  }
+  if (dp > 0) {
+    for (int i = 0; i < dp; ++i) out.push_back(i < nd ? digits[static_cast<size_t>(i)] : '0');
+  } else {
+    out.push_back('0');
+  }
+  int frac = std::max(nd - dp, 0);
+  if (frac > 0) {
+    out.push_back('.');
+    for (int i = 0; i < frac; ++i) {
+      int k = dp + i;
+      out.push_back(k >= 0 && k < nd ? digits[static_cast<size_t>(k)] : '0');
+    }
+  } else {
+    out += ".0";
+  }
+  return out;
+}
+
 ExpositionParser::ExpositionParser(ExpositionOptions options, ExpositionBatchHandler handler)
     : options_(std::move(options)), handler_(std::move(handler)) {
   if (options_.batch_samples == 0) options_.batch_samples = 1;
@@ -733,6 +789,15 @@ Status ExpositionParser::ParseSample(std::string_view line) {
     }
     if (type == MetricFamilyType::kSummary && suffix.empty() && !ParseExpositionValue(labels->Get("quantile"), &unused)) {
       return Problem(ExpositionProblem::kMissingLabel, "summary quantile " + Quote(series_text) + " without a numeric 'quantile' label");
+    }
+    if (options_.normalize_float_labels) {
+      const char* label = type == MetricFamilyType::kHistogram ? "le"
+                          : type == MetricFamilyType::kSummary ? "quantile"
+                                                               : nullptr;
+      double f;
+      if (label != nullptr && ParseExpositionValue(labels->Get(label), &f)) {
+        labels->Set(label, FormatOpenMetricsFloat(f));
+      }
     }
     if (!family_.emitted) EmitFamilyMetadata();
     family_.has_samples = true;

@@ -85,6 +85,11 @@ struct ExpositionOptions {
   // The timestamp of samples that carry none (a scrape's time), ms.
   int64_t default_timestamp_ms = 0;
   size_t max_line_bytes = 1 << 20;
+  // Rewrites the `le` label of histogram samples and the `quantile` label of
+  // summary samples in OpenMetrics' float form (FormatOpenMetricsFloat:
+  // le="1" becomes le="1.0"), as Prometheus' parsers do, so the same bucket
+  // is one series whichever client library wrote it.
+  bool normalize_float_labels = true;
   size_t max_errors_kept = 100;
   LabelLimits limits;
 };
@@ -178,6 +183,12 @@ class ExpositionParser {
 Status ParseExpositionFile(const std::string& path, const ExpositionOptions& options,
                            const ExpositionBatchHandler& handler, ExpositionStats* stats = nullptr,
                            std::vector<ExpositionError>* errors = nullptr);
+
+// A float as OpenMetrics writes it and Prometheus normalises `le` and
+// `quantile` label values: Go's shortest 'g' form ("0.05", "1e-05",
+// "1.5e+06"), with ".0" appended when that has neither '.' nor 'e' ("1.0",
+// "100000.0"); "NaN", "+Inf", "-Inf".
+std::string FormatOpenMetricsFloat(double v);
 
 // Parses a value as both formats write it: a decimal or exponent float,
 // NaN, +Inf, -Inf, Inf (case-insensitive). False for anything else.

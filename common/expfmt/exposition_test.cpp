@@ -240,6 +240,37 @@ TEST(Exposition, Values) {
   }
 }
 
+TEST(Exposition, FormatOpenMetricsFloatIsGosShortestG) {
+  // Expected strings: Go's strconv.FormatFloat(f, 'g', -1, 64) plus ".0".
+  std::vector<std::pair<double, std::string>> cases = {
+      {1, "1.0"},          {0, "0.0"},          {-1, "-1.0"},         {0.05, "0.05"},      {0.1, "0.1"},
+      {2.5, "2.5"},        {10, "10.0"},        {100000, "100000.0"}, {1e6, "1e+06"},      {1234567, "1.234567e+06"},
+      {1e-5, "1e-05"},     {0.0001, "0.0001"},  {0.00012, "0.00012"}, {1.5e10, "1.5e+10"}, {-0.005, "-0.005"},
+      {1e100, "1e+100"},   {5e-324, "5e-324"},  {0.3, "0.3"},         {123456, "123456.0"}, {-2e-7, "-2e-07"},
+  };
+  for (const auto& [v, want] : cases) EXPECT_EQ(FormatOpenMetricsFloat(v), want) << v;
+  EXPECT_EQ(FormatOpenMetricsFloat(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(FormatOpenMetricsFloat(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(FormatOpenMetricsFloat(std::nan("")), "NaN");
+}
+
+TEST(Exposition, LeAndQuantileNormalised) {
+  for (bool normalize : {true, false}) {
+    Collected c;
+    ExpositionOptions o;
+    o.normalize_float_labels = normalize;
+    ExpositionParser p(o, Collect(&c));
+    ASSERT_TRUE(p.Feed("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+inf\"} 1\n"
+                       "# TYPE s summary\ns{quantile=\"0\"} 1\n# TYPE g gauge\ng{le=\"1\"} 1\n").ok());
+    ASSERT_TRUE(p.Finish().ok());
+    ASSERT_EQ(c.series.size(), 4u);
+    EXPECT_EQ(c.series[0].labels.Get("le"), normalize ? "1.0" : "1");
+    EXPECT_EQ(c.series[1].labels.Get("le"), normalize ? "+Inf" : "+inf");
+    EXPECT_EQ(c.series[2].labels.Get("quantile"), normalize ? "0.0" : "0");
+    EXPECT_EQ(c.series[3].labels.Get("le"), "1");  // not a histogram
+  }
+}
+
 TEST(Exposition, OpenMetricsTimestampsAreExactMilliseconds) {
   Collected c;
   ExpositionOptions o;

@@ -1,4 +1,5 @@
 #include "common/scrape/scraper.h"
+#include "common/scrape/scrape_manager.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -238,6 +239,41 @@ TEST_F(ScraperTest, BadExpositionFailsTheScrapeWithItsLine) {
   EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status.message().find("line 2"), std::string::npos) << r.status.message();
   EXPECT_EQ(Report(r, "up"), 0);
+}
+
+TEST_F(ScraperTest, ManagerScrapesOnTheIntervalAndStalesRemovedTargets) {
+  server_.Set("a 1\n");
+  std::mutex mu;
+  std::map<std::string, int> ok_scrapes;
+  std::map<std::string, std::vector<TimeSeries>> removed;
+  ScrapeManager m([&](const ScrapeTarget& t, ScrapeResult& r) {
+    std::lock_guard lock(mu);
+    std::string instance(t.labels.Get("instance"));
+    if (r.status.code() == StatusCode::kCancelled) {
+      removed[instance] = r.series;
+    } else if (r.status.ok()) {
+      ++ok_scrapes[instance];
+    }
+  });
+  ScrapeTarget a{server_.Url(), Labels{{"job", "j"}, {"instance", "a"}}};
+  ScrapeTarget b{server_.Url(), Labels{{"job", "j"}, {"instance", "b"}}};
+  m.Sync({a, b}, {}, 100ms);
+  EXPECT_EQ(m.num_targets(), 2u);
+  std::this_thread::sleep_for(450ms);
+  m.Sync({a}, {}, 100ms);  // b removed: stale markers
+  EXPECT_EQ(m.num_targets(), 1u);
+  std::this_thread::sleep_for(250ms);
+  m.Stop();
+  EXPECT_EQ(m.num_targets(), 0u);
+  std::lock_guard lock(mu);
+  EXPECT_GE(ok_scrapes["a"], 3);  // ~7 on an idle machine; bounds allow a loaded one
+  EXPECT_LE(ok_scrapes["a"], 8);
+  EXPECT_GE(ok_scrapes["b"], 2);
+  EXPECT_LE(ok_scrapes["b"], 5);
+  ASSERT_EQ(removed.count("b"), 1u);
+  EXPECT_EQ(removed.count("a"), 0u);  // Stop leaves no markers
+  EXPECT_EQ(removed["b"].size(), 1u + 5u);  // a{instance="b"} and the report series
+  for (const TimeSeries& ts : removed["b"]) EXPECT_TRUE(IsStaleNaN(ts.samples[0].v));
 }
 
 TEST(Scraper, UnreachableAndBadUrls) {

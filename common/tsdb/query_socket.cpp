@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -671,9 +672,38 @@ bool QuerySocketServer::Answer(int fd, QueryMessageType type, std::string_view p
 QuerySocketClient::QuerySocketClient(std::string path, QuerySocketClientOptions options)
     : path_(std::move(path)), options_(options) {}
 
+namespace {
+
+// A non-blocking connect that waits out a full listen backlog (EAGAIN on a
+// Unix socket) until `deadline`, where a blocking connect would hang.
+Result<UniqueFd> ConnectWithDeadline(const std::string& path, Clock::time_point deadline) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return InvalidArgumentError("query socket path '" + path + "' is empty or too long");
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return ErrnoError("socket");
+  for (;;) {
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      if (Clock::now() >= deadline) {
+        return Status(StatusCode::kDeadlineExceeded, "connect to '" + path + "': listen backlog full");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    return UnavailableError("connect to '" + path + "': " + std::strerror(errno == ENOENT ? ECONNREFUSED : errno));
+  }
+}
+
+}  // namespace
+
 Result<UniqueFd> QuerySocketClient::Connect(Clock::time_point deadline) {
-  auto fd = ConnectUnix(path_);
-  if (!fd.ok()) return UnavailableError("query socket '" + path_ + "': " + fd.status().message());
+  auto fd = ConnectWithDeadline(path_, deadline);
+  if (!fd.ok()) return Status(fd.status().code(), "query socket '" + path_ + "': " + fd.status().message());
   char hello[kQueryHelloSize];
   size_t got;
   TELKIT_RETURN_IF_ERROR(SendAll(fd->get(), EncodeQueryHello(), deadline));

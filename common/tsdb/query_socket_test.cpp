@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <bit>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -532,6 +534,28 @@ TEST_F(QuerySocketTest, TimeoutsAndQuerierErrors) {
   EXPECT_EQ(names.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(names.status().message().find("head is closing"), std::string::npos);
   EXPECT_EQ((*server)->stats().query_errors, 1u);
+}
+
+// A process that listens but never accepts or answers (hung, or its
+// backlog full): calls end at their deadline instead of hanging.
+TEST_F(QuerySocketTest, UnresponsiveServerTimesOut) {
+  auto listener = ListenUnix(path_, 0);
+  ASSERT_TRUE(listener.ok());
+  std::vector<UniqueFd> fill;  // fills the backlog, so a blocking connect would hang
+  for (int i = 0; i < 4; ++i) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) fill.push_back(std::move(fd));
+  }
+  QuerySocketClient client(path_, {.timeout = 150ms});
+  for (int i = 0; i < 2; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = client.LabelNames(0, 1, {});
+    EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().message();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  }
 }
 
 TEST_F(QuerySocketTest, ConnectionLimitAndIdleTimeout) {
