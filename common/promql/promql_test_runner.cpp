@@ -447,6 +447,7 @@ class Runner {
       return OkStatus();
     }
     std::string failure = Check(spec);
+    if (failure.empty() && opts_.check_range_mode) failure = CheckRangeMode(spec);
     if (failure.empty()) {
       rep.outcome = EvalOutcome::kPassed;
       report_.passed++;
@@ -457,6 +458,38 @@ class Runner {
     }
     report_.evals.push_back(std::move(rep));
     return OkStatus();
+  }
+
+  // The Go runner's extra check: an instant eval run as a range query from
+  // t-1m to t+1m step 1m must give the instant result at its middle step.
+  std::string CheckRangeMode(const EvalSpec& spec) {
+    if (spec.range || spec.expect_fail || spec.ordered || spec.expect_string || spec.range_vector) return "";
+    for (std::string_view f : {"start", "end", "step", "range"}) {
+      if (spec.expr.find(std::string(f) + "()") != std::string::npos) return "";
+    }
+    Result<ExprPtr> e = ParseExpr(spec.expr, opts_.engine.parse);
+    if (!e.ok() || ((*e)->Type() != ValueType::kVector && (*e)->Type() != ValueType::kScalar)) return "";
+    Result<QueryResult> inst = engine_.InstantQuery(store_, spec.expr, spec.start);
+    Result<QueryResult> range = engine_.RangeQuery(store_, spec.expr, spec.start - 60000, spec.start + 60000, 60000);
+    if (!inst.ok() || !range.ok()) return "range mode: query failed: " + (inst.ok() ? range : inst).status().ToString();
+    std::map<Labels, double> want, got;
+    if (inst->type == ValueType::kScalar) {
+      want[Labels()] = inst->scalar;
+    } else {
+      for (const Series& s : inst->series) want[s.labels] = s.points[0].v;
+    }
+    for (const Series& s : range->series) {
+      for (const Sample& p : s.points) {
+        if (p.t == spec.start) got[s.labels] = p.v;
+      }
+    }
+    if (want.size() != got.size()) return "range mode: " + std::to_string(got.size()) + " series at the middle step, instant query " + std::to_string(want.size());
+    for (const auto& [l, v] : want) {
+      auto it = got.find(l);
+      if (it == got.end()) return "range mode: missing " + l.ToString();
+      if (!AlmostEqual(v, it->second)) return "range mode: " + l.ToString() + " " + FormatValue(it->second) + ", instant " + FormatValue(v);
+    }
+    return "";
   }
 
   // "" when the result matches the expectation, else what differs.
