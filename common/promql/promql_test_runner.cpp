@@ -256,7 +256,8 @@ struct EvalSpec {
 
 class Runner {
  public:
-  explicit Runner(const TestRunnerOptions& o) : opts_(o), engine_(o.engine) {}
+  Runner(const TestRunnerOptions& o, MemoryStore& store, bool load_only)
+      : opts_(o), engine_(o.engine), store_(store), load_only_(load_only) {}
 
   Result<ScriptReport> Run(std::string_view text) {
     std::vector<std::string_view> lines;
@@ -289,7 +290,7 @@ class Runner {
       } else if (word.starts_with("load")) {
         TELKIT_RETURN_IF_ERROR(Load(cmd, body, lineno, word == "load_with_nhcb"));
       } else if (word.starts_with("eval")) {
-        TELKIT_RETURN_IF_ERROR(Eval(cmd, body, lineno));
+        if (!load_only_) TELKIT_RETURN_IF_ERROR(Eval(cmd, body, lineno));
       } else {
         return LineError(lineno, "unknown command: " + std::string(cmd));
       }
@@ -575,7 +576,8 @@ class Runner {
 
   TestRunnerOptions opts_;
   Engine engine_;
-  MemoryStore store_;
+  MemoryStore& store_;
+  bool load_only_;
   std::set<std::string> histograms_;
   ScriptReport report_;
 };
@@ -583,8 +585,16 @@ class Runner {
 }  // namespace
 
 Result<ScriptReport> RunTestScript(std::string_view text, const TestRunnerOptions& options) {
-  Runner r(options);
+  MemoryStore store;
+  Runner r(options, store, false);
   return r.Run(text);
+}
+
+Status LoadTestScriptData(std::string_view text, MemoryStore& store) {
+  Runner r(TestRunnerOptions{}, store, true);
+  TELKIT_ASSIGN_OR_RETURN(ScriptReport report, r.Run(text));
+  (void)report;
+  return OkStatus();
 }
 
 }  // namespace telkit::promql
