@@ -566,11 +566,16 @@ class Evaluator {
     return ctx_.left_open() ? t > ref - range : t >= ref - range;
   }
 
-  Result<std::vector<SeriesSamples>> Select(int64_t mint, int64_t maxt, const std::vector<LabelMatcher>& matchers) {
+  // `count`: whether every sample read counts against max_samples (range
+  // selectors keep them all); vector selectors count the points they yield.
+  Result<std::vector<SeriesSamples>> Select(int64_t mint, int64_t maxt, const std::vector<LabelMatcher>& matchers,
+                                            bool count = true) {
     TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesSamples> sel, ctx_.querier->Select(mint, maxt, matchers));
-    size_t total = 0;
-    for (const auto& s : sel) total += s.samples.size();
-    TELKIT_RETURN_IF_ERROR(CheckSamples(total));
+    if (count) {
+      size_t total = 0;
+      for (const auto& s : sel) total += s.samples.size();
+      TELKIT_RETURN_IF_ERROR(CheckSamples(total));
+    }
     return sel;
   }
 
@@ -580,10 +585,11 @@ class Evaluator {
     int64_t last_ref = (at ? *at : end_) - vs.mod.offset_ms;
     int64_t lookback = ctx_.opts->lookback_delta_ms;
     TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesSamples> sel,
-                            Select(first_ref - lookback + (ctx_.left_open() ? 1 : 0), last_ref, vs.matchers));
+                            Select(first_ref - lookback + (ctx_.left_open() ? 1 : 0), last_ref, vs.matchers, false));
     Value v;
     v.type = ValueType::kVector;
     v.m.reserve(sel.size());
+    size_t points = 0;
     for (SeriesSamples& s : sel) {
       TELKIT_RETURN_IF_ERROR(Tick());
       Series o{std::move(s.labels), {}};
@@ -599,8 +605,12 @@ class Evaluator {
         if (IsStaleNaN(p.v)) continue;
         o.points.push_back({ts, sample_time ? static_cast<double>(p.t) / 1000.0 : p.v});
       }
-      if (!o.points.empty()) v.m.push_back(std::move(o));
+      if (!o.points.empty()) {
+        points += o.points.size();
+        v.m.push_back(std::move(o));
+      }
     }
+    TELKIT_RETURN_IF_ERROR(CheckSamples(points / steps_));
     return v;
   }
 

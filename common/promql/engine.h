@@ -39,8 +39,9 @@ struct EngineOptions {
   int64_t lookback_delta_ms = 5 * 60 * 1000;
   // Subquery step when the query gives none (`x[1h:]`).
   int64_t default_subquery_step_ms = 60 * 1000;
-  // At most this many samples held by one step of one node, or selected by
-  // one selector (RESOURCE_EXHAUSTED beyond).
+  // RESOURCE_EXHAUSTED beyond this many samples: read by one range selector,
+  // in one window of a range function, or per step of one instant vector
+  // selector or aggregation (Prometheus' --query.max-samples, roughly).
   int64_t max_samples = 50'000'000;
   // At most this many steps in a range query (as Prometheus' API: 11000).
   int64_t max_steps = 11000;

@@ -404,7 +404,11 @@ class Parser {
       bin->lhs = std::move(lhs);
       bin->pos = {bin->lhs->pos.start, bin->rhs->pos.end};
       (void)op_pos;
-      if (IsSetOperator(bin->op)) bin->matching.card = Cardinality::kManyToMany;
+      // Set operators match many-to-many; group_left/right on them is an
+      // error that Check() reports, so keep the written cardinality then.
+      if (IsSetOperator(bin->op) && bin->matching.card == Cardinality::kOneToOne) {
+        bin->matching.card = Cardinality::kManyToMany;
+      }
       lhs = std::move(bin);
     }
   }

@@ -256,7 +256,8 @@ struct EvalSpec {
 
 class Runner {
  public:
-  explicit Runner(const TestRunnerOptions& o) : opts_(o), engine_(o.engine) {}
+  Runner(const TestRunnerOptions& o, MemoryStore& store, bool load_only)
+      : opts_(o), engine_(o.engine), store_(store), load_only_(load_only) {}
 
   Result<ScriptReport> Run(std::string_view text) {
     std::vector<std::string_view> lines;
@@ -289,7 +290,7 @@ class Runner {
       } else if (word.starts_with("load")) {
         TELKIT_RETURN_IF_ERROR(Load(cmd, body, lineno, word == "load_with_nhcb"));
       } else if (word.starts_with("eval")) {
-        TELKIT_RETURN_IF_ERROR(Eval(cmd, body, lineno));
+        if (!load_only_) TELKIT_RETURN_IF_ERROR(Eval(cmd, body, lineno));
       } else {
         return LineError(lineno, "unknown command: " + std::string(cmd));
       }
@@ -447,6 +448,7 @@ class Runner {
       return OkStatus();
     }
     std::string failure = Check(spec);
+    if (failure.empty() && opts_.check_range_mode) failure = CheckRangeMode(spec);
     if (failure.empty()) {
       rep.outcome = EvalOutcome::kPassed;
       report_.passed++;
@@ -457,6 +459,38 @@ class Runner {
     }
     report_.evals.push_back(std::move(rep));
     return OkStatus();
+  }
+
+  // The Go runner's extra check: an instant eval run as a range query from
+  // t-1m to t+1m step 1m must give the instant result at its middle step.
+  std::string CheckRangeMode(const EvalSpec& spec) {
+    if (spec.range || spec.expect_fail || spec.ordered || spec.expect_string || spec.range_vector) return "";
+    for (std::string_view f : {"start", "end", "step", "range"}) {
+      if (spec.expr.find(std::string(f) + "()") != std::string::npos) return "";
+    }
+    Result<ExprPtr> e = ParseExpr(spec.expr, opts_.engine.parse);
+    if (!e.ok() || ((*e)->Type() != ValueType::kVector && (*e)->Type() != ValueType::kScalar)) return "";
+    Result<QueryResult> inst = engine_.InstantQuery(store_, spec.expr, spec.start);
+    Result<QueryResult> range = engine_.RangeQuery(store_, spec.expr, spec.start - 60000, spec.start + 60000, 60000);
+    if (!inst.ok() || !range.ok()) return "range mode: query failed: " + (inst.ok() ? range : inst).status().ToString();
+    std::map<Labels, double> want, got;
+    if (inst->type == ValueType::kScalar) {
+      want[Labels()] = inst->scalar;
+    } else {
+      for (const Series& s : inst->series) want[s.labels] = s.points[0].v;
+    }
+    for (const Series& s : range->series) {
+      for (const Sample& p : s.points) {
+        if (p.t == spec.start) got[s.labels] = p.v;
+      }
+    }
+    if (want.size() != got.size()) return "range mode: " + std::to_string(got.size()) + " series at the middle step, instant query " + std::to_string(want.size());
+    for (const auto& [l, v] : want) {
+      auto it = got.find(l);
+      if (it == got.end()) return "range mode: missing " + l.ToString();
+      if (!AlmostEqual(v, it->second)) return "range mode: " + l.ToString() + " " + FormatValue(it->second) + ", instant " + FormatValue(v);
+    }
+    return "";
   }
 
   // "" when the result matches the expectation, else what differs.
@@ -542,7 +576,8 @@ class Runner {
 
   TestRunnerOptions opts_;
   Engine engine_;
-  MemoryStore store_;
+  MemoryStore& store_;
+  bool load_only_;
   std::set<std::string> histograms_;
   ScriptReport report_;
 };
@@ -550,8 +585,16 @@ class Runner {
 }  // namespace
 
 Result<ScriptReport> RunTestScript(std::string_view text, const TestRunnerOptions& options) {
-  Runner r(options);
+  MemoryStore store;
+  Runner r(options, store, false);
   return r.Run(text);
+}
+
+Status LoadTestScriptData(std::string_view text, MemoryStore& store) {
+  Runner r(TestRunnerOptions{}, store, true);
+  TELKIT_ASSIGN_OR_RETURN(ScriptReport report, r.Run(text));
+  (void)report;
+  return OkStatus();
 }
 
 }  // namespace telkit::promql

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/model/memory_store.h"
 #include "common/promql/engine.h"
 
 namespace telkit::promql {
@@ -53,5 +54,10 @@ struct TestRunnerOptions {
 // Runs the script `text`. INVALID_ARGUMENT (with the line number) when the
 // script itself is malformed; evaluation failures are reported per eval.
 Result<ScriptReport> RunTestScript(std::string_view text, const TestRunnerOptions& options = {});
+
+// Runs only the `load` and `clear` commands of a script into `store` (evals
+// are ignored): test scripts as a data format for tools. INVALID_ARGUMENT for
+// a malformed script. Native-histogram samples are left out.
+Status LoadTestScriptData(std::string_view text, MemoryStore& store);
 
 }  // namespace telkit::promql
