@@ -31,6 +31,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(const AdminServerOptions
   server->Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry.ExpositionText(), std::string(MetricsRegistry::kContentType).c_str());
   });
+  if (options.extra_routes) options.extra_routes(*server);
   // Everything else: 404, or 405 for a known path with another method.
   server->set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {

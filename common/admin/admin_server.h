@@ -26,6 +26,9 @@ struct AdminServerOptions {
   std::function<bool()> ready;
   // Worker threads (scrapes and probes are short; two suffice).
   int threads = 2;
+  // Adds a daemon's own routes (tsdb-write's POST /api/v1/admin/tsdb/...)
+  // before the server starts. Handlers run on the server's threads.
+  std::function<void(httplib::Server&)> extra_routes;
 };
 
 class AdminServer {

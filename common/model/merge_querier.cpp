@@ -1,6 +1,7 @@
 #include "common/model/merge_querier.h"
 
 #include <algorithm>
+#include <map>
 
 namespace telkit {
 namespace {
@@ -100,6 +101,19 @@ Result<std::vector<std::string>> MergeQuerier::LabelValues(std::string_view name
     lists.push_back(std::move(*r));
   }
   return Union(std::move(lists));
+}
+
+Result<std::vector<MetricMetadata>> MergeQuerier::Metadata(std::string_view family) {
+  std::map<std::string, MetricMetadata, std::less<>> by_family;
+  for (size_t i = 0; i < queriers_.size(); ++i) {
+    auto r = queriers_[i]->Metadata(family);
+    if (!r.ok()) return Prefixed(i, r.status());
+    for (MetricMetadata& m : *r) by_family.try_emplace(m.family, std::move(m));  // first querier wins
+  }
+  std::vector<MetricMetadata> out;
+  out.reserve(by_family.size());
+  for (auto& [k, m] : by_family) out.push_back(std::move(m));
+  return out;
 }
 
 }  // namespace telkit

@@ -28,6 +28,9 @@ class MergeQuerier : public Querier {
                                               std::span<const LabelMatcher> matchers) override;
   Result<std::vector<std::string>> LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                std::span<const LabelMatcher> matchers) override;
+  // The union by family; where several queriers describe one family, the
+  // one listed first wins (as for samples).
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view family) override;
 
  private:
   std::vector<Querier*> queriers_;

@@ -82,6 +82,44 @@ TEST(MergeQuerier, ErrorsAreNotHidden) {
   EXPECT_FALSE(q.LabelValues("a", 0, 10, {}).ok());
 }
 
+// A store that also describes its families.
+class MetadataStore : public MemoryStore {
+ public:
+  explicit MetadataStore(std::vector<MetricMetadata> md) : md_(std::move(md)) {}
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view family) override {
+    std::vector<MetricMetadata> out;
+    for (const auto& m : md_) {
+      if (family.empty() || m.family == family) out.push_back(m);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<MetricMetadata> md_;
+};
+
+TEST(MergeQuerier, MetadataIsTheUnionByFamilyFirstWins) {
+  MetadataStore head({{"up", MetricFamilyType::kGauge, "Up (head).", ""},
+                      {"req", MetricFamilyType::kCounter, "Requests.", ""}});
+  MetadataStore blocks({{"up", MetricFamilyType::kGauge, "Up (blocks).", ""},
+                        {"lat", MetricFamilyType::kHistogram, "Latency.", "seconds"}});
+  MemoryStore none;  // the Querier default: no metadata
+  MergeQuerier q({&head, &none, &blocks});
+  auto all = q.Metadata("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].family, "lat");  // sorted by family
+  EXPECT_EQ((*all)[1].family, "req");
+  EXPECT_EQ((*all)[2].help, "Up (head).");
+  auto one = q.Metadata("lat");
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].unit, "seconds");
+  FailingQuerier down;
+  MergeQuerier failing({&blocks, &down});
+  EXPECT_TRUE(failing.Metadata("").ok());  // FailingQuerier keeps the default
+}
+
 // Property: merging N stores equals one store that got every sample, the
 // first store's last (so that its values overwrite).
 TEST(MergeQuerier, EqualsOneCombinedStoreForRandomData) {

@@ -94,6 +94,14 @@ class Querier {
   // Sorted, unique non-empty values of label `name` over the same series.
   virtual Result<std::vector<std::string>> LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                        std::span<const LabelMatcher> matchers) = 0;
+
+  // Metric metadata (TYPE/HELP/UNIT, what /api/v1/metadata serves) of
+  // `family`, or of every family when empty; sorted by family, one entry a
+  // family. The default has none (a store that keeps no metadata).
+  virtual Result<std::vector<MetricMetadata>> Metadata(std::string_view family) {
+    (void)family;
+    return std::vector<MetricMetadata>{};
+  }
 };
 
 }  // namespace telkit

@@ -158,8 +158,9 @@ class MetricsStore : public Querier {
                                               std::span<const LabelMatcher> matchers) override;
   Result<std::vector<std::string>> LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                std::span<const LabelMatcher> matchers) override;
-  // Metric metadata (for /api/v1/metadata): of `family`, or all when empty.
-  Result<std::vector<MetricMetadata>> Metadata(std::string_view family = {});
+  // Metric metadata (for /api/v1/metadata): of `family`, or all when empty;
+  // the head's (newest) entry wins over the index's.
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view family = {}) override;
   // The newest exemplars of series matching `matchers` in [mint, maxt].
   Result<std::vector<std::pair<Labels, Exemplar>>> Exemplars(int64_t mint, int64_t maxt,
                                                              std::span<const LabelMatcher> matchers);
@@ -232,7 +233,7 @@ class BlockQuerier : public Querier {
                                               std::span<const LabelMatcher> matchers) override;
   Result<std::vector<std::string>> LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                std::span<const LabelMatcher> matchers) override;
-  Result<std::vector<MetricMetadata>> Metadata(std::string_view family = {});
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view family = {}) override;
 
  private:
   BlockQuerier() = default;

@@ -643,7 +643,13 @@ bool QuerySocketServer::Answer(int fd, QueryMessageType type, std::string_view p
     }
     case QueryMessageType::kMetadata: {
       std::vector<MetricMetadata> all, out;
-      if (options_.metadata) all = options_.metadata();
+      if (options_.metadata) {
+        all = options_.metadata();
+      } else {
+        auto md = querier_->Metadata("");
+        if (!md.ok()) return send_error(querier_error(md.status()));
+        all = std::move(*md);
+      }
       std::sort(all.begin(), all.end(), [](const MetricMetadata& a, const MetricMetadata& b) { return a.family < b.family; });
       for (MetricMetadata& m : all) {
         if (!r.name.empty() && m.family != r.name) continue;

@@ -92,7 +92,7 @@ struct QuerySocketServerOptions {
   size_t max_connections = 64;            // beyond: the connection gets an error and is closed
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // between requests
   std::chrono::milliseconds io_timeout{std::chrono::seconds(10)};   // within a frame, and each write
-  MetadataSource metadata;                // optional; without it kMetadata answers an empty list
+  MetadataSource metadata;                // optional; without it kMetadata asks querier->Metadata("")
 };
 
 // Serves a Querier on a Unix socket, one thread per connection (bounded by
@@ -177,7 +177,9 @@ class QuerySocketClient : public Querier {
   Result<std::vector<Labels>> Series(int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers);
   // Metric metadata (/api/v1/metadata): of `metric` only, or all when empty;
   // at most `limit` families when nonzero.
-  Result<std::vector<MetricMetadata>> Metadata(std::string_view metric = {}, uint64_t limit = 0);
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view metric, uint64_t limit);
+  // Querier::Metadata: Metadata(family, 0).
+  Result<std::vector<MetricMetadata>> Metadata(std::string_view family = {}) override { return Metadata(family, 0); }
 
  private:
   // Sends one request and returns the response payload (type checked).

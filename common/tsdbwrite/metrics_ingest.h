@@ -1,0 +1,88 @@
+// The tsdb-write ingest path: one telemetry-stream frame (docs/format/
+// stream.md) -> decoded series -> MetricsStore::Append -> may be
+// acknowledged. Frames are judged as a whole only when they cannot be read:
+//
+//   metrics   OTLP ExportMetricsServiceRequest through the OtlpTranslator
+//             (docs/otlp-to-prometheus.md; DELTA -> cumulative state kept here)
+//   prom-rw   Prometheus remote-write WriteRequest through DecodeWriteRequest
+//   other     traces, logs, unknown signals: counted (wrong_signal), acked
+//   malformed payload that is not the signal's message: counted, acked,
+//             skipped (retrying it could never succeed)
+//
+// Items refused by the translation or by the store are counted by reason
+// (tsdb_write_rejected_total{reason}, the names of PromRejectName and of
+// MetricsStore's AppendResult) and the rest of the frame is stored.
+// Ingest() returns OK when the frame may be acknowledged: everything kept
+// from it is durable (Append returned OK). A non-OK status is a store
+// failure: the frame must not be acknowledged (the sender keeps it).
+//
+// Thread-safety: Ingest may be called from several threads (one per input);
+// OTLP translation is serialised (the translator keeps delta state),
+// appends run concurrently and share the WAL's fsync.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "common/admin/metrics_registry.h"
+#include "common/base/status.h"
+#include "common/model/labels.h"
+#include "common/prom/otlp_translate.h"
+#include "common/stream/format.h"
+#include "common/tsdb/metrics_store.h"
+
+namespace telkit {
+
+struct MetricsIngestOptions {
+  LabelLimits limits;              // for translation and decoding (the store checks its own)
+  size_t max_delta_series = 100000;
+  bool target_info = true;
+  bool scope_labels = true;
+};
+
+// What Ingest() did with one frame.
+enum class IngestOutcome { kStored, kWrongSignal, kMalformed };
+
+class MetricsIngester {
+ public:
+  // REQUIRES: `store` and `registry` outlive the ingester.
+  MetricsIngester(MetricsStore* store, MetricsRegistry* registry, MetricsIngestOptions options = {});
+
+  // See the file comment. `outcome` (optional) says what happened.
+  Status Ingest(const Frame& frame, IngestOutcome* outcome = nullptr);
+
+  // Counts one frame as acknowledged (the caller acks after Ingest).
+  void CountAck() { acked_->Increment(); }
+
+  // Label limits of remote-write decoding (SIGHUP). The OTLP translator keeps
+  // the limits it started with: replacing it would lose its DELTA totals.
+  void SetLimits(const LabelLimits& limits);
+
+  // Items rejected so far, by reason (for tests and the final log line).
+  std::map<std::string, uint64_t> rejected() const;
+
+ private:
+  void Reject(const std::string& reason, uint64_t n);
+  Status Store(std::vector<TimeSeries>& series, const std::vector<MetricMetadata>& metadata);
+
+  MetricsStore* store_;
+  MetricsRegistry* registry_;
+  std::mutex translate_mu_;
+  OtlpTranslator translator_;  // guarded by translate_mu_
+  std::mutex limits_mu_;
+  LabelLimits limits_;  // guarded by limits_mu_
+  Counter* frames_metrics_;
+  Counter* frames_prom_rw_;
+  Counter* frames_other_;
+  Counter* frames_malformed_;
+  Counter* frames_wrong_signal_;
+  Counter* acked_;
+  Counter* store_failures_;
+  mutable std::mutex rejected_mu_;
+  std::map<std::string, Counter*> rejected_;  // guarded by rejected_mu_
+};
+
+}  // namespace telkit
