@@ -39,7 +39,7 @@ std::string EscapeText(std::string_view text, bool quote) {
 template <typename Vector>
 auto FindName(Vector& labels, std::string_view name) {
   return std::lower_bound(labels.begin(), labels.end(), name,
-                          [](const Label& l, std::string_view n) { return l.name < n; });
+                          [](const Label& l, std::string_view n) { return l.name.compare(n) < 0; });
 }
 
 }  // namespace
