@@ -482,6 +482,15 @@ size_t EstimateBytes(const promql::QueryResult& r) {
 
 }  // namespace
 
+Result<std::string> FormatQueryResponse(const promql::QueryResult& result, const std::vector<std::string>& warnings,
+                                        size_t max_bytes) {
+  SuccessWriter s(EstimateBytes(result));
+  if (!WriteQueryData(s.w(), result, max_bytes)) {
+    return ResourceExhaustedError("response exceeds the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  return std::move(s.Finish(warnings).body);
+}
+
 ApiResponse PrometheusApi::Query(const Params& p) const {
   auto t = TimeParam(p.Get("time"), "time", Now());
   if (!t.ok()) return InvalidParam("time", t.status().message());
