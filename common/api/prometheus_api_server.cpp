@@ -182,6 +182,13 @@ Result<std::unique_ptr<PrometheusApiServer>> StartPrometheusApi(const Prometheus
       counters->gzip_responses.fetch_add(1, std::memory_order_relaxed);
     }
     if (response.status != 204) res.set_header("Vary", "Accept-Encoding");
+    // CORS as Prometheus' default --web.cors.origin=".*": echo the origin.
+    if (std::string origin = req.get_header_value("Origin"); !origin.empty()) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, Origin");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Expose-Headers", "Date");
+    }
     counters->response_bytes.fetch_add(response.body.size(), std::memory_order_relaxed);
     if (!response.content_type.empty()) {
       res.set_content(std::move(response.body), response.content_type.c_str());

@@ -276,6 +276,26 @@ TEST_F(PrometheusApiTest, StorageErrorsAre503And500) {
             R"({"status":"error","errorType":"internal","error":"block 01H: checksum mismatch"})");
 }
 
+TEST_F(PrometheusApiTest, EmptyQueryIsBadData) {
+  EXPECT_EQ(Body("/api/v1/query?time=1", 400),
+            R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error: )"
+            R"(no expression found in input"})");
+}
+
+TEST_F(PrometheusApiTest, Cors) {
+  auto r = Get("/api/v1/labels", {{"Origin", "http://grafana.local:3000"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "http://grafana.local:3000");
+  EXPECT_EQ(r->get_header_value("Access-Control-Expose-Headers"), "Date");
+  r = client_->Options("/api/v1/query", {{"Origin", "http://grafana.local:3000"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Methods"), "GET, POST, OPTIONS");
+  r = Get("/api/v1/labels");
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
+}
+
 TEST_F(PrometheusApiTest, UnknownPathsAndMethods) {
   auto r = Get("/api/v1/nope");
   ASSERT_TRUE(r);
@@ -491,7 +511,7 @@ TEST_F(PrometheusApiTest, GrafanaDataSourceRequests) {
   auto stat = post("/api/v1/query", "query=up%7Bjob%3D%22prometheus%22%7D&time=1700000400");
   EXPECT_EQ(stat["data"]["result"][0]["value"][1], "1");
   // The query builder and the metrics browser.
-  auto names = get("/api/v1/label/__name__/values?start=1700000000&end=1700000600");
+  auto names = get("/api/v1/label/__name__/values?start=1700000000&end=1700000600&limit=40000");
   EXPECT_EQ(names["data"], nlohmann::json({"http_requests_total", "up", "weird"}));
   auto labels = post("/api/v1/labels", "start=1700000000&end=1700000600");
   EXPECT_EQ(labels["data"][0], "__name__");
