@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "common/api/json_writer.h"
@@ -253,6 +256,46 @@ TEST_F(PrometheusApiTest, TimeoutIs503) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->body,
             R"({"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"})");
+}
+
+TEST_F(PrometheusApiTest, TimeoutParameterShortensTheQuery) {
+  auto r = Get("/api/v1/query_range?query=sum(rate(http_requests_total%5B1m%5D))&start=1700000000&end=1700011000"
+               "&step=1&timeout=0");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body,
+            R"({"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"})");
+}
+
+TEST_F(PrometheusApiTest, ConcurrentClients) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", server_->port());
+      for (int i = 0; i < 25; ++i) {
+        auto r = (t % 2 == 0) ? c.Get("/api/v1/query_range?query=rate(http_requests_total%5B1m%5D)"
+                                      "&start=1700000000&end=1700000600&step=15")
+                              : c.Get("/api/v1/series?match[]=up");
+        if (r && r->status == 200) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_GE(server_->counters().requests.load(), 100u);
+}
+
+TEST_F(PrometheusApiTest, RequestBodyBound) {
+  PrometheusApiServerOptions options;
+  options.max_request_bytes = 1024;
+  Start(options);
+  auto r = PostForm("/api/v1/query", "query=" + std::string(4096, '1'));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  r = PostForm("/api/v1/query", "query=1&time=1700000300");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(PrometheusApiTest, StorageErrorsAre503And500) {
