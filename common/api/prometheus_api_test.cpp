@@ -286,6 +286,17 @@ TEST_F(PrometheusApiTest, ConcurrentClients) {
   EXPECT_GE(server_->counters().requests.load(), 100u);
 }
 
+TEST_F(PrometheusApiTest, SelfMetrics) {
+  Body("/api/v1/query?query=up");
+  Body("/api/v1/query?query=up&time=x", 400);
+  MetricsRegistry registry;
+  server_->RegisterMetrics(registry);
+  std::string text = registry.ExpositionText();
+  EXPECT_NE(text.find("tel_query_api_requests_total 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tel_query_api_error_responses_total{class=\"4xx\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tel_query_api_error_responses_total{class=\"5xx\"} 0\n"), std::string::npos) << text;
+}
+
 TEST_F(PrometheusApiTest, RequestBodyBound) {
   PrometheusApiServerOptions options;
   options.max_request_bytes = 1024;
