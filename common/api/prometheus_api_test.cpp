@@ -516,12 +516,16 @@ TEST_F(PrometheusApiTest, GzipWhenAccepted) {
 
 TEST_F(PrometheusApiTest, ResponseSizeBound) {
   PrometheusApiServerOptions options;
-  options.api.max_response_bytes = 1000;
+  options.api.max_response_bytes = 200;
   Start(options);
   EXPECT_EQ(Body("/api/v1/query_range?query=http_requests_total&start=1700000000&end=1700000600&step=15", 422),
-            R"({"status":"error","errorType":"execution","error":"response exceeds the limit of 1000 bytes; )"
+            R"({"status":"error","errorType":"execution","error":"response exceeds the limit of 200 bytes; )"
+            R"(narrow the query or the time range"})");
+  EXPECT_EQ(Body("/api/v1/series?match[]=%7B__name__%3D~%22.%2B%22%7D", 422),
+            R"({"status":"error","errorType":"execution","error":"response exceeds the limit of 200 bytes; )"
             R"(narrow the query or the time range"})");
   Body("/api/v1/query?query=up");  // small answers still go out
+  Body("/api/v1/label/__name__/values");
   EXPECT_GE(server_->counters().client_errors.load(), 1u);
 }
 
