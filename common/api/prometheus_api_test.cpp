@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -588,6 +589,45 @@ TEST_F(PrometheusApiTest, GrafanaDataSourceRequests) {
   // Explore with exemplars on.
   auto ex = post("/api/v1/query_exemplars", "query=http_requests_total&start=1700000000&end=1700000600");
   EXPECT_TRUE(ex["data"].is_array());
+}
+
+// Random parameters never crash or hang the handler, and every answer is
+// valid JSON with a status (bounded: 3,000 requests, in process).
+TEST(PrometheusApiRobustness, RandomParameters) {
+  auto backend = PrometheusApiBackend::ForQuerier(TestData());
+  PrometheusApi api({}, backend);
+  const std::vector<std::string> paths = {"/api/v1/query", "/api/v1/query_range", "/api/v1/series",
+                                          "/api/v1/labels", "/api/v1/label/job/values", "/api/v1/metadata",
+                                          "/api/v1/format_query", "/api/v1/query_exemplars"};
+  const std::vector<std::string> names = {"query", "time", "start", "end", "step", "timeout", "limit", "match[]"};
+  const std::vector<std::string> pieces = {"up", "1700000000", "-1", "1e308", "NaN", "Inf", "0x1p3", "15s", "1m30",
+                                           "2023-11-14T22:13:20Z", "2023-13-40T99:99:99Z", "{", "}", "(", "[5m]",
+                                           "rate(", "sum by (job)", "\"", "\xff", "%", "=~", "\\", "", " ", "0"};
+  uint64_t seed = 42;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>(seed >> 33);
+  };
+  std::map<int, int> statuses;
+  for (int i = 0; i < 3000; ++i) {
+    ApiRequest req;
+    req.path = paths[next() % paths.size()];
+    int n = static_cast<int>(next() % 5);
+    for (int k = 0; k < n; ++k) {
+      std::string value;
+      int parts = static_cast<int>(next() % 4);
+      for (int j = 0; j < parts; ++j) value += pieces[next() % pieces.size()];
+      req.params.emplace_back(names[next() % names.size()], value);
+    }
+    ApiResponse r = api.Handle(req);
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << req.path << " -> " << r.body;
+    ASSERT_TRUE(j.contains("status")) << r.body;
+    ASSERT_TRUE(r.status == 200 || r.status == 400 || r.status == 422) << r.status << " " << r.body;
+    ++statuses[r.status];
+  }
+  EXPECT_GT(statuses[200], 300);
+  EXPECT_GT(statuses[400], 300);
 }
 
 // --- units: parameter parsing and JSON details ---
