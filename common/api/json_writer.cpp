@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 
 namespace telkit::api {
@@ -124,41 +125,68 @@ void JsonWriter::Double(double v) {
   out_.append(buf, r.ptr);
 }
 
-void JsonWriter::Timestamp(int64_t ms) {
+namespace {
+
+// Writes MarshalTimestamp's form of `ms` at p; returns the end.
+char* PutTimestamp(char* p, int64_t ms) {
   uint64_t u;
   if (ms < 0) {
-    out_.push_back('-');
+    *p++ = '-';
     u = static_cast<uint64_t>(-(ms + 1)) + 1;
   } else {
     u = static_cast<uint64_t>(ms);
   }
-  Uint(u / 1000);
+  p = std::to_chars(p, p + 24, u / 1000).ptr;
   unsigned frac = static_cast<unsigned>(u % 1000);
   if (frac != 0) {
-    char buf[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
-                   static_cast<char>('0' + frac % 10)};
-    out_.append(buf, 4);
+    p[0] = '.';
+    p[1] = static_cast<char>('0' + frac / 100);
+    p[2] = static_cast<char>('0' + frac / 10 % 10);
+    p[3] = static_cast<char>('0' + frac % 10);
+    p += 4;
   }
+  return p;
+}
+
+// Writes "value" (quoted, Go's 'f' -1 form) at p; returns the end. The
+// longest fixed form of a double (denormals) is about 330 characters.
+constexpr size_t kMaxValueChars = 400;
+char* PutSampleValue(char* p, double v) {
+  *p++ = '"';
+  if (std::isnan(v)) {
+    std::memcpy(p, "NaN", 3);
+    p += 3;
+  } else if (std::isinf(v)) {
+    std::memcpy(p, v > 0 ? "+Inf" : "-Inf", 4);
+    p += 4;
+  } else {
+    p = std::to_chars(p, p + kMaxValueChars - 2, v, std::chars_format::fixed).ptr;
+  }
+  *p++ = '"';
+  return p;
+}
+
+}  // namespace
+
+void JsonWriter::Timestamp(int64_t ms) {
+  char buf[32];
+  out_.append(buf, PutTimestamp(buf, ms));
 }
 
 void JsonWriter::SampleValue(double v) {
-  if (std::isnan(v)) {
-    out_.append("\"NaN\"");
-    return;
-  }
-  if (std::isinf(v)) {
-    out_.append(v > 0 ? "\"+Inf\"" : "\"-Inf\"");
-    return;
-  }
-  // Fixed notation with the shortest digits that round-trip: Go's 'f', -1.
-  // The longest such form (denormals) is about 330 characters.
-  size_t at = out_.size();
-  out_.resize(at + 400);
-  char* p = out_.data() + at;
-  *p++ = '"';
-  auto r = std::to_chars(p, out_.data() + out_.size(), v, std::chars_format::fixed);
-  *r.ptr = '"';
-  out_.resize(static_cast<size_t>(r.ptr + 1 - out_.data()));
+  char buf[kMaxValueChars];
+  out_.append(buf, PutSampleValue(buf, v));
+}
+
+void JsonWriter::Point(int64_t ms, double v) {
+  char buf[kMaxValueChars + 40];
+  char* p = buf;
+  *p++ = '[';
+  p = PutTimestamp(p, ms);
+  *p++ = ',';
+  p = PutSampleValue(p, v);
+  *p++ = ']';
+  out_.append(buf, p);
 }
 
 void JsonWriter::LabelsObject(const Labels& labels) {

@@ -46,13 +46,7 @@ class JsonWriter {
   // {"name":"value",...} in the labels' (sorted) order.
   void LabelsObject(const Labels& labels);
   // [ts,"value"]
-  void Point(int64_t ms, double v) {
-    out_.push_back('[');
-    Timestamp(ms);
-    out_.push_back(',');
-    SampleValue(v);
-    out_.push_back(']');
-  }
+  void Point(int64_t ms, double v);
 
  private:
   std::string out_;

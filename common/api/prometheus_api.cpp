@@ -115,9 +115,13 @@ class SuccessWriter {
   JsonWriter w_;
 };
 
-ApiResponse StringList(const std::vector<std::string>& values, const std::vector<std::string>& warnings = {}) {
+ApiResponse TooLarge(size_t limit);
+
+ApiResponse StringList(const std::vector<std::string>& values, const std::vector<std::string>& warnings,
+                       size_t max_bytes) {
   size_t bytes = 0;
   for (const auto& v : values) bytes += v.size() + 3;
+  if (bytes > max_bytes) return TooLarge(max_bytes);
   SuccessWriter s(bytes);
   s.w().Char('[');
   for (size_t i = 0; i < values.size(); ++i) {
@@ -125,6 +129,7 @@ ApiResponse StringList(const std::vector<std::string>& values, const std::vector
     s.w().String(values[i]);
   }
   s.w().Char(']');
+  if (s.w().size() > max_bytes) return TooLarge(max_bytes);  // escaping grew it
   return s.Finish(warnings);
 }
 
@@ -482,6 +487,15 @@ size_t EstimateBytes(const promql::QueryResult& r) {
 
 }  // namespace
 
+Result<std::string> FormatQueryResponse(const promql::QueryResult& result, const std::vector<std::string>& warnings,
+                                        size_t max_bytes) {
+  SuccessWriter s(std::min(EstimateBytes(result), max_bytes));
+  if (!WriteQueryData(s.w(), result, max_bytes)) {
+    return ResourceExhaustedError("response exceeds the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  return std::move(s.Finish(warnings).body);
+}
+
 ApiResponse PrometheusApi::Query(const Params& p) const {
   auto t = TimeParam(p.Get("time"), "time", Now());
   if (!t.ok()) return InvalidParam("time", t.status().message());
@@ -505,7 +519,7 @@ ApiResponse PrometheusApi::Query(const Params& p) const {
     r->series.resize(*limit);
     warnings.emplace_back(kTruncatedWarning);
   }
-  SuccessWriter s(EstimateBytes(*r));
+  SuccessWriter s(std::min(EstimateBytes(*r), options_.max_response_bytes));
   if (!WriteQueryData(s.w(), *r, options_.max_response_bytes)) return TooLarge(options_.max_response_bytes);
   return s.Finish(warnings);
 }
@@ -553,7 +567,7 @@ ApiResponse PrometheusApi::QueryRange(const Params& p) const {
     r->series.resize(*limit);
     warnings.emplace_back(kTruncatedWarning);
   }
-  SuccessWriter s(EstimateBytes(*r));
+  SuccessWriter s(std::min(EstimateBytes(*r), options_.max_response_bytes));
   if (!WriteQueryData(s.w(), *r, options_.max_response_bytes)) return TooLarge(options_.max_response_bytes);
   return s.Finish(warnings);
 }
@@ -578,7 +592,7 @@ ApiResponse PrometheusApi::Series(const Params& p) const {
     for (auto& s : *got) all.insert(std::move(s.labels));
   }
   std::vector<std::string> warnings;
-  SuccessWriter s(all.size() * 64);
+  SuccessWriter s(std::min(all.size() * 64, options_.max_response_bytes));
   s.w().Char('[');
   size_t n = 0;
   for (const Labels& l : all) {
@@ -618,7 +632,7 @@ ApiResponse PrometheusApi::LabelNames(const Params& p) const {
     out.resize(*limit);
     warnings.emplace_back(kTruncatedWarning);
   }
-  return StringList(out, warnings);
+  return StringList(out, warnings, options_.max_response_bytes);
 }
 
 ApiResponse PrometheusApi::LabelValues(const Params& p, std::string_view name) const {
@@ -648,7 +662,7 @@ ApiResponse PrometheusApi::LabelValues(const Params& p, std::string_view name) c
     out.resize(*limit);
     warnings.emplace_back(kTruncatedWarning);
   }
-  return StringList(out, warnings);
+  return StringList(out, warnings, options_.max_response_bytes);
 }
 
 ApiResponse PrometheusApi::Metadata(const Params& p) const {

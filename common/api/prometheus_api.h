@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -147,6 +148,13 @@ class PrometheusApi {
   PrometheusApiBackend backend_;
   int64_t start_time_ms_;
 };
+
+// The body Prometheus answers a query or query_range with:
+// {"status":"success","data":{"resultType":...,"result":...}[,"warnings":[...]]}.
+// RESOURCE_EXHAUSTED when it would pass `max_bytes`. For tools that print
+// API-compatible JSON (tel-query) and benchmarks.
+Result<std::string> FormatQueryResponse(const promql::QueryResult& result, const std::vector<std::string>& warnings,
+                                        size_t max_bytes = SIZE_MAX);
 
 // Parses an API time parameter as Prometheus does: Unix seconds as a float
 // (rounded to milliseconds) or RFC 3339 ("2023-11-14T22:13:20.123Z",

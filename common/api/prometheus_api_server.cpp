@@ -98,6 +98,23 @@ bool AcceptsGzip(std::string_view header) {
 
 PrometheusApiServer::~PrometheusApiServer() { Stop(); }
 
+void PrometheusApiServer::RegisterMetrics(MetricsRegistry& registry) const {
+  std::shared_ptr<PrometheusApiCounters> c = counters_;
+  auto read = [c](std::atomic<uint64_t> PrometheusApiCounters::*field) {
+    return [c, field] { return static_cast<double>((*c.*field).load(std::memory_order_relaxed)); };
+  };
+  registry.AddCallback("tel_query_api_requests_total", "Prometheus API requests answered.", MetricType::kCounter, {},
+                       read(&PrometheusApiCounters::requests));
+  registry.AddCallback("tel_query_api_error_responses_total", "Prometheus API error responses by class.",
+                       MetricType::kCounter, {{"class", "4xx"}}, read(&PrometheusApiCounters::client_errors));
+  registry.AddCallback("tel_query_api_error_responses_total", "Prometheus API error responses by class.",
+                       MetricType::kCounter, {{"class", "5xx"}}, read(&PrometheusApiCounters::server_errors));
+  registry.AddCallback("tel_query_api_response_bytes_total", "Prometheus API response body bytes sent.",
+                       MetricType::kCounter, {}, read(&PrometheusApiCounters::response_bytes));
+  registry.AddCallback("tel_query_api_gzip_responses_total", "Prometheus API responses sent gzip-compressed.",
+                       MetricType::kCounter, {}, read(&PrometheusApiCounters::gzip_responses));
+}
+
 void PrometheusApiServer::Stop() {
   if (runner_) runner_->Stop();
 }
@@ -182,6 +199,13 @@ Result<std::unique_ptr<PrometheusApiServer>> StartPrometheusApi(const Prometheus
       counters->gzip_responses.fetch_add(1, std::memory_order_relaxed);
     }
     if (response.status != 204) res.set_header("Vary", "Accept-Encoding");
+    // CORS as Prometheus' default --web.cors.origin=".*": echo the origin.
+    if (std::string origin = req.get_header_value("Origin"); !origin.empty()) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, Origin");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Expose-Headers", "Date");
+    }
     counters->response_bytes.fetch_add(response.body.size(), std::memory_order_relaxed);
     if (!response.content_type.empty()) {
       res.set_content(std::move(response.body), response.content_type.c_str());

@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "common/admin/http_server.h"
+#include "common/admin/metrics_registry.h"
 #include "common/api/prometheus_api.h"
 #include "common/base/status.h"
 
@@ -53,6 +54,11 @@ class PrometheusApiServer {
   int port() const { return runner_->port(); }
   ListenAddress address() const { return runner_->address(); }
   const PrometheusApiCounters& counters() const { return *counters_; }
+
+  // Adds the counters to `registry` as tel_query_api_* callback metrics
+  // (requests, 4xx/5xx responses, bytes sent, gzip responses). They stay
+  // valid after the server is destroyed (they then stop changing).
+  void RegisterMetrics(MetricsRegistry& registry) const;
 
   // Stops accepting, finishes requests in progress, joins. Idempotent.
   void Stop();

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <map>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "common/api/json_writer.h"
@@ -255,6 +259,57 @@ TEST_F(PrometheusApiTest, TimeoutIs503) {
             R"({"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"})");
 }
 
+TEST_F(PrometheusApiTest, TimeoutParameterShortensTheQuery) {
+  auto r = Get("/api/v1/query_range?query=sum(rate(http_requests_total%5B1m%5D))&start=1700000000&end=1700011000"
+               "&step=1&timeout=0");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body,
+            R"({"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"})");
+}
+
+TEST_F(PrometheusApiTest, ConcurrentClients) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", server_->port());
+      for (int i = 0; i < 25; ++i) {
+        auto r = (t % 2 == 0) ? c.Get("/api/v1/query_range?query=rate(http_requests_total%5B1m%5D)"
+                                      "&start=1700000000&end=1700000600&step=15")
+                              : c.Get("/api/v1/series?match[]=up");
+        if (r && r->status == 200) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_GE(server_->counters().requests.load(), 100u);
+}
+
+TEST_F(PrometheusApiTest, SelfMetrics) {
+  Body("/api/v1/query?query=up");
+  Body("/api/v1/query?query=up&time=x", 400);
+  MetricsRegistry registry;
+  server_->RegisterMetrics(registry);
+  std::string text = registry.ExpositionText();
+  EXPECT_NE(text.find("tel_query_api_requests_total 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tel_query_api_error_responses_total{class=\"4xx\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tel_query_api_error_responses_total{class=\"5xx\"} 0\n"), std::string::npos) << text;
+}
+
+TEST_F(PrometheusApiTest, RequestBodyBound) {
+  PrometheusApiServerOptions options;
+  options.max_request_bytes = 1024;
+  Start(options);
+  auto r = PostForm("/api/v1/query", "query=" + std::string(4096, '1'));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  r = PostForm("/api/v1/query", "query=1&time=1700000300");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST_F(PrometheusApiTest, StorageErrorsAre503And500) {
   PrometheusApiBackend unavailable;
   unavailable.querier = []() -> Result<std::shared_ptr<Querier>> { return UnavailableError("head not loaded yet"); };
@@ -274,6 +329,26 @@ TEST_F(PrometheusApiTest, StorageErrorsAre503And500) {
   Start({}, broken);
   EXPECT_EQ(Body("/api/v1/labels", 500),
             R"({"status":"error","errorType":"internal","error":"block 01H: checksum mismatch"})");
+}
+
+TEST_F(PrometheusApiTest, EmptyQueryIsBadData) {
+  EXPECT_EQ(Body("/api/v1/query?time=1", 400),
+            R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error: )"
+            R"(no expression found in input"})");
+}
+
+TEST_F(PrometheusApiTest, Cors) {
+  auto r = Get("/api/v1/labels", {{"Origin", "http://grafana.local:3000"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "http://grafana.local:3000");
+  EXPECT_EQ(r->get_header_value("Access-Control-Expose-Headers"), "Date");
+  r = client_->Options("/api/v1/query", {{"Origin", "http://grafana.local:3000"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Methods"), "GET, POST, OPTIONS");
+  r = Get("/api/v1/labels");
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
 }
 
 TEST_F(PrometheusApiTest, UnknownPathsAndMethods) {
@@ -442,12 +517,16 @@ TEST_F(PrometheusApiTest, GzipWhenAccepted) {
 
 TEST_F(PrometheusApiTest, ResponseSizeBound) {
   PrometheusApiServerOptions options;
-  options.api.max_response_bytes = 1000;
+  options.api.max_response_bytes = 200;
   Start(options);
   EXPECT_EQ(Body("/api/v1/query_range?query=http_requests_total&start=1700000000&end=1700000600&step=15", 422),
-            R"({"status":"error","errorType":"execution","error":"response exceeds the limit of 1000 bytes; )"
+            R"({"status":"error","errorType":"execution","error":"response exceeds the limit of 200 bytes; )"
+            R"(narrow the query or the time range"})");
+  EXPECT_EQ(Body("/api/v1/series?match[]=%7B__name__%3D~%22.%2B%22%7D", 422),
+            R"({"status":"error","errorType":"execution","error":"response exceeds the limit of 200 bytes; )"
             R"(narrow the query or the time range"})");
   Body("/api/v1/query?query=up");  // small answers still go out
+  Body("/api/v1/label/__name__/values");
   EXPECT_GE(server_->counters().client_errors.load(), 1u);
 }
 
@@ -491,7 +570,7 @@ TEST_F(PrometheusApiTest, GrafanaDataSourceRequests) {
   auto stat = post("/api/v1/query", "query=up%7Bjob%3D%22prometheus%22%7D&time=1700000400");
   EXPECT_EQ(stat["data"]["result"][0]["value"][1], "1");
   // The query builder and the metrics browser.
-  auto names = get("/api/v1/label/__name__/values?start=1700000000&end=1700000600");
+  auto names = get("/api/v1/label/__name__/values?start=1700000000&end=1700000600&limit=40000");
   EXPECT_EQ(names["data"], nlohmann::json({"http_requests_total", "up", "weird"}));
   auto labels = post("/api/v1/labels", "start=1700000000&end=1700000600");
   EXPECT_EQ(labels["data"][0], "__name__");
@@ -510,6 +589,45 @@ TEST_F(PrometheusApiTest, GrafanaDataSourceRequests) {
   // Explore with exemplars on.
   auto ex = post("/api/v1/query_exemplars", "query=http_requests_total&start=1700000000&end=1700000600");
   EXPECT_TRUE(ex["data"].is_array());
+}
+
+// Random parameters never crash or hang the handler, and every answer is
+// valid JSON with a status (bounded: 3,000 requests, in process).
+TEST(PrometheusApiRobustness, RandomParameters) {
+  auto backend = PrometheusApiBackend::ForQuerier(TestData());
+  PrometheusApi api({}, backend);
+  const std::vector<std::string> paths = {"/api/v1/query", "/api/v1/query_range", "/api/v1/series",
+                                          "/api/v1/labels", "/api/v1/label/job/values", "/api/v1/metadata",
+                                          "/api/v1/format_query", "/api/v1/query_exemplars"};
+  const std::vector<std::string> names = {"query", "time", "start", "end", "step", "timeout", "limit", "match[]"};
+  const std::vector<std::string> pieces = {"up", "1700000000", "-1", "1e308", "NaN", "Inf", "0x1p3", "15s", "1m30",
+                                           "2023-11-14T22:13:20Z", "2023-13-40T99:99:99Z", "{", "}", "(", "[5m]",
+                                           "rate(", "sum by (job)", "\"", "\xff", "%", "=~", "\\", "", " ", "0"};
+  uint64_t seed = 42;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>(seed >> 33);
+  };
+  std::map<int, int> statuses;
+  for (int i = 0; i < 3000; ++i) {
+    ApiRequest req;
+    req.path = paths[next() % paths.size()];
+    int n = static_cast<int>(next() % 5);
+    for (int k = 0; k < n; ++k) {
+      std::string value;
+      int parts = static_cast<int>(next() % 4);
+      for (int j = 0; j < parts; ++j) value += pieces[next() % pieces.size()];
+      req.params.emplace_back(names[next() % names.size()], value);
+    }
+    ApiResponse r = api.Handle(req);
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << req.path << " -> " << r.body;
+    ASSERT_TRUE(j.contains("status")) << r.body;
+    ASSERT_TRUE(r.status == 200 || r.status == 400 || r.status == 422) << r.status << " " << r.body;
+    ++statuses[r.status];
+  }
+  EXPECT_GT(statuses[200], 300);
+  EXPECT_GT(statuses[400], 300);
 }
 
 // --- units: parameter parsing and JSON details ---
