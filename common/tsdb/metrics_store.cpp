@@ -19,6 +19,8 @@ namespace {
 
 constexpr std::string_view kCheckpointPrefix = "checkpoint.";
 constexpr size_t kCheckpointSeriesPerRecord = 1000;
+// Times below this are refused, so that block-range arithmetic cannot overflow.
+constexpr int64_t kMinSampleTime = INT64_MIN / 4;
 
 std::string CheckpointName(uint32_t segment) {
   char buf[32];
@@ -86,9 +88,11 @@ Result<std::vector<Sample>> DecodeInRange(std::string_view chunk, int64_t mint, 
 // Block samples of the series `rows` in [mint, maxt], merged into `out`.
 Status ReadBlockSeries(TsdbIndex* index, BlockSet* blocks, int64_t mint, int64_t maxt,
                        std::span<const LabelMatcher> matchers, std::map<Labels, std::vector<Sample>>* out) {
+  TELKIT_ASSIGN_OR_RETURN(auto metas, index->BlocksOverlapping(mint, maxt));
+  if (metas.empty()) return OkStatus();
   TELKIT_ASSIGN_OR_RETURN(auto rows, index->MatchSeries(matchers));
   for (auto& row : rows) {
-    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, mint, maxt));
+    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, metas, mint, maxt));
     std::vector<Sample> samples;
     for (const auto& c : chunks) {
       TELKIT_ASSIGN_OR_RETURN(std::string bytes, blocks->ReadChunk(c.block, c.ref));
@@ -104,9 +108,11 @@ Status ReadBlockSeries(TsdbIndex* index, BlockSet* blocks, int64_t mint, int64_t
 
 Status BlockLabelSets(TsdbIndex* index, int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers,
                       std::set<Labels>* out) {
+  TELKIT_ASSIGN_OR_RETURN(auto blocks, index->BlocksOverlapping(mint, maxt));
+  if (blocks.empty()) return OkStatus();
   TELKIT_ASSIGN_OR_RETURN(auto rows, index->MatchSeries(matchers));
   for (auto& row : rows) {
-    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, mint, maxt));
+    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, blocks, mint, maxt));
     if (!chunks.empty()) out->insert(std::move(row.labels));
   }
   return OkStatus();
@@ -328,6 +334,11 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     const int64_t window = options_.out_of_order_window_ms;
+    int64_t max_future_t = INT64_MAX;
+    if (options_.max_future_ms > 0) {
+      max_future_t = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count() + options_.max_future_ms;
+    }
     // Keys and hashes first, with cache hints, so that the lookups below
     // overlap their memory latency instead of waiting for each in turn.
     std::string keys;
@@ -375,8 +386,10 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
       for (const Sample& x : ts.samples) {
         uint64_t bits = std::bit_cast<uint64_t>(x.v);
         const char* reason = nullptr;
-        if (x.t < min_valid_time_) {
+        if (x.t < min_valid_time_ || x.t < kMinSampleTime) {
           reason = "out_of_bounds";
+        } else if (max_future_t != INT64_MAX && x.t > max_future_t) {
+          reason = "too_far_in_future";
         } else if (x.t > s->pending_t) {
           s->pending_t = x.t;
           s->pending_bits = bits;

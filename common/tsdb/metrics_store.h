@@ -13,6 +13,7 @@
 // within the out-of-order window; what is refused is counted per reason:
 //   out_of_order          older than the series' newest sample, beyond the window
 //   out_of_bounds         older than the newest block (already persisted)
+//   too_far_in_future     beyond wall clock + max_future_ms
 //   duplicate             same timestamp and value bits: ignored (not an error)
 //   duplicate_timestamp   same timestamp, another value
 //   series_limit, series_per_metric_limit   cardinality limits
@@ -69,6 +70,10 @@ struct MetricsStoreOptions {
   uint64_t retention_bytes = 0;                // 0: off; else oldest blocks removed while over
   int64_t block_range_ms = kDefaultBlockRangeMs;
   int64_t out_of_order_window_ms = 0;
+  // Samples more than this ahead of the wall clock are refused
+  // (too_far_in_future): one bogus timestamp would otherwise make the head
+  // span years and push every real sample out of bounds. 0 = no limit.
+  int64_t max_future_ms = int64_t{3600} * 1000;
   size_t max_series = 0;             // 0 = no limit (head series)
   size_t max_series_per_metric = 0;  // 0 = no limit
   size_t max_exemplars = 100000;     // exemplars kept in memory (a ring)

@@ -154,6 +154,11 @@ TEST(MetricsStore, RejectsPerItemWithReasons) {
   EXPECT_EQ(r->rejected["series_limit"], 1u);
   EXPECT_EQ(r->rejected[std::string(LabelProblemName(LabelProblem::kMissingMetricName))], 1u);
   EXPECT_EQ(r->rejected[std::string(LabelProblemName(LabelProblem::kInvalidMetricName))], 2u);
+  // A timestamp far in the future (or the far past) is refused, not stored.
+  auto future = s->Append(std::vector<TimeSeries>{Series("m", "a", {{int64_t{1} << 60, 1}, {INT64_MIN, 1}})});
+  ASSERT_TRUE(future.ok());
+  EXPECT_EQ(future->rejected["too_far_in_future"], 1u);
+  EXPECT_EQ(future->rejected["out_of_bounds"], 1u);
   auto got = SelectOne(s, "m", "a");
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(std::bit_cast<uint64_t>(got[2].v), kStaleNaNBits);  // bit-exact
