@@ -137,6 +137,37 @@ std::vector<std::string> Values(const std::set<Labels>& sets, std::string_view n
 
 }  // namespace
 
+void WriterPreferringMutex::lock() {
+  std::unique_lock<std::mutex> l(mu_);
+  ++writers_waiting_;
+  cv_.wait(l, [&] { return !writer_ && readers_ == 0; });
+  --writers_waiting_;
+  writer_ = true;
+}
+
+void WriterPreferringMutex::unlock() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    writer_ = false;
+  }
+  cv_.notify_all();
+}
+
+void WriterPreferringMutex::lock_shared() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return !writer_ && writers_waiting_ == 0; });
+  ++readers_;
+}
+
+void WriterPreferringMutex::unlock_shared() {
+  bool last;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    last = --readers_ == 0;
+  }
+  if (last) cv_.notify_all();
+}
+
 MetricsStore::MetricsStore(FileSystem* fs, std::string dir, MetricsStoreOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(std::move(options)) {}
 
@@ -320,7 +351,7 @@ Status MetricsStore::CheckOpen() const {
 
 Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, std::span<const MetricMetadata> metadata) {
   auto start = std::chrono::steady_clock::now();
-  std::shared_lock<std::shared_mutex> gate(append_gate_);
+  std::shared_lock<WriterPreferringMutex> gate(append_gate_);
   AppendResult res;
   WalBatch batch;
   struct Pending {
@@ -481,7 +512,7 @@ Status MetricsStore::PersistRange(int64_t mint, int64_t maxt) {
   };
   std::vector<Snap> snap;
   {
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::unique_lock<WriterPreferringMutex> gate(append_gate_);
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     min_valid_time_ = std::max(min_valid_time_, maxt);
@@ -526,7 +557,7 @@ Status MetricsStore::PersistRange(int64_t mint, int64_t maxt) {
     }, {}));
   }
   {
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::unique_lock<WriterPreferringMutex> gate(append_gate_);
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_ASSIGN_OR_RETURN(size_t removed, head_->TruncateBefore(maxt));
     stats_.series_removed += removed;
@@ -587,7 +618,7 @@ Status MetricsStore::Checkpoint() {
   std::string data;
   uint32_t segment;
   {
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::unique_lock<WriterPreferringMutex> gate(append_gate_);
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     auto cut = wal_->CutSegment();
@@ -868,8 +899,9 @@ Status MetricsStore::Close() {
   }
   bg_cv_.notify_all();
   if (bg_.joinable()) bg_.join();
-  std::unique_lock<std::shared_mutex> gate(append_gate_);
+  // Lock order everywhere: persist_mu_, append_gate_, index_mu_, mu_.
   std::lock_guard<std::mutex> persist(persist_mu_);
+  std::unique_lock<WriterPreferringMutex> gate(append_gate_);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return OkStatus();
   closed_ = true;
@@ -880,19 +912,21 @@ Status MetricsStore::Close() {
 
 Result<std::vector<SeriesSamples>> MetricsStore::Select(int64_t mint, int64_t maxt,
                                                        std::span<const LabelMatcher> matchers) {
+  // The head first, then the blocks: a block cut in between has its
+  // samples in both (merged) rather than in neither (the head is truncated
+  // only after the block is committed).
   std::map<Labels, std::vector<Sample>> merged;
-  {
-    std::lock_guard<std::mutex> lock(index_mu_);
-    TELKIT_RETURN_IF_ERROR(ReadBlockSeries(index_.get(), blocks_.get(), mint, maxt, matchers, &merged));
-  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (MemSeries* s : head_->Match(matchers)) {
       TELKIT_ASSIGN_OR_RETURN(auto samples, head_->Samples(s, mint, maxt));
       if (samples.empty()) continue;
-      auto& dst = merged[s->labels];
-      dst = MergeSamples(std::move(dst), std::move(samples));
+      merged[s->labels] = std::move(samples);
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    TELKIT_RETURN_IF_ERROR(ReadBlockSeries(index_.get(), blocks_.get(), mint, maxt, matchers, &merged));
   }
   std::vector<SeriesSamples> out;
   out.reserve(merged.size());
@@ -914,22 +948,22 @@ Status MetricsStore::HeadLabelSets(int64_t mint, int64_t maxt, std::span<const L
 Result<std::vector<std::string>> MetricsStore::LabelNames(int64_t mint, int64_t maxt,
                                                          std::span<const LabelMatcher> matchers) {
   std::set<Labels> sets;
+  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));  // head first, as in Select
   {
     std::lock_guard<std::mutex> lock(index_mu_);
     TELKIT_RETURN_IF_ERROR(BlockLabelSets(index_.get(), mint, maxt, matchers, &sets));
   }
-  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));
   return Names(sets);
 }
 
 Result<std::vector<std::string>> MetricsStore::LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                           std::span<const LabelMatcher> matchers) {
   std::set<Labels> sets;
+  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));  // head first, as in Select
   {
     std::lock_guard<std::mutex> lock(index_mu_);
     TELKIT_RETURN_IF_ERROR(BlockLabelSets(index_.get(), mint, maxt, matchers, &sets));
   }
-  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));
   return Values(sets, name);
 }
 

@@ -129,6 +129,24 @@ struct MetricsStoreStats {
   int64_t min_valid_time = 0;  // samples before this are out_of_bounds
 };
 
+// A shared mutex that does not starve exclusive lockers: once one waits,
+// new shared lockers wait behind it (pthread rwlocks prefer readers, and a
+// steady stream of appends would keep blocks from ever being cut).
+class WriterPreferringMutex {
+ public:
+  void lock();
+  void unlock();
+  void lock_shared();
+  void unlock_shared();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int readers_ = 0;
+  int writers_waiting_ = 0;
+  bool writer_ = false;
+};
+
 class MetricsStore : public Querier {
  public:
   // Opens (creating) the store in `dir`, cleans leftovers of an interrupted
@@ -199,7 +217,7 @@ class MetricsStore : public Querier {
   // Appends hold append_gate_ shared for their whole duration; cutting a
   // block or a checkpoint takes it exclusively so that no accepted sample is
   // between its check and the head.
-  std::shared_mutex append_gate_;
+  WriterPreferringMutex append_gate_;
   mutable std::mutex mu_;  // head_, stats_, metadata_, exemplars_, min_valid_time_
   std::unique_ptr<Head> head_;
   uint64_t next_ref_ = 1;
