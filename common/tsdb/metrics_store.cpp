@@ -382,6 +382,19 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
       head_->PrefetchSlot(hash);
     }
     key_at[series.size()].first = keys.size();
+    // A record the WAL cannot take would fail the store: refuse the call
+    // before anything changes (an upper bound of the record's size).
+    uint64_t bound = 64 + keys.size() * 2;
+    for (const TimeSeries& ts : series) {
+      bound += 32 + ts.samples.size() * 30;
+      for (const Exemplar& e : ts.exemplars) bound += 64 + e.labels.size() * 20 + 128;
+    }
+    for (const MetricMetadata& m : metadata) bound += 32 + m.family.size() + m.help.size() + m.unit.size();
+    if (bound > wal_->max_record_bytes()) {
+      return InvalidArgumentError("append of " + std::to_string(series.size()) +
+                                  " series is too large for one WAL record (limit " +
+                                  std::to_string(wal_->max_record_bytes()) + " bytes): split it");
+    }
     constexpr size_t kAhead = 8;
     for (size_t i = 0; i < std::min(kAhead, series.size()); ++i) head_->PrefetchSeries(key_at[i].second);
     for (size_t i = 0; i < series.size(); ++i) {

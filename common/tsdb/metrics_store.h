@@ -158,9 +158,10 @@ class MetricsStore : public Querier {
 
   // Stores what it can of `series` and `metadata`; bad items are refused
   // per item with a reason (AppendResult::rejected), the rest stored and
-  // durable when this returns OK. A non-OK status is a store failure (WAL
-  // write or fsync, after which every Append fails until reopened),
-  // FAILED_PRECONDITION after Close().
+  // durable when this returns OK. INVALID_ARGUMENT (nothing stored) when
+  // the call is too large for one WAL record (WalOptions::segment_bytes).
+  // Any other error is a store failure (WAL write or fsync, after which
+  // every Append fails until reopened); FAILED_PRECONDITION after Close().
   Result<AppendResult> Append(std::span<const TimeSeries> series, std::span<const MetricMetadata> metadata = {});
 
   // Writes all head data out as blocks (one per block range it spans) and

@@ -193,7 +193,9 @@ TEST(MetricsStore, OutOfOrderWindow) {
 
 TEST(MetricsStore, ExemplarsAndBadInput) {
   TempDir dir;
-  auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), TestOptions());
+  MetricsStoreOptions o = TestOptions();
+  o.wal.segment_bytes = 1 << 20;
+  auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), o);
   ASSERT_TRUE(store.ok());
   TimeSeries ts = Series("req", "a", {{1000, 1}});
   ts.exemplars.push_back(Exemplar{Labels{{"trace_id", "abc"}}, 1, 1000});
@@ -209,6 +211,12 @@ TEST(MetricsStore, ExemplarsAndBadInput) {
   ASSERT_TRUE(ex.ok());
   ASSERT_EQ(ex->size(), 1u);
   EXPECT_EQ((*ex)[0].second.labels.Get("trace_id"), "abc");
+  // Too large for one WAL record: refused whole, and the store goes on.
+  TimeSeries huge = Series("huge", "a", {});
+  for (int i = 0; i < 200000; ++i) huge.samples.push_back({int64_t{i} + 2000, 1});
+  auto r2 = (*store)->Append(std::vector<TimeSeries>{huge});
+  EXPECT_EQ(r2.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("req", "a", {{2000, 2}})}).ok());
   ASSERT_TRUE((*store)->Close().ok());
   EXPECT_EQ((*store)->Append(std::vector<TimeSeries>{ts}).status().code(), StatusCode::kFailedPrecondition);
 }
