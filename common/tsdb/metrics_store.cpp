@@ -360,6 +360,8 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
     uint64_t bits;
   };
   std::vector<Pending> pending;
+  pending.reserve(series.size());
+  batch.samples.reserve(series.size());
   std::vector<std::pair<uint64_t, Exemplar>> exemplars;
   {
     std::lock_guard<std::mutex> lock(mu_);
