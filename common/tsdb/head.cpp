@@ -51,9 +51,11 @@ std::vector<Sample> MergeSamples(std::vector<Sample> a, std::vector<Sample> b) {
   return out;
 }
 
-int64_t Head::RangeIndex(int64_t t) const {
+int64_t Head::RangeEnd(int64_t t) const {
   int64_t q = t / block_range_;
-  return (t % block_range_ < 0) ? q - 1 : q;
+  if (t % block_range_ < 0) --q;
+  // Saturates: a range end past INT64_MAX never cuts.
+  return q >= INT64_MAX / block_range_ ? INT64_MAX : (q + 1) * block_range_;
 }
 
 uint64_t HeadKeyHash(std::string_view key) { return std::hash<std::string_view>{}(key); }
@@ -134,7 +136,7 @@ Result<InsertResult> Head::Insert(MemSeries* s, int64_t t, uint64_t bits) {
     TELKIT_RETURN_IF_ERROR(s->open.Append(t, FromBits(bits)));
   } else if (t > s->last_t) {
     if (s->open.num_samples() >= kHeadChunkSamples ||
-        (s->open.num_samples() > 0 && RangeIndex(t) != RangeIndex(s->open.first_timestamp()))) {
+        (s->open.num_samples() > 0 && t >= s->open_range_end)) {
       Cut(s);
     }
     TELKIT_RETURN_IF_ERROR(s->open.Append(t, FromBits(bits)));
@@ -165,11 +167,13 @@ Result<InsertResult> Head::Insert(MemSeries* s, int64_t t, uint64_t bits) {
       ChunkAppender a;
       for (const Sample& x : samples) TELKIT_RETURN_IF_ERROR(a.Append(x.t, x.v));
       s->open = std::move(a);
+      s->open_range_end = RangeEnd(s->open.first_timestamp());
       if (samples.size() >= kHeadChunkSamples) Cut(s);
     }
     mint_ = std::min(mint_, t);
     return InsertResult::kInserted;
   }
+  if (s->open.num_samples() == 1) s->open_range_end = RangeEnd(t);
   s->last_t = t;
   s->last_bits = bits;
   mint_ = std::min(mint_, t);
@@ -193,6 +197,7 @@ Status Head::AddChunk(MemSeries* s, std::string_view chunk) {
     Cut(s);
   }
   s->open = std::move(appender);
+  s->open_range_end = RangeEnd(s->open.first_timestamp());
   s->last_t = s->open.last_timestamp();
   TELKIT_ASSIGN_OR_RETURN(auto samples, DecodeChunk(chunk));
   s->last_bits = ToBits(samples.back().v);
@@ -308,6 +313,7 @@ Result<size_t> Head::TruncateBefore(int64_t t) {
           if (x.t >= t) TELKIT_RETURN_IF_ERROR(a.Append(x.t, x.v));
         }
         s->open = std::move(a);
+        if (s->open.num_samples() > 0) s->open_range_end = RangeEnd(s->open.first_timestamp());
       }
     }
     bool empty = s->chunks.empty() && s->open.num_samples() == 0;

@@ -43,6 +43,7 @@ struct MemSeries {
   int64_t last_t = INT64_MIN;  // newest sample in chunks/open
   uint64_t last_bits = 0;
   ChunkAppender open;             // the newest samples
+  int64_t open_range_end = 0;     // the open chunk is cut before a sample at or after this
   std::vector<HeadChunk> chunks;  // closed, in time order, not overlapping
   Labels labels;
   size_t num_samples() const;
@@ -120,7 +121,8 @@ class Head {
   void PutSlot(MemSeries* s);
   void RebuildSlots();
   void AddPostings(const MemSeries* s);
-  int64_t RangeIndex(int64_t t) const;
+  // The end of the block range holding t.
+  int64_t RangeEnd(int64_t t) const;
 
   int64_t block_range_;
   std::unordered_map<uint64_t, std::unique_ptr<MemSeries>> by_ref_;

@@ -443,6 +443,11 @@ Result<std::vector<BlockMeta>> TsdbIndex::BlocksOverlapping(int64_t mint, int64_
 
 Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, int64_t mint, int64_t maxt) {
   TELKIT_ASSIGN_OR_RETURN(auto blocks, BlocksOverlapping(mint, maxt));
+  return Chunks(series, blocks, mint, maxt);
+}
+
+Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, const std::vector<BlockMeta>& blocks,
+                                                          int64_t mint, int64_t maxt) {
   std::vector<ChunkRow> out;
   for (const BlockMeta& b : blocks) {
     TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT mint, maxt, offset, length FROM chunks "

@@ -64,6 +64,11 @@ class TsdbIndex {
   };
   // Chunk references of `series` overlapping [mint, maxt], by time.
   Result<std::vector<ChunkRow>> Chunks(int64_t series, int64_t mint, int64_t maxt);
+  // The same within `blocks` (BlocksOverlapping(mint, maxt), fetched once
+  // for many series).
+  Result<std::vector<ChunkRow>> Chunks(int64_t series, const std::vector<BlockMeta>& blocks, int64_t mint,
+                                       int64_t maxt);
+  Result<std::vector<BlockMeta>> BlocksOverlapping(int64_t mint, int64_t maxt);
   // Chunk references of one block, by series.
   Result<std::vector<std::pair<int64_t, ChunkRef>>> BlockChunks(uint64_t block);
   Result<Labels> SeriesLabels(int64_t series);
@@ -85,7 +90,6 @@ class TsdbIndex {
   Result<std::vector<int64_t>> PostingsOf(int64_t pair);
   Status FlushPostings();
   Status RebuildPostings();
-  Result<std::vector<BlockMeta>> BlocksOverlapping(int64_t mint, int64_t maxt);
   Result<sqlite3_stmt*> Prepare(const char* sql);
   Status Error(std::string_view what);
 

@@ -19,6 +19,8 @@ namespace {
 
 constexpr std::string_view kCheckpointPrefix = "checkpoint.";
 constexpr size_t kCheckpointSeriesPerRecord = 1000;
+// Times below this are refused, so that block-range arithmetic cannot overflow.
+constexpr int64_t kMinSampleTime = INT64_MIN / 4;
 
 std::string CheckpointName(uint32_t segment) {
   char buf[32];
@@ -86,9 +88,11 @@ Result<std::vector<Sample>> DecodeInRange(std::string_view chunk, int64_t mint, 
 // Block samples of the series `rows` in [mint, maxt], merged into `out`.
 Status ReadBlockSeries(TsdbIndex* index, BlockSet* blocks, int64_t mint, int64_t maxt,
                        std::span<const LabelMatcher> matchers, std::map<Labels, std::vector<Sample>>* out) {
+  TELKIT_ASSIGN_OR_RETURN(auto metas, index->BlocksOverlapping(mint, maxt));
+  if (metas.empty()) return OkStatus();
   TELKIT_ASSIGN_OR_RETURN(auto rows, index->MatchSeries(matchers));
   for (auto& row : rows) {
-    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, mint, maxt));
+    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, metas, mint, maxt));
     std::vector<Sample> samples;
     for (const auto& c : chunks) {
       TELKIT_ASSIGN_OR_RETURN(std::string bytes, blocks->ReadChunk(c.block, c.ref));
@@ -104,9 +108,11 @@ Status ReadBlockSeries(TsdbIndex* index, BlockSet* blocks, int64_t mint, int64_t
 
 Status BlockLabelSets(TsdbIndex* index, int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers,
                       std::set<Labels>* out) {
+  TELKIT_ASSIGN_OR_RETURN(auto blocks, index->BlocksOverlapping(mint, maxt));
+  if (blocks.empty()) return OkStatus();
   TELKIT_ASSIGN_OR_RETURN(auto rows, index->MatchSeries(matchers));
   for (auto& row : rows) {
-    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, mint, maxt));
+    TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, blocks, mint, maxt));
     if (!chunks.empty()) out->insert(std::move(row.labels));
   }
   return OkStatus();
@@ -130,6 +136,37 @@ std::vector<std::string> Values(const std::set<Labels>& sets, std::string_view n
 }
 
 }  // namespace
+
+void WriterPreferringMutex::lock() {
+  std::unique_lock<std::mutex> l(mu_);
+  ++writers_waiting_;
+  cv_.wait(l, [&] { return !writer_ && readers_ == 0; });
+  --writers_waiting_;
+  writer_ = true;
+}
+
+void WriterPreferringMutex::unlock() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    writer_ = false;
+  }
+  cv_.notify_all();
+}
+
+void WriterPreferringMutex::lock_shared() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return !writer_ && writers_waiting_ == 0; });
+  ++readers_;
+}
+
+void WriterPreferringMutex::unlock_shared() {
+  bool last;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    last = --readers_ == 0;
+  }
+  if (last) cv_.notify_all();
+}
 
 MetricsStore::MetricsStore(FileSystem* fs, std::string dir, MetricsStoreOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(std::move(options)) {}
@@ -314,7 +351,7 @@ Status MetricsStore::CheckOpen() const {
 
 Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, std::span<const MetricMetadata> metadata) {
   auto start = std::chrono::steady_clock::now();
-  std::shared_lock<std::shared_mutex> gate(append_gate_);
+  std::shared_lock<WriterPreferringMutex> gate(append_gate_);
   AppendResult res;
   WalBatch batch;
   struct Pending {
@@ -323,11 +360,18 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
     uint64_t bits;
   };
   std::vector<Pending> pending;
+  pending.reserve(series.size());
+  batch.samples.reserve(series.size());
   std::vector<std::pair<uint64_t, Exemplar>> exemplars;
   {
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     const int64_t window = options_.out_of_order_window_ms;
+    int64_t max_future_t = INT64_MAX;
+    if (options_.max_future_ms > 0) {
+      max_future_t = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count() + options_.max_future_ms;
+    }
     // Keys and hashes first, with cache hints, so that the lookups below
     // overlap their memory latency instead of waiting for each in turn.
     std::string keys;
@@ -340,6 +384,19 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
       head_->PrefetchSlot(hash);
     }
     key_at[series.size()].first = keys.size();
+    // A record the WAL cannot take would fail the store: refuse the call
+    // before anything changes (an upper bound of the record's size).
+    uint64_t bound = 64 + keys.size() * 2;
+    for (const TimeSeries& ts : series) {
+      bound += 32 + ts.samples.size() * 30;
+      for (const Exemplar& e : ts.exemplars) bound += 64 + e.labels.size() * 20 + 128;
+    }
+    for (const MetricMetadata& m : metadata) bound += 32 + m.family.size() + m.help.size() + m.unit.size();
+    if (bound > wal_->max_record_bytes()) {
+      return InvalidArgumentError("append of " + std::to_string(series.size()) +
+                                  " series is too large for one WAL record (limit " +
+                                  std::to_string(wal_->max_record_bytes()) + " bytes): split it");
+    }
     constexpr size_t kAhead = 8;
     for (size_t i = 0; i < std::min(kAhead, series.size()); ++i) head_->PrefetchSeries(key_at[i].second);
     for (size_t i = 0; i < series.size(); ++i) {
@@ -375,8 +432,10 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
       for (const Sample& x : ts.samples) {
         uint64_t bits = std::bit_cast<uint64_t>(x.v);
         const char* reason = nullptr;
-        if (x.t < min_valid_time_) {
+        if (x.t < min_valid_time_ || x.t < kMinSampleTime) {
           reason = "out_of_bounds";
+        } else if (max_future_t != INT64_MAX && x.t > max_future_t) {
+          reason = "too_far_in_future";
         } else if (x.t > s->pending_t) {
           s->pending_t = x.t;
           s->pending_bits = bits;
@@ -468,7 +527,7 @@ Status MetricsStore::PersistRange(int64_t mint, int64_t maxt) {
   };
   std::vector<Snap> snap;
   {
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::unique_lock<WriterPreferringMutex> gate(append_gate_);
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     min_valid_time_ = std::max(min_valid_time_, maxt);
@@ -513,7 +572,7 @@ Status MetricsStore::PersistRange(int64_t mint, int64_t maxt) {
     }, {}));
   }
   {
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::unique_lock<WriterPreferringMutex> gate(append_gate_);
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_ASSIGN_OR_RETURN(size_t removed, head_->TruncateBefore(maxt));
     stats_.series_removed += removed;
@@ -574,7 +633,7 @@ Status MetricsStore::Checkpoint() {
   std::string data;
   uint32_t segment;
   {
-    std::unique_lock<std::shared_mutex> gate(append_gate_);
+    std::unique_lock<WriterPreferringMutex> gate(append_gate_);
     std::lock_guard<std::mutex> lock(mu_);
     TELKIT_RETURN_IF_ERROR(CheckOpen());
     auto cut = wal_->CutSegment();
@@ -855,8 +914,9 @@ Status MetricsStore::Close() {
   }
   bg_cv_.notify_all();
   if (bg_.joinable()) bg_.join();
-  std::unique_lock<std::shared_mutex> gate(append_gate_);
+  // Lock order everywhere: persist_mu_, append_gate_, index_mu_, mu_.
   std::lock_guard<std::mutex> persist(persist_mu_);
+  std::unique_lock<WriterPreferringMutex> gate(append_gate_);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return OkStatus();
   closed_ = true;
@@ -867,19 +927,21 @@ Status MetricsStore::Close() {
 
 Result<std::vector<SeriesSamples>> MetricsStore::Select(int64_t mint, int64_t maxt,
                                                        std::span<const LabelMatcher> matchers) {
+  // The head first, then the blocks: a block cut in between has its
+  // samples in both (merged) rather than in neither (the head is truncated
+  // only after the block is committed).
   std::map<Labels, std::vector<Sample>> merged;
-  {
-    std::lock_guard<std::mutex> lock(index_mu_);
-    TELKIT_RETURN_IF_ERROR(ReadBlockSeries(index_.get(), blocks_.get(), mint, maxt, matchers, &merged));
-  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (MemSeries* s : head_->Match(matchers)) {
       TELKIT_ASSIGN_OR_RETURN(auto samples, head_->Samples(s, mint, maxt));
       if (samples.empty()) continue;
-      auto& dst = merged[s->labels];
-      dst = MergeSamples(std::move(dst), std::move(samples));
+      merged[s->labels] = std::move(samples);
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    TELKIT_RETURN_IF_ERROR(ReadBlockSeries(index_.get(), blocks_.get(), mint, maxt, matchers, &merged));
   }
   std::vector<SeriesSamples> out;
   out.reserve(merged.size());
@@ -901,22 +963,22 @@ Status MetricsStore::HeadLabelSets(int64_t mint, int64_t maxt, std::span<const L
 Result<std::vector<std::string>> MetricsStore::LabelNames(int64_t mint, int64_t maxt,
                                                          std::span<const LabelMatcher> matchers) {
   std::set<Labels> sets;
+  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));  // head first, as in Select
   {
     std::lock_guard<std::mutex> lock(index_mu_);
     TELKIT_RETURN_IF_ERROR(BlockLabelSets(index_.get(), mint, maxt, matchers, &sets));
   }
-  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));
   return Names(sets);
 }
 
 Result<std::vector<std::string>> MetricsStore::LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                           std::span<const LabelMatcher> matchers) {
   std::set<Labels> sets;
+  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));  // head first, as in Select
   {
     std::lock_guard<std::mutex> lock(index_mu_);
     TELKIT_RETURN_IF_ERROR(BlockLabelSets(index_.get(), mint, maxt, matchers, &sets));
   }
-  TELKIT_RETURN_IF_ERROR(HeadLabelSets(mint, maxt, matchers, &sets));
   return Values(sets, name);
 }
 

@@ -13,6 +13,7 @@
 // within the out-of-order window; what is refused is counted per reason:
 //   out_of_order          older than the series' newest sample, beyond the window
 //   out_of_bounds         older than the newest block (already persisted)
+//   too_far_in_future     beyond wall clock + max_future_ms
 //   duplicate             same timestamp and value bits: ignored (not an error)
 //   duplicate_timestamp   same timestamp, another value
 //   series_limit, series_per_metric_limit   cardinality limits
@@ -69,6 +70,10 @@ struct MetricsStoreOptions {
   uint64_t retention_bytes = 0;                // 0: off; else oldest blocks removed while over
   int64_t block_range_ms = kDefaultBlockRangeMs;
   int64_t out_of_order_window_ms = 0;
+  // Samples more than this ahead of the wall clock are refused
+  // (too_far_in_future): one bogus timestamp would otherwise make the head
+  // span years and push every real sample out of bounds. 0 = no limit.
+  int64_t max_future_ms = int64_t{3600} * 1000;
   size_t max_series = 0;             // 0 = no limit (head series)
   size_t max_series_per_metric = 0;  // 0 = no limit
   size_t max_exemplars = 100000;     // exemplars kept in memory (a ring)
@@ -124,6 +129,24 @@ struct MetricsStoreStats {
   int64_t min_valid_time = 0;  // samples before this are out_of_bounds
 };
 
+// A shared mutex that does not starve exclusive lockers: once one waits,
+// new shared lockers wait behind it (pthread rwlocks prefer readers, and a
+// steady stream of appends would keep blocks from ever being cut).
+class WriterPreferringMutex {
+ public:
+  void lock();
+  void unlock();
+  void lock_shared();
+  void unlock_shared();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int readers_ = 0;
+  int writers_waiting_ = 0;
+  bool writer_ = false;
+};
+
 class MetricsStore : public Querier {
  public:
   // Opens (creating) the store in `dir`, cleans leftovers of an interrupted
@@ -135,9 +158,10 @@ class MetricsStore : public Querier {
 
   // Stores what it can of `series` and `metadata`; bad items are refused
   // per item with a reason (AppendResult::rejected), the rest stored and
-  // durable when this returns OK. A non-OK status is a store failure (WAL
-  // write or fsync, after which every Append fails until reopened),
-  // FAILED_PRECONDITION after Close().
+  // durable when this returns OK. INVALID_ARGUMENT (nothing stored) when
+  // the call is too large for one WAL record (WalOptions::segment_bytes).
+  // Any other error is a store failure (WAL write or fsync, after which
+  // every Append fails until reopened); FAILED_PRECONDITION after Close().
   Result<AppendResult> Append(std::span<const TimeSeries> series, std::span<const MetricMetadata> metadata = {});
 
   // Writes all head data out as blocks (one per block range it spans) and
@@ -195,7 +219,7 @@ class MetricsStore : public Querier {
   // Appends hold append_gate_ shared for their whole duration; cutting a
   // block or a checkpoint takes it exclusively so that no accepted sample is
   // between its check and the head.
-  std::shared_mutex append_gate_;
+  WriterPreferringMutex append_gate_;
   mutable std::mutex mu_;  // head_, stats_, metadata_, exemplars_, min_valid_time_
   std::unique_ptr<Head> head_;
   uint64_t next_ref_ = 1;
