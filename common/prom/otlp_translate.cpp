@@ -380,7 +380,7 @@ namespace {
 // point being translated.
 class Translation {
  public:
-  Translation(const OtlpTranslateOptions& options, OtlpTranslator* /*unused*/) : options_(options) {}
+  explicit Translation(const OtlpTranslateOptions& options) : options_(options) {}
 
   TranslatedMetrics& result() { return result_; }
 
@@ -522,7 +522,7 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
       !request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return InvalidArgumentError("malformed OTLP metrics request: not an ExportMetricsServiceRequest protobuf");
   }
-  Translation t(options_, this);
+  Translation t(options_);
   State& state = *state_;
   const LabelLimits& limits = options_.limits;
 
