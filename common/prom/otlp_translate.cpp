@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "common/base/utf8.h"
+#include "common/otlp/payload_summary.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 
 namespace telkit {
@@ -380,7 +381,7 @@ namespace {
 // point being translated.
 class Translation {
  public:
-  Translation(const OtlpTranslateOptions& options, OtlpTranslator* /*unused*/) : options_(options) {}
+  explicit Translation(const OtlpTranslateOptions& options) : options_(options) {}
 
   TranslatedMetrics& result() { return result_; }
 
@@ -515,6 +516,12 @@ Result<ClassicHistogram> FromExplicit(const otlp_metrics::HistogramDataPoint& p)
 }  // namespace
 
 Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
+  // Validated first: protobuf's parser would log (to stderr) every string
+  // that is not UTF-8, and library code does not log. The scan is cheap next
+  // to the translation (bench/micro).
+  if (Status valid = ValidateOtlpPayload(Signal::kMetrics, bytes); !valid.ok()) {
+    return InvalidArgumentError("malformed OTLP metrics request: " + valid.message());
+  }
   pb::Arena arena;
   using Request = opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest;
   auto* request = pb::Arena::CreateMessage<Request>(&arena);
@@ -522,7 +529,7 @@ Result<TranslatedMetrics> OtlpTranslator::Translate(std::string_view bytes) {
       !request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return InvalidArgumentError("malformed OTLP metrics request: not an ExportMetricsServiceRequest protobuf");
   }
-  Translation t(options_, this);
+  Translation t(options_);
   State& state = *state_;
   const LabelLimits& limits = options_.limits;
 

@@ -91,7 +91,8 @@ class OtlpTranslator {
 
   // Translates one ExportMetricsServiceRequest (protobuf bytes).
   // REQUIRES: nothing; any bytes may be passed.
-  // INVALID_ARGUMENT when the bytes are not such a request.
+  // INVALID_ARGUMENT when the bytes are not such a request (strings that are
+  // not UTF-8 included, as protobuf has it), saying where.
   Result<TranslatedMetrics> Translate(std::string_view request);
 
   // DELTA series whose running totals are kept.

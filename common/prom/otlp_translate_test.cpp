@@ -320,6 +320,43 @@ TEST(OtlpTranslate, CollidingAttributeNamesAreJoined) {
                               {R"(g{a_b="1;2", arr="[1,\"x\"]", d="0.25", ok="true"})", "1@1000"}}));
 }
 
+TEST(OtlpTranslate, SumExemplarsStayOnTheirSeriesAndLongOnesKeepOnlyTheIds) {
+  OtlpTranslator t;
+  const std::string long_value(130, 'x');
+  TranslatedMetrics out = Translate(
+      t, Request(R"([{"name":"hits","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[
+          {"timeUnixNano":")" + Ns(2) + R"(","asInt":"9","exemplars":[
+            {"timeUnixNano":")" + Ns(1) + R"(","asInt":"1","spanId":"0000000000000000",
+             "traceId":"0AF7651916CD43DD8448EB211C80319C",
+             "filteredAttributes":[{"key":"note","value":{"stringValue":")" + long_value + R"("}}]},
+            {"timeUnixNano":")" + Ns(1) + R"(","asDouble":2.5,
+             "filteredAttributes":[{"key":"http.route","value":{"stringValue":"/a"}}]}]}]}}])",
+                 "[]", "{}"));
+  ASSERT_EQ(out.series.size(), 1u);
+  const TimeSeries& ts = out.series[0];
+  EXPECT_EQ(ts.labels.MetricName(), "hits_total");
+  ASSERT_EQ(ts.exemplars.size(), 2u);
+  // Over 128 characters of labels: only the ids are kept; an all-zero span id is left out.
+  EXPECT_EQ(ts.exemplars[0].labels.ToString(), R"({trace_id="0af7651916cd43dd8448eb211c80319c"})");
+  EXPECT_EQ(ts.exemplars[0].value, 1);
+  EXPECT_EQ(ts.exemplars[1].labels.ToString(), R"({http_route="/a"})");
+  EXPECT_EQ(ts.exemplars[1].value, 2.5);
+  EXPECT_EQ(ts.exemplars[1].t, Ms(1));
+}
+
+TEST(OtlpTranslate, DeltaUpDownCounterAccumulatesAsAGauge) {
+  OtlpTranslator t;
+  auto point = [](int at, int v) {
+    return Request(R"([{"name":"queue.depth","sum":{"aggregationTemporality":1,"isMonotonic":false,"dataPoints":[
+        {"timeUnixNano":")" + Ns(at) + R"(","asInt":")" + std::to_string(v) + R"("}]}}])",
+                   "[]", "{}");
+  };
+  EXPECT_EQ(Flatten(Translate(t, point(1, 5)))["queue_depth"], "5@1000");
+  TranslatedMetrics out = Translate(t, point(2, -2));
+  EXPECT_EQ(Flatten(out)["queue_depth"], "3@2000");
+  EXPECT_EQ(out.metadata.at(0).type, MetricFamilyType::kGauge);
+}
+
 TEST(OtlpTranslate, StaleMarkerForNoRecordedValue) {
   OtlpTranslator t;
   TranslatedMetrics out = Translate(
@@ -351,31 +388,25 @@ TEST(OtlpTranslate, BadItemsAreRejectedOneByOne) {
   EXPECT_EQ(Flatten(out), (std::map<std::string, std::string>{{R"(wide{a="2"})", "2@1000"}}));
 }
 
-TEST(OtlpTranslate, InvalidUtf8AttributeValueIsRejected) {
+TEST(OtlpTranslate, InvalidUtf8IsAMalformedRequestAndNothingIsLogged) {
   opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest req;
   auto* metric = req.add_resource_metrics()->add_scope_metrics()->add_metrics();
   metric->set_name("g");
-  for (const char* value : {"ok", "\xff\xfe"}) {
-    auto* p = metric->mutable_gauge()->add_data_points();
-    p->set_time_unix_nano(1000000000);
-    p->set_as_double(1);
-    auto* kv = p->add_attributes();
-    kv->set_key("k");
-    // set_string_value does not check UTF-8; the parser would, so the bytes
-    // are put in through a bytes-typed copy of the field on the wire.
-    kv->mutable_value()->set_string_value(value);
-  }
+  auto* p = metric->mutable_gauge()->add_data_points();
+  p->set_time_unix_nano(1000000000);
+  p->set_as_double(1);
+  auto* kv = p->add_attributes();
+  kv->set_key("k");
+  kv->mutable_value()->set_string_value("\xff\xfe");  // the setter does not check UTF-8
   std::string bytes;
   ASSERT_TRUE(req.SerializePartialToString(&bytes));
   OtlpTranslator t;
+  ::testing::internal::CaptureStderr();
   Result<TranslatedMetrics> out = t.Translate(bytes);
-  // Protobuf's parser refuses invalid UTF-8 in proto3 strings: the whole
-  // request is malformed (otlp-recv's scanner refuses it earlier anyway).
-  if (out.ok()) {
-    EXPECT_EQ(out->rejected.Count(PromReject::kInvalidUtf8), 1);
-  } else {
-    EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
-  }
+  const std::string logged = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(out.status().message().find("UTF-8"), std::string::npos) << out.status().message();
+  EXPECT_EQ(logged, "");  // protobuf's parser would have logged the bad string
 }
 
 TEST(OtlpTranslate, MalformedAndRandomInputNeverCrashes) {

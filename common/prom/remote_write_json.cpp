@@ -3,6 +3,7 @@
 #include <google/protobuf/arena.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -113,8 +114,11 @@ Result<std::string> WriteRequestToJson(std::string_view bytes) {
   if (request->metadata_size() > 0) {
     Json& metadata = out["metadata"] = Json::array();
     for (const prometheus::MetricMetadata& m : request->metadata()) {
-      Json entry = {{"type", prometheus::MetricMetadata::MetricType_Name(m.type())},
-                    {"metricFamilyName", m.metric_family_name()}};
+      // proto3 enums are open: a number without a name stays a number.
+      Json type = prometheus::MetricMetadata::MetricType_IsValid(m.type())
+                      ? Json(prometheus::MetricMetadata::MetricType_Name(m.type()))
+                      : Json(static_cast<int>(m.type()));
+      Json entry = {{"type", std::move(type)}, {"metricFamilyName", m.metric_family_name()}};
       if (!m.help().empty()) entry["help"] = m.help();
       if (!m.unit().empty()) entry["unit"] = m.unit();
       metadata.push_back(std::move(entry));
@@ -178,9 +182,9 @@ Result<std::string> WriteRequestFromJson(const Json& object) {
             TELKIT_RETURN_IF_ERROR(Expect(prometheus::MetricMetadata::MetricType_Parse(type->get<std::string>(), &t),
                                           "unknown metadata type '" + type->get<std::string>() + "'"));
           } else {
-            TELKIT_RETURN_IF_ERROR(Expect(type->is_number_integer() &&
-                                              prometheus::MetricMetadata::MetricType_IsValid(type->get<int>()),
-                                          "'metadata[].type' must be a type name or number"));
+            TELKIT_RETURN_IF_ERROR(Expect(type->is_number_integer() && type->get<int64_t>() >= INT32_MIN &&
+                                              type->get<int64_t>() <= INT32_MAX,
+                                          "'metadata[].type' must be a type name or a 32-bit number"));
             t = static_cast<prometheus::MetricMetadata::MetricType>(type->get<int>());
           }
           p->set_type(t);

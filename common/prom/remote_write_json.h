@@ -9,7 +9,8 @@
 //
 // int64 timestamps are strings (numbers are accepted on input), doubles are
 // numbers or "NaN" / "Infinity" / "-Infinity", the metadata type is the enum
-// name (or its number on input). Native histograms are not shown. Label text
+// name (its number when it has no name: proto3 enums are open; names or
+// numbers on input). Native histograms are not shown. Label text
 // that is not UTF-8 is shown with U+FFFD; a stale marker shows as "NaN". Where
 // that loses something, the JSON re-encodes to other bytes (frame_json's
 // exact mode then keeps the original bytes beside it).

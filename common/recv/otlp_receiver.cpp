@@ -186,7 +186,8 @@ OtlpReceiver::OtlpReceiver(const OtlpReceiverOptions& options, std::unique_ptr<S
   }
   c.prom_rw_dropped_histograms = &registry.AddCounter(
       "otlp_recv_prom_rw_native_histograms_total",
-      "Native histogram samples seen in remote-write requests (forwarded, not stored by telkit yet).");
+      "Native histogram samples in accepted remote-write requests (not stored by telkit yet; forwarded "
+      "as received unless bad series had to be removed).");
   c.queue_frames = &registry.AddGauge("otlp_recv_queue_frames", "Frames waiting for the output.");
   c.queue_bytes = &registry.AddGauge("otlp_recv_queue_bytes",
                                      "Payload bytes waiting for the output, the frame being written included.");

@@ -407,6 +407,12 @@ TEST(FrameJson, PromRwFramesShowTheWriteRequest) {
   Result<JsonLine> back = ParseJsonLine(exact);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(std::get<Frame>(*back).payload, frame.payload);
+  // A metadata type without a name (proto3 enums are open) is shown as its number.
+  std::string odd = EncodeWriteRequest({}, std::span(&md, 1));
+  odd[odd.find('\x08') + 1] = 9;  // MetricMetadata.type = 9
+  frame.payload = odd;
+  EXPECT_NE(FrameToJsonLine(frame).find(R"("type":9)"), std::string::npos) << FrameToJsonLine(frame);
+  ExpectRoundTrip(frame);
   // Bad JSON payloads are refused with the key named.
   Result<JsonLine> bad = ParseJsonLine(R"({"signal":"prom-rw","payload":{"timeseries":[{"samples":[{"value":true}]}]}})");
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);

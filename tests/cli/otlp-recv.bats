@@ -11,6 +11,7 @@ setup() {
 
 teardown() {
   stop_daemon KILL
+  [[ -n "${PROM_PID:-}" ]] && kill -KILL "$PROM_PID" 2>/dev/null || true
 }
 
 refused() {  # refused PROTOCOL REASON: the refusal counter
@@ -337,4 +338,42 @@ assert frame["payload"]["metadata"] == [{"help": "A test.", "metricFamilyName": 
   [ "$(grep -c '"signal":"prom-rw"' <<<"$output")" = 2 ]
   assert_output --partial '"value":"bats_rw"'
   refute_output --partial '0bad'
+}
+
+@test "remote write from a real Prometheus: its scraped series and metadata arrive" {
+  command -v prometheus >/dev/null || skip "prometheus is not installed (scripts/setup.sh --test)"
+  start_otlp_recv -o "$T/out.tks"
+  local prom_port
+  prom_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$T/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: self
+    static_configs:
+      - targets: ['127.0.0.1:$prom_port']
+remote_write:
+  - url: http://127.0.0.1:$HTTP_PORT/api/v1/write
+    queue_config:
+      batch_send_deadline: 1s
+    metadata_config:
+      send_interval: 1s
+YAML
+  prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom-data" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$T/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  disown "$PROM_PID"
+  # Samples and metadata both arrive within seconds (bounded: 30 s).
+  wait_until 300 eval '[ "$(metric "otlp_recv_received_items_total{protocol=\"http\",signal=\"prom-rw\"}")" -gt 100 ]'
+  kill -TERM "$PROM_PID"
+  # Nothing was refused: every reason's counter is 0.
+  run curl -s "http://127.0.0.1:$ADMIN_PORT/metrics"
+  refute_output --regexp 'otlp_recv_refused_requests_total\{protocol="http",reason="[a-z_]+"\} [1-9]'
+  refute_output --regexp 'otlp_recv_prom_rw_rejected_series_total\{reason="[a-z_]+"\} [1-9]'
+  stop_daemon TERM
+  run "$(telkit_bin tel-cat)" "$T/out.tks"
+  assert_output --partial '"signal":"prom-rw"'
+  assert_output --partial '{"name":"__name__","value":"prometheus_build_info"}'
+  assert_output --partial '{"name":"job","value":"self"}'
+  assert_output --partial '"metricFamilyName":"prometheus_build_info"'
 }

@@ -431,6 +431,10 @@ print(request([
 print(request([
     {"name": "jobs.done", "sum": {"aggregationTemporality": 1, "isMonotonic": True, "dataPoints": [
         {"startTimeUnixNano": ns(now - 30), "timeUnixNano": ns(now - 20), "asInt": "4"}]}}]))
+# A remote-write frame (as otlp-recv writes them): forwarded as it is.
+print(json.dumps({"signal": "prom-rw", "payload": {"timeseries": [{
+    "labels": [{"name": "__name__", "value": "forwarded_up"}, {"name": "job", "value": "agent"}],
+    "samples": [{"value": 1, "timestamp": str((now - 20) * 1000)}]}]}}))
 ' "$NOW_S" >"$T/metrics.jsonl"
   stream "$T/in.tks" "$T/metrics.jsonl"
 
@@ -471,5 +475,7 @@ print(request([
     assert_output "{$scope} 0.4166666666666667"
     run prom_query "$port" target_info
     assert_output "target_info{host_arch=amd64,instance=host-1,job=bats} 1"
+    run prom_query "$port" forwarded_up
+    assert_output "forwarded_up{job=agent} 1"
   done
 }
