@@ -67,7 +67,9 @@ std::string_view MetricFamilyTypeName(MetricFamilyType t);  // "counter", "gauge
 
 // What Prometheus' /api/v1/metadata serves for a family.
 struct MetricMetadata {
-  std::string family;  // the metric name without _bucket/_sum/_count/_total...
+  // The family name: without _bucket/_sum/_count, but counters keep _total,
+  // as Prometheus reports families from text scrapes and from OTLP.
+  std::string family;
   MetricFamilyType type = MetricFamilyType::kUnknown;
   std::string help;
   std::string unit;
