@@ -179,7 +179,11 @@ telkit::Result<Flags> Reparse(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return telkit::InvalidArgumentError(e.what());
   }
-  TELKIT_RETURN_IF_ERROR(telkit::SetUpLogging(kTool, log));
+  const auto level = spdlog::level::from_str(log.level);
+  if (level == spdlog::level::off && log.level != "off") {
+    return telkit::InvalidArgumentError("--log-level: unknown level '" + log.level + "'");
+  }
+  spdlog::set_level(level);
   return f;
 }
 
