@@ -26,6 +26,8 @@ if (( want_tests )); then
   packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
   # ../shared/bench/metrics-ingest/gen.py, which expfmt_test runs to check the parser
   packages+=(python3-snappy python3-protobuf)
+  # The reference servers of ../shared/bench/metrics-ingest (bench/targets/telkit.conf)
+  packages+=(prometheus victoria-metrics jq)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
