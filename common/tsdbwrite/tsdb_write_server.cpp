@@ -171,8 +171,8 @@ Status TsdbWriteServer::status() const {
 bool TsdbWriteServer::InputsFinished() const { return inputs_open_.load() == 0; }
 
 void TsdbWriteServer::ReadLoop(StreamInput* input, std::string spec) {
-  constexpr size_t kMaxBatchFrames = 256;
-  constexpr size_t kMaxBatchBytes = 64u << 20;
+  constexpr size_t kMaxBatchFrames = 64;
+  constexpr size_t kMaxBatchBytes = 16u << 20;
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Frame> queue;  // guarded by mu

@@ -7,7 +7,7 @@
 //
 // Admin endpoint, besides /healthz /readyz /metrics (admin_server.h):
 // Frames of one input that arrive while an append runs are appended
-// together (group commit, up to 256 frames or 64 MiB): one WAL fsync serves
+// together (group commit, up to 64 frames or 16 MiB): one WAL fsync serves
 // them all, and all are acknowledged after it.
 //
 //   POST /api/v1/admin/tsdb/flush     writes the head out as blocks (FlushHead)
