@@ -26,8 +26,9 @@ if (( want_tests )); then
   packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
   # ../shared/bench/metrics-ingest/gen.py and send.py, and the remote-write tests
   packages+=(python3-snappy python3-protobuf)
-  # the real Prometheus and VictoriaMetrics that tel-batch's prom-rw output is proven against
-  packages+=(prometheus victoria-metrics)
+  # the real Prometheus and VictoriaMetrics: tel-batch's prom-rw output is proven
+  # against them, and they are the reference servers of ../shared/bench/metrics-ingest
+  packages+=(prometheus victoria-metrics jq)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.

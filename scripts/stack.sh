@@ -5,8 +5,10 @@
 # --demo  also sends telemetry with the OpenTelemetry SDK and shows it queried
 # --exit  stop the stack after the demo instead of running until Ctrl-C
 # The stack today: otlp-recv (OTLP gRPC :4317, HTTP :4318, admin :8888)
-# -> Unix socket -> tel-batch (admin :8889), which batches and routes each
-# signal into DIR/{traces,metrics,logs}.stream, read with tel-cat.
+# -> Unix socket -> tel-batch (admin :8889), which batches and routes
+# metrics to tsdb-write (DIR/run/tsdb.sock -> store DIR/metrics, admin
+# :8890; read with `tsdb-write query`), traces and logs into
+# DIR/{traces,logs}.stream, read with tel-cat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,7 +24,7 @@ while (($#)); do
 done
 
 if ((demo)); then scripts/setup.sh --demo; else scripts/setup.sh; fi
-scripts/build.sh otlp-recv tel-batch tel-cat
+scripts/build.sh otlp-recv tel-batch tel-cat tsdb-write
 bin=$root/build/tools
 mkdir -p "$data/run"
 
@@ -44,9 +46,15 @@ wait_ready() {  # wait_ready PORT NAME LOG
   echo "$2 did not start:"; cat "$3"; exit 1
 }
 
-say "starting tel-batch: listen:unix:$data/run/batch.sock -> $data/{traces,metrics,logs}.stream, admin 127.0.0.1:8889"
+say "starting tsdb-write: listen:unix:$data/run/tsdb.sock -> store $data/metrics, admin 127.0.0.1:8890"
+"$bin/tsdb-write/tsdb-write" serve --data "$data/metrics" --in "listen:unix:$data/run/tsdb.sock" \
+  2>>"$data/tsdb-write.log" &
+pids+=($!)
+wait_ready 8890 tsdb-write "$data/tsdb-write.log"
+
+say "starting tel-batch: listen:unix:$data/run/batch.sock -> tsdb-write, $data/{traces,logs}.stream, admin 127.0.0.1:8889"
 "$bin/tel-batch/tel-batch" --in "listen:unix:$data/run/batch.sock" --traces-out "$data/traces.stream" \
-  --metrics-out "$data/metrics.stream" --logs-out "$data/logs.stream" 2>>"$data/tel-batch.log" &
+  --metrics-out "unix:$data/run/tsdb.sock" --logs-out "$data/logs.stream" 2>>"$data/tel-batch.log" &
 pids+=($!)
 wait_ready 8889 tel-batch "$data/tel-batch.log"
 
@@ -67,16 +75,25 @@ if ((demo)); then
     echo "sent: $(node -e 'const c=require(process.argv[1]).counts; console.log(`${c.spans} spans, ${c.metricDataPoints} data points, ${c.logRecords} log records`)' "$data/demo-manifest.json")"
   done
   sleep 1  # tel-batch flushes a batch after at most 200 ms
-  for signal in traces metrics logs; do
+  for signal in traces logs; do
     say "what tel-batch stored for $signal: tel-cat --summary $data/$signal.stream"
     "$bin/tel-cat/tel-cat" --summary "$data/$signal.stream" | tail -n 4
   done
   say "one span as OTLP/JSON: tel-cat $data/traces.stream | sed -n 2p"
   "$bin/tel-cat/tel-cat" "$data/traces.stream" | sed -n 2p | cut -c 1-400
   echo "..."
-  say "the daemons' own counters: curl 127.0.0.1:8888/metrics, 127.0.0.1:8889/metrics"
+  say "a metric read back from the store: tsdb-write query --data $data/metrics 'web_requests_total'"
+  for _ in $(seq 50); do  # tel-batch forwards a batch after at most 200 ms
+    out=$("$bin/tsdb-write/tsdb-write" query --data "$data/metrics" 'web_requests_total' 2>/dev/null) && [[ -n $out ]] && break
+    sleep 0.1
+  done
+  # name{labels...} value @ timestamp, the labels shortened
+  head -n 3 <<<"$out" | awk '{ v = $(NF - 1); t = $NF; l = $0; sub(/ [^ ]+ [^ ]+$/, "", l)
+    print substr(l, 1, 110) "...} " v " @ " t }'
+  say "the daemons' own counters: curl 127.0.0.1:8888/metrics, 127.0.0.1:8889/metrics, 127.0.0.1:8890/metrics"
   curl -fsS http://127.0.0.1:8888/metrics | grep -E '^otlp_recv_received_items_total' | head -n 9
   curl -fsS http://127.0.0.1:8889/metrics | grep -E '^tel_batch_(received_items|batch_items|dropped_items)_total' | head -n 6
+  curl -fsS http://127.0.0.1:8890/metrics | grep -E '^tsdb_write_(head_series|samples_appended_total|frames_acked_total)' | head -n 3
 fi
 
 if ((exit_after)); then exit 0; fi

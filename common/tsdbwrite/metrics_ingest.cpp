@@ -76,57 +76,81 @@ Status MetricsIngester::Store(std::vector<TimeSeries>& series, const std::vector
 
 Status MetricsIngester::Ingest(const Frame& frame, IngestOutcome* outcome) {
   IngestOutcome ignored;
-  if (outcome == nullptr) outcome = &ignored;
+  std::vector<TimeSeries> series;
+  std::vector<MetricMetadata> metadata;
+  Decode(frame, &series, &metadata, outcome != nullptr ? outcome : &ignored);
+  return Store(series, metadata);
+}
+
+Status MetricsIngester::IngestBatch(std::span<const Frame> frames) {
+  std::vector<TimeSeries> series;
+  std::vector<MetricMetadata> metadata;
+  IngestOutcome ignored;
+  for (const Frame& f : frames) Decode(f, &series, &metadata, &ignored);
+  return Store(series, metadata);
+}
+
+void MetricsIngester::Decode(const Frame& frame, std::vector<TimeSeries>* series,
+                             std::vector<MetricMetadata>* metadata, IngestOutcome* outcome) {
   *outcome = IngestOutcome::kStored;
-  LabelLimits limits;
-  {
-    std::lock_guard<std::mutex> lock(limits_mu_);
-    limits = limits_;
-  }
-  auto drop = [&](IngestOutcome why) {
-    *outcome = why;
-    if (why == IngestOutcome::kMalformed) {
-      frames_malformed_->Increment();
-    } else {
-      frames_wrong_signal_->Increment();
+  auto count = [&](const RejectCounts& rc) {
+    for (int i = 0; i < kPromRejectCount; ++i) {
+      if (rc.by_reason[i] > 0) {
+        Reject(std::string(PromRejectName(static_cast<PromReject>(i))), static_cast<uint64_t>(rc.by_reason[i]));
+      }
     }
-    return OkStatus();
+  };
+  auto move_into = [](auto& from, auto* to) {
+    if (to->empty()) {
+      *to = std::move(from);
+    } else {
+      to->insert(to->end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+    }
   };
   switch (frame.signal_enum()) {
     case Signal::kMetrics: {
       frames_metrics_->Increment();
-      TranslatedMetrics t;
+      Result<TranslatedMetrics> r = InternalError("unset");
       {
         std::lock_guard<std::mutex> lock(translate_mu_);
-        auto r = translator_.Translate(frame.payload);
-        if (!r.ok()) return drop(IngestOutcome::kMalformed);
-        t = std::move(*r);
+        r = translator_.Translate(frame.payload);
       }
-      for (int i = 0; i < kPromRejectCount; ++i) {
-        if (t.rejected.by_reason[i] > 0) {
-          Reject(std::string(PromRejectName(static_cast<PromReject>(i))), static_cast<uint64_t>(t.rejected.by_reason[i]));
-        }
+      if (!r.ok()) {
+        *outcome = IngestOutcome::kMalformed;
+        frames_malformed_->Increment();
+        return;
       }
-      return Store(t.series, t.metadata);
+      count(r->rejected);
+      move_into(r->series, series);
+      move_into(r->metadata, metadata);
+      return;
     }
     case Signal::kPrometheusRemoteWrite: {
       frames_prom_rw_->Increment();
-      auto r = DecodeWriteRequest(frame.payload, limits);
-      if (!r.ok()) return drop(IngestOutcome::kMalformed);
-      for (int i = 0; i < kPromRejectCount; ++i) {
-        if (r->rejected.by_reason[i] > 0) {
-          Reject(std::string(PromRejectName(static_cast<PromReject>(i))), static_cast<uint64_t>(r->rejected.by_reason[i]));
-        }
+      LabelLimits limits;
+      {
+        std::lock_guard<std::mutex> lock(limits_mu_);
+        limits = limits_;
       }
+      auto r = DecodeWriteRequest(frame.payload, limits);
+      if (!r.ok()) {
+        *outcome = IngestOutcome::kMalformed;
+        frames_malformed_->Increment();
+        return;
+      }
+      count(r->rejected);
       if (r->dropped_exemplars > 0) Reject("invalid_exemplar", static_cast<uint64_t>(r->dropped_exemplars));
       if (r->dropped_native_histograms > 0) {
         Reject("native_histogram", static_cast<uint64_t>(r->dropped_native_histograms));
       }
-      return Store(r->series, r->metadata);
+      move_into(r->series, series);
+      move_into(r->metadata, metadata);
+      return;
     }
     default:
       frames_other_->Increment();
-      return drop(IngestOutcome::kWrongSignal);
+      frames_wrong_signal_->Increment();
+      *outcome = IngestOutcome::kWrongSignal;
   }
 }
 

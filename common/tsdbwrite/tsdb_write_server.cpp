@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <ctime>
@@ -169,26 +171,65 @@ Status TsdbWriteServer::status() const {
 bool TsdbWriteServer::InputsFinished() const { return inputs_open_.load() == 0; }
 
 void TsdbWriteServer::ReadLoop(StreamInput* input, std::string spec) {
-  for (;;) {
-    auto next = input->Next();
-    if (!next.ok()) {
-      if (next.status().code() != StatusCode::kCancelled) {
-        Fail(Status(next.status().code(), "input '" + spec + "': " + next.status().message()));
+  constexpr size_t kMaxBatchFrames = 64;
+  constexpr size_t kMaxBatchBytes = 16u << 20;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Frame> queue;  // guarded by mu
+  size_t queued_bytes = 0;  // guarded by mu
+  bool reader_done = false, appender_done = false;
+  std::thread reader([&] {
+    for (;;) {
+      auto next = input->Next();
+      if (!next.ok()) {
+        if (next.status().code() != StatusCode::kCancelled) {
+          Fail(Status(next.status().code(), "input '" + spec + "': " + next.status().message()));
+        }
+        break;
       }
-      break;
+      if (!next->has_value()) break;  // end of input
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return appender_done || (queue.size() < kMaxBatchFrames && queued_bytes < kMaxBatchBytes); });
+      if (appender_done) break;
+      queued_bytes += (*next)->payload.size();
+      queue.push_back(std::move(**next));
+      cv.notify_all();
     }
-    if (!next->has_value()) break;  // end of input
-    const Frame& frame = **next;
-    Status s = ingester_->Ingest(frame);
+    std::lock_guard<std::mutex> lock(mu);
+    reader_done = true;
+    cv.notify_all();
+  });
+  std::vector<Frame> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !queue.empty() || reader_done; });
+      if (queue.empty()) break;  // the reader ended and everything is appended
+      batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
+      queue.clear();
+      queued_bytes = 0;
+      cv.notify_all();
+    }
+    Status s = ingester_->IngestBatch(batch);
     if (!s.ok()) {
-      // A store failure: the frame stays unacknowledged (the sender keeps
-      // it) and every later append fails too; stop reading.
+      // A store failure: these frames stay unacknowledged (the sender keeps
+      // them) and every later append fails too; stop reading.
       Fail(Status(s.code(), "store: " + s.message()));
+      input->Cancel();
       break;
     }
-    input->Acknowledge(frame);
-    ingester_->CountAck();
+    for (const Frame& f : batch) {
+      input->Acknowledge(f);
+      ingester_->CountAck();
+    }
+    batch.clear();
   }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    appender_done = true;
+    cv.notify_all();
+  }
+  reader.join();
   inputs_open_.fetch_sub(1);
 }
 

@@ -6,6 +6,10 @@
 // maps flags onto TsdbWriteConfig and signals onto these methods.
 //
 // Admin endpoint, besides /healthz /readyz /metrics (admin_server.h):
+// Frames of one input that arrive while an append runs are appended
+// together (group commit, up to 64 frames or 16 MiB): one WAL fsync serves
+// them all, and all are acknowledged after it.
+//
 //   POST /api/v1/admin/tsdb/flush     writes the head out as blocks (FlushHead)
 //   POST /api/v1/admin/tsdb/snapshot  a consistent copy in DIR/snapshots/NAME;
 //                                     answers {"status":"success","data":{"name":NAME}}
@@ -75,6 +79,9 @@ class TsdbWriteServer {
 
  private:
   TsdbWriteServer() = default;
+  // One input: a reader thread queues frames (bounded), this thread takes
+  // every frame queued so far, appends them with one store append (group
+  // commit: one fsync for many frames) and acknowledges them in order.
   void ReadLoop(StreamInput* input, std::string spec);
   void Fail(const Status& s);
   void RegisterStoreMetrics();

@@ -136,5 +136,31 @@ TEST_F(TsdbWriteTest, HeadAndBlocksMergeAfterFlush) {
   (*out)->Cancel();
 }
 
+TEST_F(TsdbWriteTest, IngestBatchAppendsFramesInOrderWithOneAppend) {
+  auto store = MetricsStore::Open(DefaultFileSystem(), dir_.string(), [] {
+    MetricsStoreOptions o;
+    o.background = false;
+    return o;
+  }());
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  MetricsRegistry registry;
+  MetricsIngester ingester(store->get(), &registry);
+  Frame logs;
+  logs.signal = static_cast<uint8_t>(Signal::kLogs);
+  std::vector<Frame> frames = {RemoteWriteFrame("m", {{1000, 1}}), logs, RemoteWriteFrame("m", {{2000, 2}}),
+                               RemoteWriteFrame("m", {{3000, 3}, {4000, 4}})};
+  ASSERT_TRUE(ingester.IngestBatch(frames).ok());
+  EXPECT_EQ((*store)->stats().append_calls, 1u);  // one append, one fsync
+  std::vector<LabelMatcher> m = {M(MatchType::kEqual, "__name__", "m")};
+  auto got = (*store)->Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].samples, (std::vector<Sample>{{1000, 1}, {2000, 2}, {3000, 3}, {4000, 4}}));
+  EXPECT_TRUE(ingester.rejected().empty());
+  EXPECT_NE(registry.ExpositionText().find("tsdb_write_frames_dropped_total{reason=\"wrong_signal\"} 1"),
+            std::string::npos);
+  ASSERT_TRUE((*store)->Close().ok());
+}
+
 }  // namespace
 }  // namespace telkit
