@@ -14,6 +14,8 @@ setup() {
 
 teardown() {
   stop_daemon KILL
+  local pid
+  for pid in ${KILL_PIDS[@]+"${KILL_PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
   [[ -n "${RECV_PID:-}" ]] && kill -KILL "$RECV_PID" 2>/dev/null || true
 }
 
@@ -376,4 +378,56 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(open(sys.ar
   run tel_batch --spool-dir /proc/nope/spool --out "unix:$T/x.sock" </dev/null
   [ "$status" = 1 ]
   assert_output --partial '--spool-dir'
+}
+
+# blackhole PATH: a peer on the Unix socket PATH that reads everything and
+# never acknowledges; its PID goes to KILL_PIDS.
+blackhole() {
+  python3 -c '
+import socket, sys, threading
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(8)
+def drain(c):
+    while c.recv(65536): pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=drain, args=(c,), daemon=True).start()' "$1" 3>&- &
+  KILL_PIDS+=($!)
+  wait_until 50 test -S "$1"
+}
+
+@test "overload: four upstreams into a peer that never acknowledges; the resident set stays under --memory-hard-mib" {
+  # 1500 traces of 16 spans with 8 attributes each: about 10 MB.
+  python3 -c '
+import json
+for t in range(1500):
+    tid = "%032x" % (t * 2654435761 + 12345)
+    spans = [{"traceId": tid, "spanId": "%016x" % (t * 64 + i + 1), "name": "op%d" % i,
+              "attributes": [{"key": "k%d" % j, "value": {"stringValue": "v" * 40}} for j in range(8)]}
+             for i in range(16)]
+    print(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}))' |
+    tel_cat --from-json -o "$T/big.tks"
+  KILL_PIDS=()
+  for spool in "" "--spool-dir $T/spool --spool-max-bytes 32M"; do
+    rm -f "$T/down.sock"
+    blackhole "$T/down.sock"
+    # shellcheck disable=SC2086
+    start_batch --out "unix:$T/down.sock" --memory-soft-mib 48 --memory-hard-mib 80 $spool
+    for i in 1 2 3 4; do  # bounded: at most 3 uploads of 4 s each
+      (for r in 1 2 3; do timeout 4 "$(telkit_bin tel-cat)" "$T/big.tks" -o "unix:$T/in.sock" 2>/dev/null; done) 3>&- &
+      KILL_PIDS+=($!)
+    done
+    wait_until 100 metric_is tel_batch_inputs_paused 1  # the reader is held back
+    sleep 2
+    hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DAEMON_PID/status")
+    received=$(metric 'tel_batch_received_bytes_total{signal="traces"}')
+    echo "spool='$spool': VmHWM $hwm_kib KiB after $received bytes received"
+    [ "$(metric tel_batch_inputs_paused)" = 1 ]
+    [ "$received" -gt $((8 << 20)) ]  # it did work, then pushed back
+    [ "$hwm_kib" -lt $((80 << 10)) ]
+    stop_daemon KILL
+    mv "$DAEMON_LOG" "$DAEMON_LOG.before"  # or the next start could read the old log
+    for pid in "${KILL_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    KILL_PIDS=()
+  done
 }
