@@ -169,6 +169,10 @@ void Pipeline::RegisterMetrics() {
   });
   gauge("tel_batch_batched_items", "Items waiting in open batches", {},
         [this] { return static_cast<double>(core_->batched_items()); });
+  gauge("tel_batch_tail_held_traces", "Traces tail_sampling holds until their decision", {},
+        [this] { return static_cast<double>(core_->tail_held_traces()); });
+  gauge("tel_batch_tail_held_spans", "Spans tail_sampling holds until their trace's decision", {},
+        [this] { return static_cast<double>(core_->tail_held_spans()); });
   gauge("tel_batch_memory_bytes",
         "Bytes held: queued, batched, waiting for outputs, and in socket outputs' resend buffers", {},
         [this] { return static_cast<double>(budget_.in_use()); });

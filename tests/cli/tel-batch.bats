@@ -422,7 +422,7 @@ for t in range(1500):
     hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DAEMON_PID/status")
     received=$(metric 'tel_batch_received_bytes_total{signal="traces"}')
     echo "spool='$spool': VmHWM $hwm_kib KiB after $received bytes received"
-    [ "$(metric tel_batch_inputs_paused)" = 1 ]
+    wait_until 50 metric_is tel_batch_inputs_paused 1  # still pushing back
     [ "$received" -gt $((8 << 20)) ]  # it did work, then pushed back
     [ "$hwm_kib" -lt $((80 << 10)) ]
     stop_daemon KILL
@@ -430,4 +430,52 @@ for t in range(1500):
     for pid in "${KILL_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     KILL_PIDS=()
   done
+}
+
+@test "tail_sampling: whole traces kept by error, latency, condition and rate; the rest dropped and counted" {
+  # 8 traces of 3 spans; trace 1 has an error, trace 2 lasts 2 s, trace 3 has a
+  # /checkout span, the other 5 are plain. Spans of a trace are spread over
+  # two requests.
+  python3 -c '
+import json
+def span(t, i, err=False, dur_ms=10, route="/"):
+    s = {"traceId": "%032x" % (t + 1), "spanId": "%016x" % (t * 8 + i + 1), "name": "t%d-s%d" % (t, i),
+         "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": str(1700000000000000000 + dur_ms * 1000000),
+         "attributes": [{"key": "http.route", "value": {"stringValue": route}}]}
+    if err: s["status"] = {"code": 2}
+    return s
+for half in (0, 1):
+    spans = []
+    for t in range(8):
+        for i in ([0] if half == 0 else [1, 2]):
+            spans.append(span(t, i, err=(t == 1 and i == 2), dur_ms=(2000 if t == 2 else 10),
+                              route=("/checkout" if t == 3 and i == 1 else "/")))
+    print(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "lib"}, "spans": spans}]}]}))
+' >"$T/traces.json"
+  stream "$T/in.tks" "$T/traces.json"
+  run tel_batch -i "$T/in.tks" -o "$T/out.tks" --processor tail_sampling,batch --tail-latency-ms 1000 \
+    --tail-keep-spans 'attr.http.route == /checkout' --tail-decision-wait 60000
+  assert_success
+  run span_field "$T/out.tks" name
+  assert_output "$(printf 't1-s0\nt1-s1\nt1-s2\nt2-s0\nt2-s1\nt2-s2\nt3-s0\nt3-s1\nt3-s2')"
+  # The daemon: traces are held for the window, then decided; a rate of 1 a
+  # second keeps one plain trace.
+  start_batch -o "$T/daemon.tks" --processor tail_sampling,batch --tail-decision-wait 1500 --tail-rate-per-second 1 \
+    --tail-latency-ms 1000
+  tel_cat "$T/in.tks" -o "unix:$T/in.sock" 3>&- &
+  upstream=$!
+  KILL_PIDS=("$upstream")
+  wait_until 50 metric_is tel_batch_tail_held_traces 8
+  [ "$(metric tel_batch_tail_held_spans)" = 24 ]
+  [ "$(metric tel_batch_unacknowledged_input_frames)" = 2 ]  # held, so not acknowledged yet
+  wait_until 50 metric_is tel_batch_tail_held_traces 0
+  wait "$upstream"  # acknowledged once decided
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="error"}')" = 1 ]
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="latency"}')" = 1 ]
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="rate"}')" = 1 ]
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="dropped"}')" = 5 ]
+  [ "$(metric 'tel_batch_dropped_items_total{reason="tail_sampling",signal="traces"}')" = 15 ]
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(items "$T/daemon.tks" traces)" = 9 ]
 }
