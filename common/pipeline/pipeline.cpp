@@ -1,5 +1,7 @@
 #include "common/pipeline/pipeline.h"
 
+#include "common/pipeline/loki_sink.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
@@ -106,9 +108,9 @@ Status Pipeline::Open() {
         Result<OutputTarget> target = ParseOutputTarget(spec, options_.exporter);
         if (!target.ok()) return target.status();
         Result<std::unique_ptr<OutputSink>> sink =
-            !options_.spool.dir.empty() && CanSpool(*target)
-                ? OpenSpoolSink(*target, options_.spool)
-                : OpenOutputSink(*target, options_.processors.memory_hard_bytes);
+            IsLokiSpec(spec)                                    ? OpenLokiSink(spec, options_.exporter)
+            : !options_.spool.dir.empty() && CanSpool(*target) ? OpenSpoolSink(*target, options_.spool)
+                                                                : OpenOutputSink(*target, options_.processors.memory_hard_bytes);
         if (!sink.ok()) return sink.status().WithContext("output '" + spec + "'");
         workers_.push_back(std::make_unique<OutputWorker>(
             spec, std::move(*sink), *metrics_, [this](const std::shared_ptr<Delivery>& d) { Taken(d); }));

@@ -479,3 +479,58 @@ for half in (0, 1):
   [ "$DAEMON_STATUS" = 0 ]
   [ "$(items "$T/daemon.tks" traces)" = 9 ]
 }
+
+# loki_capture STATUSES: the capture server (tests/cli/loki_capture.py) on a
+# free loopback port, answering STATUSES in turn; sets LOKI_PORT, writes
+# $T/loki.jsonl.
+loki_capture() {
+  rm -f "$T/loki.port" "$T/loki.jsonl"
+  python3 "$BATS_TEST_DIRNAME/loki_capture.py" "$T/loki.port" "$T/loki.jsonl" "$1" 3>&- &
+  KILL_PIDS+=($!)
+  wait_until 50 test -s "$T/loki.port"
+  LOKI_PORT=$(cat "$T/loki.port")
+}
+
+@test "loki+http output: streams by index labels, exact lines, retried on 5xx, dropped on 400" {
+  python3 -c '
+import json
+def res(attrs):
+    return {"attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]}
+def rec(t, body, sev=None):
+    r = {"timeUnixNano": str(1700000000000000000 + t), "body": {"stringValue": body}}
+    if sev: r["severityText"] = sev
+    return r
+print(json.dumps({"resourceLogs": [
+  {"resource": res({"service.name": "shop", "k8s.pod.name": "shop-1", "host.name": "box"}),
+   "scopeLogs": [{"scope": {"name": "lib"}, "logRecords": [rec(1, "first", "INFO"), rec(2, "second")]}]},
+  {"resource": res({"service.name": "billing"}),
+   "scopeLogs": [{"logRecords": [rec(3, "third")]}]}]}))' >"$T/logs.json"
+  stream "$T/logs.tks" "$T/logs.json"
+  KILL_PIDS=()
+  loki_capture 500,204
+  run tel_batch -i "$T/logs.tks" --logs-out "loki+http://127.0.0.1:$LOKI_PORT"
+  assert_success
+  run python3 -c '
+import json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["status"] for r in reqs] == [500, 204], reqs
+for r in reqs:
+    assert r["encoding"] == "gzip" and r["content_type"] == "application/json" and r["path"] == "/loki/api/v1/push", r
+want = {"streams": [
+  {"stream": {"k8s_pod_name": "shop-1", "service_name": "shop"},
+   "values": [["1700000000000000001", "first", {"host_name": "box", "scope_name": "lib", "severity_text": "INFO"}],
+              ["1700000000000000002", "second", {"host_name": "box", "scope_name": "lib"}]]},
+  {"stream": {"service_name": "billing"}, "values": [["1700000000000000003", "third"]]}]}
+assert reqs[1]["body"] == want, json.dumps(reqs[1]["body"])
+assert reqs[0]["body"] == want  # the retry sends the same request
+print("ok")' "$T/loki.jsonl"
+  assert_output ok
+  # A 400 is not retried: the records are dropped (export_rejected).
+  loki_capture 400
+  run tel_batch -i "$T/logs.tks" --logs-out "loki+http://127.0.0.1:$LOKI_PORT"
+  assert_success
+  [ "$(wc -l <"$T/loki.jsonl")" = 1 ]
+  run tel_batch -i "$T/logs.tks" --logs-out "loki+ftp://x"
+  [ "$status" = 2 ]
+  assert_output --partial 'loki+http(s)://HOST:PORT'
+}

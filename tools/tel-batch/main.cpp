@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/cli/cli.h"
+#include "common/pipeline/loki_sink.h"
 #include "common/pipeline/pipeline_server.h"
 
 namespace {
@@ -146,7 +147,10 @@ telkit::Status BuildConfig(const Flags& f, telkit::PipelineServerConfig& config)
     o.exporter.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
   }
   for (const auto& outs : {o.out, o.traces_out, o.metrics_out, o.logs_out}) {
-    for (const std::string& spec : outs) TELKIT_RETURN_IF_ERROR(telkit::ParseOutputTarget(spec, o.exporter).status());
+    for (const std::string& spec : outs) {
+      TELKIT_RETURN_IF_ERROR(telkit::ParseOutputTarget(spec, o.exporter).status());
+      if (telkit::IsLokiSpec(spec)) TELKIT_RETURN_IF_ERROR(telkit::OpenLokiSink(spec, o.exporter).status());
+    }
   }
   if (f.spool_max_bytes == 0) return telkit::InvalidArgumentError("--spool-max-bytes must be above 0");
   o.spool.dir = f.spool_dir;
