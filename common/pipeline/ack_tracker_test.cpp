@@ -80,7 +80,7 @@ TEST(MemoryBudget, AResidentSetOverTheSoftLimitHoldsReadersWhileAnythingIsInUse)
   MemoryBudget b(100, 150);
   std::atomic<uint64_t> resident{500};  // far more than the data counted
   std::atomic<int> trims{0};
-  b.SetResident([&] { return resident.load(); }, [&] { ++trims; });
+  b.SetResident([&] { return resident.load(); }, [&] { ++trims; }, 50);
   EXPECT_TRUE(b.Acquire(10));  // nothing in use: nothing to wait for
   EXPECT_EQ(trims.load(), 0);
   std::atomic<bool> got{false};
@@ -102,9 +102,16 @@ TEST(MemoryBudget, AResidentSetOverTheSoftLimitHoldsReadersWhileAnythingIsInUse)
 
   // A trim that brings the resident set down lets the reader through at once.
   resident = 500;
-  b.SetResident([&] { return resident.load(); }, [&] { resident = 60; });
+  b.SetResident([&] { return resident.load(); }, [&] { resident = 60; }, 50);
   EXPECT_TRUE(b.Acquire(10));
   EXPECT_EQ(b.resident_pauses(), 2u);  // unchanged: it did not wait
+
+  // A soft limit under twice the resident set at start: the data alone counts.
+  MemoryBudget small(100, 150);
+  small.SetResident([] { return uint64_t{500}; }, [] {}, 60);
+  EXPECT_TRUE(small.Acquire(10));
+  EXPECT_TRUE(small.Acquire(10));
+  EXPECT_EQ(small.resident_pauses(), 0u);
 }
 
 }  // namespace

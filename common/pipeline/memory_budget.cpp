@@ -19,8 +19,10 @@ void MemoryBudget::SetExternal(std::function<uint64_t()> external) {
   external_ = std::move(external);
 }
 
-void MemoryBudget::SetResident(std::function<uint64_t()> resident, std::function<void()> release_free) {
+void MemoryBudget::SetResident(std::function<uint64_t()> resident, std::function<void()> release_free,
+                               uint64_t floor) {
   std::lock_guard lock(mu_);
+  resident_floor_ = floor;
   resident_ = std::move(resident);
   release_free_ = std::move(release_free);
 }
@@ -38,7 +40,7 @@ bool MemoryBudget::Acquire(uint64_t n) {
     const uint64_t in_use = held_ + External();
     bool resident_over = false;
     if (in_use < soft_ && in_use + n <= hard_) {
-      resident_over = in_use > 0 && resident_ && resident_() >= soft_;
+      resident_over = in_use > 0 && resident_ && resident_floor_ * 2 <= soft_ && resident_() >= soft_;
       if (resident_over && !released && release_free_) {
         released = true;  // once per pause: malloc_trim walks the heap
         release_free_();

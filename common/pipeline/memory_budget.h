@@ -17,7 +17,10 @@
 // the process's resident set: while it is at or above the soft limit and
 // anything is in use, readers wait too, after asking malloc to give freed
 // memory back once per pause. With nothing in use they never wait (there
-// would be nothing to wait for). So a process under sustained overload
+// would be nothing to wait for). This applies only while the soft limit is
+// at least twice the process's resident set when it started (`floor`):
+// below that the limits cannot bound the whole process, and holding the
+// readers on the resident set would only serialise frames. So a process under sustained overload
 // stays near the soft limit, below the hard one (tests/cli/tel-batch.bats
 // "overload").
 // Thread-safety: every method is safe from any thread.
@@ -44,7 +47,7 @@ class MemoryBudget {
   // The process's resident bytes, polled before each frame is taken and
   // while readers wait (must be cheap: cache it), and what gives freed
   // memory back to the system (malloc_trim). REQUIRES: called before use.
-  void SetResident(std::function<uint64_t()> resident, std::function<void()> release_free);
+  void SetResident(std::function<uint64_t()> resident, std::function<void()> release_free, uint64_t floor);
 
   // Blocks until `n` more bytes fit (in use below the soft limit, and in use
   // plus n at most the hard limit), then takes them. Returns
@@ -81,6 +84,7 @@ class MemoryBudget {
   std::function<uint64_t()> external_;
   std::function<uint64_t()> resident_;
   std::function<void()> release_free_;
+  uint64_t resident_floor_ = 0;
   uint64_t resident_pauses_ = 0;
 };
 

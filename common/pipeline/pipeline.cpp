@@ -130,7 +130,7 @@ Status Pipeline::Open() {
     for (const auto& w : workers_) n += w->sink().unacked_bytes();
     return n;
   });
-  budget_.SetResident(ResidentBytes, ReleaseFreeMemory);
+  budget_.SetResident(ResidentBytes, ReleaseFreeMemory, ResidentBytes());
 
   std::array<bool, kSignalSlots> routed{};
   for (int slot = 0; slot < kSignalSlots; ++slot) {
