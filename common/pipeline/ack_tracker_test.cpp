@@ -76,5 +76,43 @@ TEST(MemoryBudget, ReadersWaitAboveTheSoftLimitAndNeverPassTheHardOne) {
   EXPECT_TRUE(unlimited.Acquire(1ull << 40));
 }
 
+TEST(MemoryBudget, AResidentSetOverTheSoftLimitHoldsReadersWhileAnythingIsInUse) {
+  MemoryBudget b(100, 150);
+  std::atomic<uint64_t> resident{500};  // far more than the data counted
+  std::atomic<int> trims{0};
+  b.SetResident([&] { return resident.load(); }, [&] { ++trims; }, 50);
+  EXPECT_TRUE(b.Acquire(10));  // nothing in use: nothing to wait for
+  EXPECT_EQ(trims.load(), 0);
+  std::atomic<bool> got{false};
+  std::thread reader([&] { got = b.Acquire(10); });
+  while (b.waiting() == 0) std::this_thread::yield();
+  EXPECT_GE(trims.load(), 1);  // it asked malloc for memory back first
+  EXPECT_FALSE(got.load());
+  b.Release(10);  // in use 0: goes ahead even though the resident set is high
+  reader.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_EQ(b.resident_pauses(), 1u);
+
+  std::thread second([&] { got = b.Acquire(10); });
+  while (b.waiting() == 0) std::this_thread::yield();
+  resident = 50;  // memory went back: noticed without a Release
+  second.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_EQ(b.held(), 20u);
+
+  // A trim that brings the resident set down lets the reader through at once.
+  resident = 500;
+  b.SetResident([&] { return resident.load(); }, [&] { resident = 60; }, 50);
+  EXPECT_TRUE(b.Acquire(10));
+  EXPECT_EQ(b.resident_pauses(), 2u);  // unchanged: it did not wait
+
+  // A soft limit under twice the resident set at start: the data alone counts.
+  MemoryBudget small(100, 150);
+  small.SetResident([] { return uint64_t{500}; }, [] {}, 60);
+  EXPECT_TRUE(small.Acquire(10));
+  EXPECT_TRUE(small.Acquire(10));
+  EXPECT_EQ(small.resident_pauses(), 0u);
+}
+
 }  // namespace
 }  // namespace telkit

@@ -19,9 +19,18 @@ void MemoryBudget::SetExternal(std::function<uint64_t()> external) {
   external_ = std::move(external);
 }
 
+void MemoryBudget::SetResident(std::function<uint64_t()> resident, std::function<void()> release_free,
+                               uint64_t floor) {
+  std::lock_guard lock(mu_);
+  resident_floor_ = floor;
+  resident_ = std::move(resident);
+  release_free_ = std::move(release_free);
+}
+
 bool MemoryBudget::Acquire(uint64_t n) {
   std::unique_lock lock(mu_);
   bool counted = false;
+  bool released = false;
   for (;;) {
     if (cancelled_) break;
     if (hard_ == 0) {  // no limit
@@ -29,13 +38,23 @@ bool MemoryBudget::Acquire(uint64_t n) {
       break;
     }
     const uint64_t in_use = held_ + External();
+    bool resident_over = false;
     if (in_use < soft_ && in_use + n <= hard_) {
-      held_ += n;
-      break;
+      resident_over = in_use > 0 && resident_ && resident_floor_ * 2 <= soft_ && resident_() >= soft_;
+      if (resident_over && !released && release_free_) {
+        released = true;  // once per pause: malloc_trim walks the heap
+        release_free_();
+        resident_over = resident_() >= soft_;
+      }
+      if (!resident_over) {
+        held_ += n;
+        break;
+      }
     }
     if (!counted) {
       counted = true;
       ++pauses_;
+      if (resident_over) ++resident_pauses_;
       ++waiting_;
     }
     // Releases notify; the external bytes go down unannounced, so look again soon.
@@ -89,6 +108,11 @@ uint64_t MemoryBudget::hard_limit() const {
 int MemoryBudget::waiting() const {
   std::lock_guard lock(mu_);
   return waiting_;
+}
+
+uint64_t MemoryBudget::resident_pauses() const {
+  std::lock_guard lock(mu_);
+  return resident_pauses_;
 }
 
 uint64_t MemoryBudget::pauses() const {

@@ -11,6 +11,18 @@
 // = held + external): a downstream that stops acknowledging stops the
 // reading too. They are bounded separately (each socket output buffers at
 // most the hard limit), see docs/tel-batch.md "Memory".
+//
+// What the count leaves out (input buffers, copies made while encoding,
+// memory malloc keeps after a free, the program itself) is watched through
+// the process's resident set: while it is at or above the soft limit and
+// anything is in use, readers wait too, after asking malloc to give freed
+// memory back once per pause. With nothing in use they never wait (there
+// would be nothing to wait for). This applies only while the soft limit is
+// at least twice the process's resident set when it started (`floor`):
+// below that the limits cannot bound the whole process, and holding the
+// readers on the resident set would only serialise frames. So a process under sustained overload
+// stays near the soft limit, below the hard one (tests/cli/tel-batch.bats
+// "overload").
 // Thread-safety: every method is safe from any thread.
 #pragma once
 
@@ -32,6 +44,10 @@ class MemoryBudget {
   // Bytes held outside, polled while readers wait (every 20 ms). Must be
   // thread-safe and fast. REQUIRES: called before the budget is in use.
   void SetExternal(std::function<uint64_t()> external);
+  // The process's resident bytes, polled before each frame is taken and
+  // while readers wait (must be cheap: cache it), and what gives freed
+  // memory back to the system (malloc_trim). REQUIRES: called before use.
+  void SetResident(std::function<uint64_t()> resident, std::function<void()> release_free, uint64_t floor);
 
   // Blocks until `n` more bytes fit (in use below the soft limit, and in use
   // plus n at most the hard limit), then takes them. Returns
@@ -51,6 +67,8 @@ class MemoryBudget {
   // Readers waiting now, and how often one had to wait.
   int waiting() const;
   uint64_t pauses() const;
+  // How often a reader waited because of the resident set alone.
+  uint64_t resident_pauses() const;
 
  private:
   uint64_t External() const { return external_ ? external_() : 0; }
@@ -64,6 +82,10 @@ class MemoryBudget {
   uint64_t pauses_ = 0;
   bool cancelled_ = false;
   std::function<uint64_t()> external_;
+  std::function<uint64_t()> resident_;
+  std::function<void()> release_free_;
+  uint64_t resident_floor_ = 0;
+  uint64_t resident_pauses_ = 0;
 };
 
 }  // namespace telkit

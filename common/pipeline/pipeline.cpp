@@ -1,6 +1,17 @@
 #include "common/pipeline/pipeline.h"
 
+#include "common/pipeline/loki_sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 
 namespace telkit {
@@ -23,6 +34,41 @@ constexpr uint64_t kListenBufferBytes = 8ull << 20;
 // thread ahead of what it processed: reading further ahead only costs memory
 // and cache.
 constexpr uint64_t kQueueBytes = 8ull << 20;
+
+// This process's resident set (/proc/self/statm), read at most every 10 ms;
+// 0 when it cannot be read.
+uint64_t ResidentBytes() {
+  static std::atomic<int64_t> last_ns{-1};
+  static std::atomic<uint64_t> cached{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const int64_t last = last_ns.load(std::memory_order_relaxed);
+  if (last >= 0 && now - last < 10'000'000) return cached.load(std::memory_order_relaxed);
+  uint64_t bytes = 0;
+  const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[128];
+    const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      char* end = nullptr;
+      std::strtoull(buf, &end, 10);                         // total program size
+      const unsigned long long pages = std::strtoull(end, nullptr, 10);  // resident
+      bytes = pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    }
+  }
+  cached.store(bytes, std::memory_order_relaxed);
+  last_ns.store(now, std::memory_order_relaxed);
+  return bytes;
+}
+
+void ReleaseFreeMemory() {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
+}
 
 }  // namespace
 
@@ -62,9 +108,9 @@ Status Pipeline::Open() {
         Result<OutputTarget> target = ParseOutputTarget(spec, options_.exporter);
         if (!target.ok()) return target.status();
         Result<std::unique_ptr<OutputSink>> sink =
-            !options_.spool.dir.empty() && CanSpool(*target)
-                ? OpenSpoolSink(*target, options_.spool)
-                : OpenOutputSink(*target, options_.processors.memory_hard_bytes);
+            IsLokiSpec(spec)                                    ? OpenLokiSink(spec, options_.exporter)
+            : !options_.spool.dir.empty() && CanSpool(*target) ? OpenSpoolSink(*target, options_.spool)
+                                                                : OpenOutputSink(*target, options_.processors.memory_hard_bytes);
         if (!sink.ok()) return sink.status().WithContext("output '" + spec + "'");
         workers_.push_back(std::make_unique<OutputWorker>(
             spec, std::move(*sink), *metrics_, [this](const std::shared_ptr<Delivery>& d) { Taken(d); }));
@@ -84,6 +130,7 @@ Status Pipeline::Open() {
     for (const auto& w : workers_) n += w->sink().unacked_bytes();
     return n;
   });
+  budget_.SetResident(ResidentBytes, ReleaseFreeMemory, ResidentBytes());
 
   std::array<bool, kSignalSlots> routed{};
   for (int slot = 0; slot < kSignalSlots; ++slot) {
@@ -124,6 +171,10 @@ void Pipeline::RegisterMetrics() {
   });
   gauge("tel_batch_batched_items", "Items waiting in open batches", {},
         [this] { return static_cast<double>(core_->batched_items()); });
+  gauge("tel_batch_tail_held_traces", "Traces tail_sampling holds until their decision", {},
+        [this] { return static_cast<double>(core_->tail_held_traces()); });
+  gauge("tel_batch_tail_held_spans", "Spans tail_sampling holds until their trace's decision", {},
+        [this] { return static_cast<double>(core_->tail_held_spans()); });
   gauge("tel_batch_memory_bytes",
         "Bytes held: queued, batched, waiting for outputs, and in socket outputs' resend buffers", {},
         [this] { return static_cast<double>(budget_.in_use()); });
@@ -135,6 +186,9 @@ void Pipeline::RegisterMetrics() {
         [this] { return static_cast<double>(budget_.waiting()); });
   counter("tel_batch_input_pauses_total", "Times an input had to wait for the memory limiter",
           [this] { return static_cast<double>(budget_.pauses()); });
+  counter("tel_batch_input_resident_pauses_total",
+          "Times an input waited because the process's resident memory was over the soft limit",
+          [this] { return static_cast<double>(budget_.resident_pauses()); });
   gauge("tel_batch_unacknowledged_input_frames", "Input frames read and not yet delivered or dropped", {},
         [this] { return static_cast<double>(acks_.pending()); });
   auto input_sum = [this](uint64_t StreamInputStats::*field) {

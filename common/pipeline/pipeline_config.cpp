@@ -7,7 +7,7 @@ namespace telkit {
 namespace {
 
 constexpr std::array kKinds = {ProcessorKind::kMemoryLimiter, ProcessorKind::kResource, ProcessorKind::kFilter,
-                               ProcessorKind::kSampling, ProcessorKind::kBatch};
+                               ProcessorKind::kSampling, ProcessorKind::kTailSampling, ProcessorKind::kBatch};
 
 std::string KindList() {
   std::string s;
@@ -36,6 +36,7 @@ std::string_view ProcessorKindName(ProcessorKind kind) {
     case ProcessorKind::kResource: return "resource";
     case ProcessorKind::kFilter: return "filter";
     case ProcessorKind::kSampling: return "sampling";
+    case ProcessorKind::kTailSampling: return "tail_sampling";
     case ProcessorKind::kBatch: return "batch";
   }
   return "unknown";
@@ -90,6 +91,22 @@ Result<ProcessorConfig> CompileProcessors(const ProcessorSettings& s, uint64_t m
     return InvalidArgumentError("--sample-percent must be between 0 and 100");
   }
   c.sampling = s.sampling;
+  if (c.Has(ProcessorKind::kTailSampling)) {
+    auto at = [&](ProcessorKind k) { return std::find(c.order.begin(), c.order.end(), k) - c.order.begin(); };
+    if (c.Has(ProcessorKind::kBatch) ? at(ProcessorKind::kTailSampling) + 1 != at(ProcessorKind::kBatch)
+                                     : c.order.back() != ProcessorKind::kTailSampling) {
+      return InvalidArgumentError("--processor 'tail_sampling' must come right before 'batch' (or last without it)");
+    }
+  }
+  if (s.tail_decision_wait_ms < 0) return InvalidArgumentError("--tail-decision-wait must not be negative");
+  if (s.tail_max_traces <= 0) return InvalidArgumentError("--tail-max-traces must be positive");
+  if (s.tail_latency_ms < 0) return InvalidArgumentError("--tail-latency-ms must not be negative");
+  if (!(s.tail_rate_per_second >= 0)) return InvalidArgumentError("--tail-rate-per-second must not be negative");
+  c.tail.decision_wait_ms = s.tail_decision_wait_ms;
+  c.tail.max_traces = s.tail_max_traces;
+  c.tail.latency_ms = s.tail_latency_ms;
+  c.tail.rate_per_second = s.tail_rate_per_second;
+  TELKIT_RETURN_IF_ERROR(CompileExprs(Signal::kTraces, "--tail-keep-spans", s.tail_keep_spans, &c.tail.conditions));
   return c;
 }
 

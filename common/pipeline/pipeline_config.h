@@ -12,11 +12,12 @@
 
 #include "common/base/status.h"
 #include "common/pipeline/processors.h"
+#include "common/pipeline/tail_sampling.h"
 
 namespace telkit {
 
-enum class ProcessorKind : uint8_t { kMemoryLimiter, kResource, kFilter, kSampling, kBatch };
-// "memory_limiter", "resource", "filter", "sampling", "batch".
+enum class ProcessorKind : uint8_t { kMemoryLimiter, kResource, kFilter, kSampling, kTailSampling, kBatch };
+// "memory_limiter", "resource", "filter", "sampling", "tail_sampling", "batch".
 std::string_view ProcessorKindName(ProcessorKind kind);
 
 struct BatchLimits {
@@ -40,6 +41,12 @@ struct ProcessorSettings {
   std::vector<std::string> resource_actions;  // "upsert:KEY=VALUE", ...
   std::vector<std::string> drop_spans, keep_spans, drop_logs, keep_logs, drop_points, keep_points;
   SamplingSettings sampling;
+  // tail_sampling
+  int tail_decision_wait_ms = 10000;
+  int64_t tail_max_traces = 50000;
+  int64_t tail_latency_ms = 0;
+  std::vector<std::string> tail_keep_spans;
+  double tail_rate_per_second = 0;
 };
 
 // The compiled chain. Processors not in `order` do nothing, whatever their
@@ -53,6 +60,7 @@ struct ProcessorConfig {
   std::vector<ResourceAction> resource_actions;
   FilterRules traces_filter, metrics_filter, logs_filter;
   SamplingSettings sampling;
+  TailSamplingSettings tail;
 
   bool Has(ProcessorKind kind) const;
 };
@@ -60,7 +68,7 @@ struct ProcessorConfig {
 // Checks and compiles the settings. INVALID_ARGUMENT naming the flag and the
 // problem, e.g. "--drop-spans 'name = x': column 6: expected an operator
 // (...)", "--processor 'memory_limiter' must come first", "unknown processor
-// 'sample' (memory_limiter resource filter sampling batch)",
+// 'sample' (memory_limiter resource filter sampling tail_sampling batch)",
 // "--memory-soft-mib 600 is above --memory-hard-mib 512".
 // `max_frame_bytes` is the largest frame an input accepts: the hard limit
 // must hold one.

@@ -33,10 +33,11 @@ PipelineCore::Chain::Chain(const ProcessorConfig& c)
       resource(c.Has(ProcessorKind::kResource) ? c.resource_actions : std::vector<ResourceAction>{}),
       filter(RulesOrNone(c, c.traces_filter), RulesOrNone(c, c.metrics_filter), RulesOrNone(c, c.logs_filter)),
       sampler(c.Has(ProcessorKind::kSampling) ? c.sampling.percent : 100, c.sampling.seed, c.sampling.logs) {
+  if (c.Has(ProcessorKind::kTailSampling)) tail = std::make_unique<TailSampler>(c.tail);
   for (ProcessorKind k : c.order) {
     if (k == ProcessorKind::kBatch) {
       batching = true;
-    } else if (k != ProcessorKind::kMemoryLimiter) {
+    } else if (k != ProcessorKind::kMemoryLimiter && k != ProcessorKind::kTailSampling) {
       (batching ? after : before).push_back(k);
     }
   }
@@ -44,7 +45,14 @@ PipelineCore::Chain::Chain(const ProcessorConfig& c)
 
 PipelineCore::PipelineCore(const ProcessorConfig& config, std::array<bool, kSignalSlots> routed,
                            PipelineMetrics& metrics)
-    : chain_(std::make_unique<Chain>(config)), routed_(routed), metrics_(metrics) {}
+    : chain_(std::make_unique<Chain>(config)), routed_(routed), metrics_(metrics) {
+  MetricsRegistry& r = metrics_.registry();
+  for (int i = 0; i < kTailDecisionCount; ++i) {
+    tail_decisions_[i] = &r.AddCounter("tel_batch_tail_decisions_total",
+                                       "Traces tail_sampling decided, by the policy that kept them (or dropped)",
+                                       {{"decision", std::string(TailDecisionName(static_cast<TailDecision>(i)))}});
+  }
+}
 
 bool PipelineCore::Run(const std::vector<ProcessorKind>& stages, RequestParts& parts) {
   DropCounts dropped;
@@ -100,6 +108,12 @@ void PipelineCore::Add(Frame frame, uint64_t ack_id, uint64_t held_bytes, Pipeli
     out->push_back(Completion(ack_id, held_bytes));
     return;
   }
+  if (chain_->tail && p.signal == Signal::kTraces) {  // held until its traces are decided
+    TailOutput t;
+    chain_->tail->Add(std::move(p), ack_id, held_bytes, frame.time_unix_nano, now, &t);
+    EmitTail(std::move(t), now, out);
+    return;
+  }
   if (!chain_->batching) {
     Dispatch d = Completion(ack_id, held_bytes);
     d.deliver = true;
@@ -115,6 +129,11 @@ void PipelineCore::Add(Frame frame, uint64_t ack_id, uint64_t held_bytes, Pipeli
     out->push_back(std::move(d));
     return;
   }
+  AddToBatch(std::move(p), items, {ack_id}, held_bytes, frame.time_unix_nano, now, out);
+}
+
+void PipelineCore::AddToBatch(RequestParts&& p, int64_t items, std::vector<uint64_t> ack_ids, uint64_t held_bytes,
+                              uint64_t time_unix_nano, PipelineClock::time_point now, std::vector<Dispatch>* out) {
   Batch& b = batches_[BatchIndex(p.signal)];
   const BatchLimits& limits = chain_->limits;
   const size_t bytes = p.EncodedSize();
@@ -127,11 +146,11 @@ void PipelineCore::Add(Frame frame, uint64_t ack_id, uint64_t held_bytes, Pipeli
   }
   if (b.merger.empty()) {
     b.deadline = now + std::chrono::milliseconds(limits.timeout_ms);
-    b.time_unix_nano = frame.time_unix_nano;
+    b.time_unix_nano = time_unix_nano;
   }
-  b.time_unix_nano = std::min(b.time_unix_nano, frame.time_unix_nano);
+  if (time_unix_nano != 0) b.time_unix_nano = std::min(b.time_unix_nano, time_unix_nano);
   b.merger.Add(std::move(p));
-  b.ack_ids.push_back(ack_id);
+  b.ack_ids.insert(b.ack_ids.end(), ack_ids.begin(), ack_ids.end());
   b.held_bytes += held_bytes;
   if (b.merger.item_count() >= limits.max_items) {
     Flush(b, BatchTrigger::kItems, out);
@@ -162,18 +181,73 @@ void PipelineCore::Flush(Batch& b, BatchTrigger trigger, std::vector<Dispatch>* 
     metrics_.batches(signal, trigger).Increment();
     metrics_.batch_items(signal).Increment(static_cast<uint64_t>(d.items));
     metrics_.batch_bytes(signal).Increment(d.payload->size());
+  } else if (b.barrier) {  // completes frames whose kept spans went out before: travels behind them
+    d.deliver = true;
+    d.signal = static_cast<uint8_t>(parts.signal);
+    d.payload = std::make_shared<std::string>();
   }
+  b.barrier = false;
   out->push_back(std::move(d));
   UpdateGauge();
 }
 
+void PipelineCore::EmitTail(TailOutput&& t, PipelineClock::time_point now, std::vector<Dispatch>* out) {
+  const auto traces = static_cast<uint8_t>(Signal::kTraces);
+  metrics_.CountDrops(traces, t.dropped);
+  for (int i = 0; i < kTailDecisionCount; ++i) {
+    if (t.decisions[i] > 0) tail_decisions_[i]->Increment(static_cast<uint64_t>(t.decisions[i]));
+  }
+  tail_traces_.store(chain_->tail->held_traces(), std::memory_order_relaxed);
+  tail_spans_.store(chain_->tail->held_spans(), std::memory_order_relaxed);
+  if (t.empty()) return;
+  if (!chain_->batching) {
+    Dispatch d;
+    d.ack_ids = std::move(t.ack_ids);
+    d.held_bytes = t.held_bytes;
+    d.signal = traces;
+    d.time_unix_nano = t.time_unix_nano;
+    if (t.kept_spans > 0) {
+      d.deliver = true;
+      d.items = t.kept_spans;
+      d.payload = std::make_shared<std::string>(EncodeRequest(t.kept));
+    } else if (t.barrier) {
+      d.deliver = true;
+      d.payload = std::make_shared<std::string>();
+    }
+    out->push_back(std::move(d));
+    return;
+  }
+  Batch& b = batches_[BatchIndex(Signal::kTraces)];
+  if (t.kept_spans > 0) {
+    b.barrier |= t.barrier;
+    AddToBatch(std::move(t.kept), t.kept_spans, std::move(t.ack_ids), t.held_bytes, t.time_unix_nano, now, out);
+    return;
+  }
+  // Nothing kept: the completed frames join the open batch, or leave now.
+  b.ack_ids.insert(b.ack_ids.end(), t.ack_ids.begin(), t.ack_ids.end());
+  b.held_bytes += t.held_bytes;
+  b.barrier |= t.barrier;
+  if (b.merger.empty()) Flush(b, BatchTrigger::kTimeout, out);
+}
+
 void PipelineCore::FlushExpired(PipelineClock::time_point now, std::vector<Dispatch>* out) {
+  if (chain_->tail) {
+    TailOutput t;
+    chain_->tail->Decide(now, &t);
+    EmitTail(std::move(t), now, out);
+  }
   for (Batch& b : batches_) {
     if (!b.merger.empty() && b.deadline <= now) Flush(b, BatchTrigger::kTimeout, out);
   }
 }
 
 void PipelineCore::FlushAll(std::vector<Dispatch>* out) {
+  if (chain_->tail) {
+    const PipelineClock::time_point now = PipelineClock::now();
+    TailOutput t;
+    chain_->tail->DecideAll(now, &t);
+    EmitTail(std::move(t), now, out);
+  }
   for (Batch& b : batches_) Flush(b, BatchTrigger::kFlush, out);
 }
 
@@ -181,6 +255,10 @@ std::optional<PipelineClock::time_point> PipelineCore::NextDeadline() const {
   std::optional<PipelineClock::time_point> next;
   for (const Batch& b : batches_) {
     if (!b.merger.empty() && (!next || b.deadline < *next)) next = b.deadline;
+  }
+  if (chain_->tail) {
+    std::optional<PipelineClock::time_point> t = chain_->tail->NextDeadline();
+    if (t && (!next || *t < *next)) next = t;
   }
   return next;
 }

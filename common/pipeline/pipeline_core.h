@@ -76,6 +76,9 @@ class PipelineCore {
 
   // Items waiting in open batches.
   int64_t batched_items() const { return batched_items_.load(std::memory_order_relaxed); }
+  // Traces and spans tail_sampling holds (tel_batch_tail_held_{traces,spans}).
+  int64_t tail_held_traces() const { return tail_traces_.load(std::memory_order_relaxed); }
+  int64_t tail_held_spans() const { return tail_spans_.load(std::memory_order_relaxed); }
 
  private:
   struct Chain {
@@ -86,6 +89,7 @@ class PipelineCore {
     ResourceProcessor resource;
     ItemFilter filter;
     TraceSampler sampler;
+    std::unique_ptr<TailSampler> tail;  // tail_sampling, when in the chain
   };
   struct Batch {
     explicit Batch(Signal s) : merger(s) {}
@@ -94,18 +98,26 @@ class PipelineCore {
     uint64_t held_bytes = 0;
     uint64_t time_unix_nano = 0;
     PipelineClock::time_point deadline;
+    bool barrier = false;  // flush as an empty delivery even without items (tail_sampling)
   };
 
   // Runs `stages`; true when the request changed.
   bool Run(const std::vector<ProcessorKind>& stages, RequestParts& parts);
   void Flush(Batch& batch, BatchTrigger trigger, std::vector<Dispatch>* out);
   void UpdateGauge();
+  // Hands on what a round of tail sampling decided.
+  void EmitTail(TailOutput&& t, PipelineClock::time_point now, std::vector<Dispatch>* out);
+  // Adds `p` (with the input frames it completes) to its batch, flushing as the limits say.
+  void AddToBatch(RequestParts&& p, int64_t items, std::vector<uint64_t> ack_ids, uint64_t held_bytes,
+                  uint64_t time_unix_nano, PipelineClock::time_point now, std::vector<Dispatch>* out);
 
   std::unique_ptr<Chain> chain_;
   std::array<bool, kSignalSlots> routed_;
   PipelineMetrics& metrics_;
   std::array<Batch, 3> batches_{Batch(Signal::kTraces), Batch(Signal::kMetrics), Batch(Signal::kLogs)};
   std::atomic<int64_t> batched_items_{0};
+  std::atomic<int64_t> tail_traces_{0}, tail_spans_{0};
+  std::array<Counter*, kTailDecisionCount> tail_decisions_{};
 };
 
 }  // namespace telkit

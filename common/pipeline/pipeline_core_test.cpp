@@ -201,7 +201,7 @@ TEST(CompileProcessors, ChecksTheChainAndTheLimits) {
   s.order = {"batch", "batch"};
   EXPECT_EQ(error(s), "--processor 'batch' is given twice");
   s.order = {"sample"};
-  EXPECT_EQ(error(s), "unknown processor 'sample' (memory_limiter resource filter sampling batch)");
+  EXPECT_EQ(error(s), "unknown processor 'sample' (memory_limiter resource filter sampling tail_sampling batch)");
   s = {};
   s.memory_soft_mib = 600;
   EXPECT_EQ(error(s), "--memory-soft-mib 600 is above --memory-hard-mib 512");

@@ -89,6 +89,10 @@ class ExportSink final : public OutputSink {
   bool cancelled_ = false;
 };
 
+// tail_sampling's completions of frames whose spans went out earlier: no
+// items, no bytes, only their place in the queue matters.
+bool IsBarrier(const Dispatch& d) { return d.items == 0 && d.payload && d.payload->empty(); }
+
 MetricLabels OutputLabels(const std::string& name, uint8_t signal) {
   return {{"output", name}, {"signal", std::string(SignalLabel(signal))}};
 }
@@ -225,6 +229,13 @@ void OutputWorker::Loop() {
       d = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
+    }
+    if (IsBarrier(d->dispatch)) {  // nothing to send: taken in queue order
+      taken_(d);
+      std::lock_guard lock(mu_);
+      busy_ = false;
+      if (queue_.empty()) idle_cv_.notify_all();
+      continue;
     }
     SendReport report;
     const uint8_t signal = d->dispatch.signal;

@@ -218,6 +218,7 @@ std::string_view DropReasonName(DropReason reason) {
     case DropReason::kMalformed: return "malformed";
     case DropReason::kExportRejected: return "export_rejected";
     case DropReason::kUnsupportedSignal: return "unsupported_signal";
+    case DropReason::kTailSampling: return "tail_sampling";
   }
   return "unknown";
 }

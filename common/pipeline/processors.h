@@ -31,10 +31,11 @@ enum class DropReason : uint8_t {
   kMalformed,          // the payload's framing is broken
   kExportRejected,     // an OTLP endpoint refused it (not retryable, or partial success)
   kUnsupportedSignal,  // an OTLP exporter cannot send the signal (prom-rw, unknown)
+  kTailSampling,       // tail_sampling: no policy kept its trace
 };
-inline constexpr int kDropReasonCount = 7;
+inline constexpr int kDropReasonCount = 8;
 // "filter_drop", "filter_keep", "sampling", "no_route", "malformed",
-// "export_rejected", "unsupported_signal".
+// "export_rejected", "unsupported_signal", "tail_sampling".
 std::string_view DropReasonName(DropReason reason);
 
 struct DropCounts {

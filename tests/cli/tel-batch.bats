@@ -15,6 +15,8 @@ setup() {
 
 teardown() {
   stop_daemon KILL
+  local pid
+  for pid in ${KILL_PIDS[@]+"${KILL_PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
   [[ -n "${RECV_PID:-}" ]] && kill -KILL "$RECV_PID" 2>/dev/null || true
   [[ -n "${PROM_PID:-}" ]] && kill -KILL "$PROM_PID" 2>/dev/null || true
   [[ -n "${VM_PID:-}" ]] && kill -KILL "$VM_PID" 2>/dev/null || true
@@ -478,4 +480,158 @@ print(json.dumps({"signal": "prom-rw", "payload": {"timeseries": [{
     run prom_query "$port" forwarded_up
     assert_output "forwarded_up{job=agent} 1"
   done
+}
+# blackhole PATH: a peer on the Unix socket PATH that reads everything and
+# never acknowledges; its PID goes to KILL_PIDS.
+blackhole() {
+  python3 -c '
+import socket, sys, threading
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(8)
+def drain(c):
+    while c.recv(65536): pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=drain, args=(c,), daemon=True).start()' "$1" 3>&- &
+  KILL_PIDS+=($!)
+  wait_until 50 test -S "$1"
+}
+
+@test "overload: four upstreams into a peer that never acknowledges; the resident set stays under --memory-hard-mib" {
+  # 1500 traces of 16 spans with 8 attributes each: about 10 MB.
+  python3 -c '
+import json
+for t in range(1500):
+    tid = "%032x" % (t * 2654435761 + 12345)
+    spans = [{"traceId": tid, "spanId": "%016x" % (t * 64 + i + 1), "name": "op%d" % i,
+              "attributes": [{"key": "k%d" % j, "value": {"stringValue": "v" * 40}} for j in range(8)]}
+             for i in range(16)]
+    print(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}))' |
+    tel_cat --from-json -o "$T/big.tks"
+  KILL_PIDS=()
+  for spool in "" "--spool-dir $T/spool --spool-max-bytes 32M"; do
+    rm -f "$T/down.sock"
+    blackhole "$T/down.sock"
+    # shellcheck disable=SC2086
+    start_batch --out "unix:$T/down.sock" --memory-soft-mib 48 --memory-hard-mib 80 $spool
+    for i in 1 2 3 4; do  # bounded: at most 3 uploads of 4 s each
+      (for r in 1 2 3; do timeout 4 "$(telkit_bin tel-cat)" "$T/big.tks" -o "unix:$T/in.sock" 2>/dev/null; done) 3>&- &
+      KILL_PIDS+=($!)
+    done
+    wait_until 100 metric_is tel_batch_inputs_paused 1  # the reader is held back
+    sleep 2
+    hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DAEMON_PID/status")
+    received=$(metric 'tel_batch_received_bytes_total{signal="traces"}')
+    echo "spool='$spool': VmHWM $hwm_kib KiB after $received bytes received"
+    wait_until 50 metric_is tel_batch_inputs_paused 1  # still pushing back
+    [ "$received" -gt $((8 << 20)) ]  # it did work, then pushed back
+    [ "$hwm_kib" -lt $((80 << 10)) ]
+    stop_daemon KILL
+    mv "$DAEMON_LOG" "$DAEMON_LOG.before"  # or the next start could read the old log
+    for pid in "${KILL_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    KILL_PIDS=()
+  done
+}
+
+@test "tail_sampling: whole traces kept by error, latency, condition and rate; the rest dropped and counted" {
+  # 8 traces of 3 spans; trace 1 has an error, trace 2 lasts 2 s, trace 3 has a
+  # /checkout span, the other 5 are plain. Spans of a trace are spread over
+  # two requests.
+  python3 -c '
+import json
+def span(t, i, err=False, dur_ms=10, route="/"):
+    s = {"traceId": "%032x" % (t + 1), "spanId": "%016x" % (t * 8 + i + 1), "name": "t%d-s%d" % (t, i),
+         "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": str(1700000000000000000 + dur_ms * 1000000),
+         "attributes": [{"key": "http.route", "value": {"stringValue": route}}]}
+    if err: s["status"] = {"code": 2}
+    return s
+for half in (0, 1):
+    spans = []
+    for t in range(8):
+        for i in ([0] if half == 0 else [1, 2]):
+            spans.append(span(t, i, err=(t == 1 and i == 2), dur_ms=(2000 if t == 2 else 10),
+                              route=("/checkout" if t == 3 and i == 1 else "/")))
+    print(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "lib"}, "spans": spans}]}]}))
+' >"$T/traces.json"
+  stream "$T/in.tks" "$T/traces.json"
+  run tel_batch -i "$T/in.tks" -o "$T/out.tks" --processor tail_sampling,batch --tail-latency-ms 1000 \
+    --tail-keep-spans 'attr.http.route == /checkout' --tail-decision-wait 60000
+  assert_success
+  run span_field "$T/out.tks" name
+  assert_output "$(printf 't1-s0\nt1-s1\nt1-s2\nt2-s0\nt2-s1\nt2-s2\nt3-s0\nt3-s1\nt3-s2')"
+  # The daemon: traces are held for the window, then decided; a rate of 1 a
+  # second keeps one plain trace.
+  start_batch -o "$T/daemon.tks" --processor tail_sampling,batch --tail-decision-wait 1500 --tail-rate-per-second 1 \
+    --tail-latency-ms 1000
+  tel_cat "$T/in.tks" -o "unix:$T/in.sock" 3>&- &
+  upstream=$!
+  KILL_PIDS=("$upstream")
+  wait_until 50 metric_is tel_batch_tail_held_traces 8
+  [ "$(metric tel_batch_tail_held_spans)" = 24 ]
+  [ "$(metric tel_batch_unacknowledged_input_frames)" = 2 ]  # held, so not acknowledged yet
+  wait_until 50 metric_is tel_batch_tail_held_traces 0
+  wait "$upstream"  # acknowledged once decided
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="error"}')" = 1 ]
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="latency"}')" = 1 ]
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="rate"}')" = 1 ]
+  [ "$(metric 'tel_batch_tail_decisions_total{decision="dropped"}')" = 5 ]
+  [ "$(metric 'tel_batch_dropped_items_total{reason="tail_sampling",signal="traces"}')" = 15 ]
+  stop_daemon TERM
+  [ "$DAEMON_STATUS" = 0 ]
+  [ "$(items "$T/daemon.tks" traces)" = 9 ]
+}
+
+# loki_capture STATUSES: the capture server (tests/cli/loki_capture.py) on a
+# free loopback port, answering STATUSES in turn; sets LOKI_PORT, writes
+# $T/loki.jsonl.
+loki_capture() {
+  rm -f "$T/loki.port" "$T/loki.jsonl"
+  python3 "$BATS_TEST_DIRNAME/loki_capture.py" "$T/loki.port" "$T/loki.jsonl" "$1" 3>&- &
+  KILL_PIDS+=($!)
+  wait_until 50 test -s "$T/loki.port"
+  LOKI_PORT=$(cat "$T/loki.port")
+}
+
+@test "loki+http output: streams by index labels, exact lines, retried on 5xx, dropped on 400" {
+  python3 -c '
+import json
+def res(attrs):
+    return {"attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]}
+def rec(t, body, sev=None):
+    r = {"timeUnixNano": str(1700000000000000000 + t), "body": {"stringValue": body}}
+    if sev: r["severityText"] = sev
+    return r
+print(json.dumps({"resourceLogs": [
+  {"resource": res({"service.name": "shop", "k8s.pod.name": "shop-1", "host.name": "box"}),
+   "scopeLogs": [{"scope": {"name": "lib"}, "logRecords": [rec(1, "first", "INFO"), rec(2, "second")]}]},
+  {"resource": res({"service.name": "billing"}),
+   "scopeLogs": [{"logRecords": [rec(3, "third")]}]}]}))' >"$T/logs.json"
+  stream "$T/logs.tks" "$T/logs.json"
+  KILL_PIDS=()
+  loki_capture 500,204
+  run tel_batch -i "$T/logs.tks" --logs-out "loki+http://127.0.0.1:$LOKI_PORT"
+  assert_success
+  run python3 -c '
+import json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["status"] for r in reqs] == [500, 204], reqs
+for r in reqs:
+    assert r["encoding"] == "gzip" and r["content_type"] == "application/json" and r["path"] == "/loki/api/v1/push", r
+want = {"streams": [
+  {"stream": {"k8s_pod_name": "shop-1", "service_name": "shop"},
+   "values": [["1700000000000000001", "first", {"host_name": "box", "scope_name": "lib", "severity_text": "INFO"}],
+              ["1700000000000000002", "second", {"host_name": "box", "scope_name": "lib"}]]},
+  {"stream": {"service_name": "billing"}, "values": [["1700000000000000003", "third"]]}]}
+assert reqs[1]["body"] == want, json.dumps(reqs[1]["body"])
+assert reqs[0]["body"] == want  # the retry sends the same request
+print("ok")' "$T/loki.jsonl"
+  assert_output ok
+  # A 400 is not retried: the records are dropped (export_rejected).
+  loki_capture 400
+  run tel_batch -i "$T/logs.tks" --logs-out "loki+http://127.0.0.1:$LOKI_PORT"
+  assert_success
+  [ "$(wc -l <"$T/loki.jsonl")" = 1 ]
+  run tel_batch -i "$T/logs.tks" --logs-out "loki+ftp://x"
+  [ "$status" = 2 ]
+  assert_output --partial 'loki+http(s)://HOST:PORT'
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/cli/cli.h"
+#include "common/pipeline/loki_sink.h"
 #include "common/pipeline/pipeline_server.h"
 
 namespace {
@@ -78,6 +79,16 @@ void Declare(CLI::App& app, Flags& f) {
   number("--sample-percent", f.p.sampling.percent, "Traces kept, by trace id hash", "P=100");
   number("--sample-seed", f.p.sampling.seed, "Hash seed (same in every process)", "N=0");
   app.add_flag("--sample-logs", f.p.sampling.logs, "Logs follow their trace's decision");
+  number("--tail-decision-wait", f.p.tail_decision_wait_ms, "tail_sampling: hold traces (10000)", "MS")
+      ->check(CLI::NonNegativeNumber);
+  number("--tail-max-traces", f.p.tail_max_traces, "tail_sampling: traces held at most", "N=50000")
+      ->check(CLI::PositiveNumber);
+  number("--tail-latency-ms", f.p.tail_latency_ms, "tail_sampling: keep traces longer than", "MS=0")
+      ->check(CLI::NonNegativeNumber);
+  many("--tail-keep-spans", f.p.tail_keep_spans, "tail_sampling: keep traces with a span matching", "EXPR");
+  number("--tail-rate-per-second", f.p.tail_rate_per_second, "tail_sampling: keep this many others a second",
+         "N=0")
+      ->check(CLI::NonNegativeNumber);
   many("--export-header", f.export_headers, "Header for otlp+ outputs", "K=V");
   app.add_flag("--export-gzip", f.export_gzip, "Compress what otlp+ outputs send");
   number("--export-timeout-ms", f.export_timeout_ms, "Timeout of one export attempt", "MS=10000")
@@ -138,7 +149,10 @@ telkit::Status BuildConfig(const Flags& f, telkit::PipelineServerConfig& config)
     o.exporter.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
   }
   for (const auto& outs : {o.out, o.traces_out, o.metrics_out, o.logs_out}) {
-    for (const std::string& spec : outs) TELKIT_RETURN_IF_ERROR(telkit::ParseOutputTarget(spec, o.exporter).status());
+    for (const std::string& spec : outs) {
+      TELKIT_RETURN_IF_ERROR(telkit::ParseOutputTarget(spec, o.exporter).status());
+      if (telkit::IsLokiSpec(spec)) TELKIT_RETURN_IF_ERROR(telkit::OpenLokiSink(spec, o.exporter).status());
+    }
   }
   if (f.spool_max_bytes == 0) return telkit::InvalidArgumentError("--spool-max-bytes must be above 0");
   o.spool.dir = f.spool_dir;
