@@ -353,6 +353,69 @@ double BucketQuantile(double q, std::vector<Bucket>& buckets, bool fix_precision
   return start + (end - start) * (rank / count);
 }
 
+// Prometheus 3.x's histogram_fraction over classic buckets: the share of
+// observations in [lower, upper], interpolating linearly inside a bucket. The
+// first bucket starts at 0 when its upper bound is positive, else at -Inf;
+// in a bucket with an infinite bound the observations sit at its finite end.
+double BucketFraction(double lower, double upper, std::vector<Bucket>& buckets) {
+  std::sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
+  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) return kNaN;
+  size_t w = 0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (w > 0 && buckets[w - 1].upper == buckets[i].upper) {
+      buckets[w - 1].count += buckets[i].count;
+    } else {
+      buckets[w++] = buckets[i];
+    }
+  }
+  buckets.resize(w);
+  double max = -kInf;
+  for (Bucket& b : buckets) {
+    if (b.count > max) {
+      max = b.count;
+    } else if (b.count < max) {
+      b.count = max;
+    }
+  }
+  double total = buckets.back().count;
+  if (total == 0 || std::isnan(lower) || std::isnan(upper)) return kNaN;
+  if (lower >= upper) return 0;
+  double rank = 0, lower_rank = 0, upper_rank = 0;
+  bool lower_set = false, upper_set = false;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    double b_lower = i == 0 ? (buckets[0].upper > 0 ? 0 : -kInf) : buckets[i - 1].upper;
+    double b_upper = buckets[i].upper;
+    double count = buckets[i].count - (i == 0 ? 0 : buckets[i - 1].count);
+    auto position = [&](double bound) {
+      if (std::isinf(b_lower)) return rank + count;
+      if (std::isinf(b_upper)) return rank;
+      return rank + count * (bound - b_lower) / (b_upper - b_lower);
+    };
+    if (!lower_set && b_lower >= lower) {
+      lower_rank = rank;
+      lower_set = true;
+    }
+    if (!upper_set && b_lower >= upper) {
+      upper_rank = rank;
+      upper_set = true;
+    }
+    if (lower_set && upper_set) break;
+    if (!lower_set && b_lower < lower && b_upper > lower) {
+      lower_rank = position(lower);
+      lower_set = true;
+    }
+    if (!upper_set && b_lower < upper && b_upper > upper) {
+      upper_rank = position(upper);
+      upper_set = true;
+    }
+    if (lower_set && upper_set) break;
+    rank += count;
+  }
+  if (!lower_set || lower_rank > total) lower_rank = total;
+  if (!upper_set || upper_rank > total) upper_rank = total;
+  return (upper_rank - lower_rank) / total;
+}
+
 // Least squares over (t - intercept_time, v), Prometheus' linearRegression.
 std::pair<double, double> LinearRegression(std::span<const Sample> s, int64_t intercept_time) {
   double n = 0, sum_x = 0, c_x = 0, sum_y = 0, c_y = 0, sum_xy = 0, c_xy = 0, sum_x2 = 0, c_x2 = 0;
@@ -1096,7 +1159,16 @@ class Evaluator {
     }
     if (name == "label_replace") return LabelReplace(std::move(args));
     if (name == "label_join") return LabelJoin(std::move(args));
-    if (name == "histogram_quantile") return HistogramQuantile(args[0].sc, args[1]);
+    if (name == "histogram_quantile") {
+      bool fix = ctx_.opts->compat == Compat::kPrometheus3;
+      const auto& qs = args[0].sc;
+      return ClassicHistogram(args[1], [&](size_t i, std::vector<Bucket>& b) { return BucketQuantile(qs[i], b, fix); });
+    }
+    if (name == "histogram_fraction" && ctx_.opts->compat == Compat::kPrometheus3) {
+      const auto& lo = args[0].sc;
+      const auto& hi = args[1].sc;
+      return ClassicHistogram(args[2], [&](size_t i, std::vector<Bucket>& b) { return BucketFraction(lo[i], hi[i], b); });
+    }
     if (name == "histogram_fraction" || name == "histogram_count" || name == "histogram_sum" ||
         name == "histogram_avg" || name == "histogram_stddev" || name == "histogram_stdvar") {
       // Native-histogram functions: float series yield nothing.
@@ -1260,7 +1332,10 @@ class Evaluator {
     return v;
   }
 
-  Result<Value> HistogramQuantile(const std::vector<double>& qs, const Value& in) {
+  // histogram_quantile / histogram_fraction over classic `le` buckets:
+  // f(step, buckets of one group) for every group at every step.
+  template <typename F>
+  Result<Value> ClassicHistogram(const Value& in, F&& f) {
     // Group the bucket series by their labels without le and __name__.
     OutBuilder out;
     std::vector<size_t> group(in.m.size(), SIZE_MAX);
@@ -1298,7 +1373,7 @@ class Evaluator {
         buckets[g].push_back({upper[idx[k]], vals[k]});
       }
       for (size_t g : touched) {
-        TELKIT_RETURN_IF_ERROR(out.Add(group_out[g], Ts(i), BucketQuantile(qs[i], buckets[g], ctx_.opts->compat == Compat::kPrometheus3)));
+        TELKIT_RETURN_IF_ERROR(out.Add(group_out[g], Ts(i), f(i, buckets[g])));
         buckets[g].clear();
       }
     }

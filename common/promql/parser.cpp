@@ -1,5 +1,6 @@
 #include "common/promql/parser.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -371,7 +372,20 @@ class Parser {
 
   bool IsIdent(std::string_view lower) const { return cur_.type == Tok::kIdent && Lower(cur_.text) == lower; }
 
+  // Nesting deeper than this is refused rather than risking the stack.
+  static constexpr int kMaxDepth = kMaxExprHeight;
+
+  struct DepthGuard {
+    explicit DepthGuard(int& d) : d_(d) { ++d_; }
+    ~DepthGuard() { --d_; }
+    int& d_;
+  };
+
   Result<ExprPtr> ParseBinary(int min_prec) {
+    DepthGuard guard(depth_);
+    if (depth_ > kMaxDepth) {
+      return Fail(cur_.pos, "expression nested too deeply (more than " + std::to_string(kMaxExprHeight) + " levels)");
+    }
     TELKIT_ASSIGN_OR_RETURN(ExprPtr lhs, ParseUnary());
     for (;;) {
       std::optional<BinOp> op = BinOpOf(cur_);
@@ -403,6 +417,7 @@ class Parser {
       TELKIT_ASSIGN_OR_RETURN(bin->rhs, ParseBinary(next_prec));
       bin->lhs = std::move(lhs);
       bin->pos = {bin->lhs->pos.start, bin->rhs->pos.end};
+      TELKIT_RETURN_IF_ERROR(SetHeight(*bin, {bin->lhs.get(), bin->rhs.get()}));
       (void)op_pos;
       // Set operators match many-to-many; group_left/right on them is an
       // error that Check() reports, so keep the written cardinality then.
@@ -447,6 +462,7 @@ class Parser {
       u->negate = neg;
       u->pos = {pos, e->pos.end};
       u->expr = std::move(e);
+      TELKIT_RETURN_IF_ERROR(SetHeight(*u, {u->expr.get()}));
       return ExprPtr(std::move(u));
     }
     TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParsePrimary());
@@ -488,6 +504,7 @@ class Parser {
           sq->step_ms = step;
           sq->pos = {e->pos.start, cur_.pos + 1};
           sq->expr = std::move(e);
+          TELKIT_RETURN_IF_ERROR(SetHeight(*sq, {sq->expr.get()}));
           TELKIT_RETURN_IF_ERROR(Advance());
           e = std::move(sq);
           offset_seen = at_seen = false;
@@ -506,6 +523,7 @@ class Parser {
         ms->range_ms = range;
         ms->pos = {e->pos.start, cur_.pos + 1};
         ms->vs.reset(static_cast<VectorSelector*>(e.release()));
+        ms->height = 2;
         TELKIT_RETURN_IF_ERROR(Advance());
         e = std::move(ms);
         continue;
@@ -557,7 +575,9 @@ class Parser {
           double secs = neg ? -*v : *v;
           if (!std::isfinite(secs)) return Fail(cur_.pos, "timestamp out of bounds for @ modifier: " + std::string(cur_.text));
           double ms = std::round(secs * 1000.0);
-          if (ms > 9.2e18 || ms < -9.2e18) return Fail(cur_.pos, "timestamp out of bounds for @ modifier");
+          // Far beyond any stored sample, and far enough from int64's limits
+          // that offsets and ranges cannot overflow.
+          if (ms > 1e17 || ms < -1e17) return Fail(cur_.pos, "timestamp out of bounds for @ modifier");
           mod->at = AtKind::kTimestamp;
           mod->at_ms = static_cast<int64_t>(ms);
           TELKIT_RETURN_IF_ERROR(Advance());
@@ -567,6 +587,19 @@ class Parser {
       }
       return e;
     }
+  }
+
+  // Sets e's height from its children; an error past kMaxExprHeight.
+  Status SetHeight(Expr& e, std::initializer_list<const Expr*> children) {
+    int h = 0;
+    for (const Expr* c : children) {
+      if (c != nullptr) h = std::max(h, c->height);
+    }
+    e.height = h + 1;
+    if (e.height > kMaxExprHeight) {
+      return Fail(e.pos.start, "expression nested too deeply (more than " + std::to_string(kMaxExprHeight) + " levels)");
+    }
+    return OkStatus();
   }
 
   static TimeModifiers* Modifiers(Expr& e) {
@@ -607,6 +640,7 @@ class Parser {
         auto p = std::make_unique<ParenExpr>();
         p->pos = {t.pos, cur_.pos + 1};
         p->expr = std::move(inner);
+        TELKIT_RETURN_IF_ERROR(SetHeight(*p, {p->expr.get()}));
         TELKIT_RETURN_IF_ERROR(Advance());
         return ExprPtr(std::move(p));
       }
@@ -749,6 +783,7 @@ class Parser {
     if (want == 2) agg->param = std::move(args[0]);
     agg->expr = std::move(args.back());
     agg->pos = {t.pos, end};
+    TELKIT_RETURN_IF_ERROR(SetHeight(*agg, {agg->expr.get(), agg->param.get()}));
     return ExprPtr(std::move(agg));
   }
 
@@ -768,6 +803,8 @@ class Parser {
       }
     }
     call->pos = {t.pos, cur_.pos + 1};
+    for (const ExprPtr& a : call->args) call->height = std::max(call->height, a->height + 1);
+    if (call->height > kMaxExprHeight) return Fail(t.pos, "expression nested too deeply (more than " + std::to_string(kMaxExprHeight) + " levels)");
     TELKIT_RETURN_IF_ERROR(Advance());
     return ExprPtr(std::move(call));
   }
@@ -903,6 +940,7 @@ class Parser {
   ParseOptions opts_;
   Token cur_;
   int prev_end_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -942,10 +980,13 @@ Result<int64_t> ParseDuration(std::string_view s) {
     next_unit = u + 1;
     if (digits.size() > 18) return InvalidArgumentError("duration out of range: \"" + std::string(s) + "\"");
     int64_t n = std::stoll(std::string(digits));
-    if (n > std::numeric_limits<int64_t>::max() / kUnits[u].second) {
+    if (n > 100LL * 365 * 24 * 3600 * 1000 * 1000 / kUnits[u].second) {
       return InvalidArgumentError("duration out of range: \"" + std::string(s) + "\"");
     }
     total += n * kUnits[u].second;
+    if (total > 100LL * 365 * 24 * 3600 * 1000 * 1000) {  // 100000 years
+      return InvalidArgumentError("duration out of range: \"" + std::string(s) + "\"");
+    }
     any = true;
     i = k;
   }
