@@ -1097,6 +1097,36 @@ class Evaluator {
       TELKIT_ASSIGN_OR_RETURN(Value v, Eval(*a));
       args.push_back(std::move(v));
     }
+    if (name == "min_of" || name == "max_of") {
+      bool is_min = name == "min_of";
+      std::vector<double> sc(steps_);
+      for (size_t i = 0; i < steps_; ++i) {
+        sc[i] = is_min ? GoMin(args[0].sc[i], args[1].sc[i]) : GoMax(args[0].sc[i], args[1].sc[i]);
+      }
+      return ScalarValue(std::move(sc));
+    }
+    if (name == "histogram_quantiles") {
+      // 3.x: one series per group and quantile, the quantile in a label.
+      const std::string& label = args[1].str;
+      if (!IsValidLabelName(label)) return EvalError("invalid label name \"" + label + "\"");
+      Value out;
+      out.type = ValueType::kVector;
+      for (size_t a = 2; a < args.size(); ++a) {
+        const auto& qs = args[a].sc;
+        TELKIT_ASSIGN_OR_RETURN(Value one, ClassicHistogram(args[0], [&](size_t i, std::vector<Bucket>& b) {
+                                  return BucketQuantile(qs[i], b, true);
+                                }));
+        for (Series& s : one.m) {
+          // The quantile as its label value: 0.25, and 1.0 for whole numbers.
+          std::string q = FormatValue(qs[0]);
+          if (q.find_first_of(".eIN") == std::string::npos) q += ".0";
+          s.labels.Set(label, q);
+          out.m.push_back(std::move(s));
+        }
+      }
+      TELKIT_RETURN_IF_ERROR(MergeSameLabels(out.m));
+      return out;
+    }
     if (name == "vector") {
       Value v;
       v.type = ValueType::kVector;

@@ -470,6 +470,13 @@ class Parser {
   }
 
   Result<int64_t> ParseDurationToken(std::string_view context) {
+    if (cur_.type == Tok::kNumber && opts_.durations_as_numbers) {
+      // 3.x: a number of seconds where a duration goes.
+      Result<double> v = ParseNumber(cur_.text);
+      if (!v.ok() || !std::isfinite(*v) || *v < 0 || *v > 3e12) return Fail(cur_.pos, "invalid duration: " + std::string(cur_.text));
+      TELKIT_RETURN_IF_ERROR(Advance());
+      return static_cast<int64_t>(std::llround(*v * 1000));
+    }
     if (cur_.type != Tok::kDuration && !(cur_.type == Tok::kNumber && cur_.text == "0")) {
       return Unexpected(context);
     }
@@ -568,6 +575,16 @@ class Parser {
           if (cur_.type == Tok::kSub || cur_.type == Tok::kAdd) {
             neg = cur_.type == Tok::kSub;
             TELKIT_RETURN_IF_ERROR(Advance());
+          }
+          if (cur_.type == Tok::kDuration && opts_.durations_as_numbers) {
+            // 3.x: a duration after @ is that many seconds since the epoch.
+            Result<int64_t> d = ParseDuration(cur_.text);
+            if (!d.ok()) return Fail(cur_.pos, d.status().message());
+            mod->at = AtKind::kTimestamp;
+            mod->at_ms = neg ? -*d : *d;
+            TELKIT_RETURN_IF_ERROR(Advance());
+            e->pos.end = prev_end_;
+            continue;
           }
           if (cur_.type != Tok::kNumber) return Unexpected(" in @, expected timestamp");
           Result<double> v = ParseNumber(cur_.text);

@@ -215,9 +215,9 @@ bool ContainsWord(std::string_view text, std::string_view word) {
 }
 
 // Syntax the parser does not implement (newer than 2.42, or 3.x feature flags).
-std::optional<std::string> UnsupportedSyntax(std::string_view expr) {
+std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool durations_as_numbers) {
   static const std::pair<const char*, const char*> kPatterns[] = {
-      {R"(\b(min_of|max_of|info|histogram_quantiles)\s*\()", "function newer than 2.42"},
+      {R"(\binfo\s*\()", "info() function"},
       {R"(\b(anchored|smoothed)\b)", "anchored/smoothed range selectors"},
       {R"(\bfill(_left|_right)?\s*\()", "fill() binary modifiers"},
       {R"(\[\s*-?\d+(\.\d+)?\s*[:\]])", "numbers as durations"},
@@ -229,6 +229,8 @@ std::optional<std::string> UnsupportedSyntax(std::string_view expr) {
       {R"(,\s*\))", "trailing comma in call"},
   };
   for (const auto& [pattern, reason] : kPatterns) {
+    std::string_view why(reason);
+    if (durations_as_numbers && (why == "numbers as durations" || why == "durations after @")) continue;
     static std::map<const char*, std::unique_ptr<re2::RE2>> cache;
     auto& re = cache[pattern];
     if (!re) re = std::make_unique<re2::RE2>(pattern);
@@ -440,7 +442,7 @@ class Runner {
       report_.evals.push_back(std::move(rep));
       return OkStatus();
     }
-    if (std::optional<std::string> why = UnsupportedSyntax(spec.expr)) {
+    if (std::optional<std::string> why = UnsupportedSyntax(spec.expr, opts_.engine.parse.durations_as_numbers)) {
       rep.outcome = EvalOutcome::kSkippedUnsupported;
       rep.message = *why;
       report_.skipped_unsupported++;
