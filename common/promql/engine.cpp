@@ -1456,7 +1456,9 @@ class Evaluator {
       double value = 0, mean = 0, count = 0;
       double c = 0;              // 3.x: Kahan compensation of sum/avg
       bool incremental = false;  // 3.x avg: switched to an incremental mean
-      std::vector<size_t> members;  // topk/bottomk heap / limitk list (input indices)
+      // topk/bottomk: a heap with the least wanted member on top; limitk,
+      // limit_ratio: the members in input order. (value, input index).
+      std::vector<std::pair<double, size_t>> members;
       std::vector<double> values;   // quantile
     };
     std::vector<State> states;
@@ -1517,7 +1519,7 @@ class Evaluator {
             st.value = 0;
             if (prom3 && (std::isnan(v) || std::isinf(v))) st.value = kNaN;
           }
-          if (by_series) st.members.push_back(s);
+          if (by_series) st.members.push_back({v, s});
           if (a.op == AggOp::kQuantile) st.values.push_back(v);
           continue;
         }
@@ -1580,11 +1582,11 @@ class Evaluator {
             break;
           }
           case AggOp::kTopk:
-          case AggOp::kBottomk: HeapAdd(st.members, s, k, a.op == AggOp::kTopk, in.m, ts, vals, idx, e); break;
+          case AggOp::kBottomk: HeapAdd(st.members, {v, s}, k, a.op == AggOp::kTopk); break;
           case AggOp::kLimitk:
-            if (static_cast<int64_t>(st.members.size()) < k) st.members.push_back(s);
+            if (static_cast<int64_t>(st.members.size()) < k) st.members.push_back({v, s});
             break;
-          case AggOp::kLimitRatio: st.members.push_back(s); break;
+          case AggOp::kLimitRatio: st.members.push_back({v, s}); break;
           case AggOp::kQuantile: st.values.push_back(v); break;
         }
       }
@@ -1616,7 +1618,7 @@ class Evaluator {
           case AggOp::kLimitk:
           case AggOp::kLimitRatio: {
             std::vector<std::pair<size_t, double>> members;
-            for (size_t s : st.members) members.push_back({s, ValueAt(in.m[s], ts)});
+            for (const auto& [val, s] : st.members) members.push_back({s, val});
             if (a.op == AggOp::kTopk || a.op == AggOp::kBottomk) {
               bool top = a.op == AggOp::kTopk;
               std::stable_sort(members.begin(), members.end(), [top](const auto& x, const auto& y) {
@@ -1644,10 +1646,6 @@ class Evaluator {
     return v;
   }
 
-  static double ValueAt(const Series& s, int64_t t) {
-    auto it = std::lower_bound(s.points.begin(), s.points.end(), t, [](const Sample& p, int64_t x) { return p.t < x; });
-    return it != s.points.end() && it->t == t ? it->v : kNaN;
-  }
 
   // limit_ratio: a series is in the sample when its labels' hash falls in
   // the ratio's share of the hash space (negative ratios: the complement).
@@ -1656,29 +1654,32 @@ class Evaluator {
     return ratio >= 0 ? r < ratio : r >= 1 + ratio;
   }
 
-  // Keeps the k largest (top) or smallest values of the group in `heap`
-  // (input series indices); NaN counts as the least wanted value.
-  void HeapAdd(std::vector<size_t>& heap, size_t s, int64_t k, bool top, const Matrix& m, int64_t ts,
-               const std::vector<double>& vals, const std::vector<uint32_t>& idx, size_t e) {
-    (void)idx;
-    double v = vals[e];
+  // Whether value a is more wanted than b in topk (top) or bottomk; NaN is
+  // the least wanted.
+  static bool Better(double a, double b, bool top) {
+    if (std::isnan(a) || std::isnan(b)) return !std::isnan(a) && std::isnan(b);
+    return top ? a > b : a < b;
+  }
+
+  // Keeps the k most wanted (value, series) of a group in a heap whose top is
+  // the least wanted member; replaces it as Prometheus does (a NaN on top is
+  // always replaced). O(log k) per element.
+  static void HeapAdd(std::vector<std::pair<double, size_t>>& heap, std::pair<double, size_t> e, int64_t k,
+                      bool top) {
+    auto comp = [top](const std::pair<double, size_t>& x, const std::pair<double, size_t>& y) {
+      return Better(x.first, y.first, top);
+    };
     if (static_cast<int64_t>(heap.size()) < k) {
-      heap.push_back(s);
+      heap.push_back(e);
+      std::push_heap(heap.begin(), heap.end(), comp);
       return;
     }
-    // Find the least wanted member.
-    size_t worst = 0;
-    double wv = ValueAt(m[heap[0]], ts);
-    for (size_t h = 1; h < heap.size(); ++h) {
-      double hv = ValueAt(m[heap[h]], ts);
-      bool worse = std::isnan(hv) ? !std::isnan(wv) || false : (!std::isnan(wv) && (top ? hv < wv : hv > wv));
-      if (worse) {
-        worst = h;
-        wv = hv;
-      }
+    double worst = heap.front().first;
+    if (std::isnan(worst) || (top ? worst < e.first : worst > e.first)) {
+      std::pop_heap(heap.begin(), heap.end(), comp);
+      heap.back() = e;
+      std::push_heap(heap.begin(), heap.end(), comp);
     }
-    bool better = std::isnan(wv) ? !std::isnan(v) : (top ? wv < v : wv > v);
-    if (better) heap[worst] = s;
   }
 
   // ---- binary operators ---------------------------------------------------
@@ -1834,7 +1835,13 @@ class Evaluator {
     std::vector<uint32_t> li, ri;
     std::vector<double> lv, rv;
     std::unordered_map<uint64_t, size_t> right;  // sig -> position in ri
-    std::unordered_map<uint64_t, std::vector<size_t>> matched;  // sig -> output ids at this step
+    // Matches made at this step: signatures (one-to-one), and (signature,
+    // output series) pairs (many-to-one). Cleared, not reallocated, per step.
+    struct PairHash {
+      size_t operator()(const std::pair<uint64_t, size_t>& p) const { return p.first ^ (p.second * 0x9e3779b97f4a7c15ULL); }
+    };
+    std::unordered_set<uint64_t> matched;
+    std::unordered_set<std::pair<uint64_t, size_t>, PairHash> matched_pairs;
     for (size_t i = 0; i < steps_; ++i) {
       TELKIT_RETURN_IF_ERROR(Tick());
       int64_t ts = Ts(i);
@@ -1843,6 +1850,7 @@ class Evaluator {
       if (li.empty() || ri.empty()) continue;
       right.clear();
       matched.clear();
+      matched_pairs.clear();
       for (size_t k = 0; k < ri.size(); ++k) {
         auto [it, inserted] = right.emplace(rsig[ri[k]], k);
         if (!inserted) {
@@ -1870,8 +1878,7 @@ class Evaluator {
         } else if (!keep) {
           // 3.x checks the matching before filtering; 2.42 only for kept elements.
           if (!prom3) continue;
-          auto [mit, first] = matched.try_emplace(sig);
-          if (vm.card == Cardinality::kOneToOne && !first) {
+          if (vm.card == Cardinality::kOneToOne && !matched.insert(sig).second) {
             return EvalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
           }
           continue;
@@ -1883,17 +1890,13 @@ class Evaluator {
                     .first;
         }
         size_t id = pit->second;
-        auto [mit, first] = matched.try_emplace(sig);
         if (vm.card == Cardinality::kOneToOne) {
-          if (!first) {
+          if (!matched.insert(sig).second) {
             return EvalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
           }
-        } else {
-          if (std::find(mit->second.begin(), mit->second.end(), id) != mit->second.end()) {
-            return EvalError("multiple matches for labels: grouping labels must ensure unique matches");
-          }
+        } else if (!matched_pairs.insert({sig, id}).second) {
+          return EvalError("multiple matches for labels: grouping labels must ensure unique matches");
         }
-        mit->second.push_back(id);
         TELKIT_RETURN_IF_ERROR(out.Add(id, ts, value));
       }
     }
