@@ -70,7 +70,7 @@ struct Expr {
   // bounded.
   int height = 1;
 };
-inline constexpr int kMaxExprHeight = 1000;
+inline constexpr int kMaxExprHeight = 300;
 using ExprPtr = std::unique_ptr<Expr>;
 
 struct NumberLiteral : Expr {
