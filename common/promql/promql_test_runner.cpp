@@ -228,13 +228,15 @@ std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool duratio
       {R"(\boffset\s*-?\s*\()", "arithmetic in durations"},
       {R"(,\s*\))", "trailing comma in call"},
   };
-  for (const auto& [pattern, reason] : kPatterns) {
-    std::string_view why(reason);
+  // Compiled once (thread-safe static initialisation), read-only after.
+  static const auto* kCompiled = [] {
+    auto* v = new std::vector<std::pair<std::unique_ptr<re2::RE2>, std::string>>;
+    for (const auto& [pattern, reason] : kPatterns) v->emplace_back(std::make_unique<re2::RE2>(pattern), reason);
+    return v;
+  }();
+  for (const auto& [re, why] : *kCompiled) {
     if (durations_as_numbers && (why == "numbers as durations" || why == "durations after @")) continue;
-    static std::map<const char*, std::unique_ptr<re2::RE2>> cache;
-    auto& re = cache[pattern];
-    if (!re) re = std::make_unique<re2::RE2>(pattern);
-    if (re2::RE2::PartialMatch(re2::StringPiece(expr.data(), expr.size()), *re)) return std::string(reason);
+    if (re2::RE2::PartialMatch(re2::StringPiece(expr.data(), expr.size()), *re)) return why;
   }
   return std::nullopt;
 }
