@@ -60,7 +60,9 @@ Totals RunDir(const fs::path& dir, Compat compat, bool verbose) {
   opts.engine.compat = compat;
   opts.engine.parse.durations_as_numbers = compat == Compat::kPrometheus3;
   opts.engine.max_samples = 10000;  // as Prometheus' runner
-  opts.check_range_mode = std::getenv("PROMQL_RANGE_MODE") != nullptr;
+  // The Go runner's extra checks, on unless PROMQL_FAST is set.
+  opts.check_range_mode = std::getenv("PROMQL_FAST") == nullptr;
+  opts.check_step_invariance = std::getenv("PROMQL_FAST") == nullptr;
   Totals t;
   std::printf("%-28s %7s %7s %7s %7s\n", "file", "passed", "failed", "skipNH", "skipNew");
   for (const fs::path& f : files) {
