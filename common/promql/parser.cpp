@@ -161,7 +161,7 @@ class Lexer {
       default: break;
     }
     if (IsDigit(c) || (c == '.' && i_ + 1 < q_.size() && IsDigit(q_[i_ + 1]))) {
-      if (size_t end = ScanDuration(q_, i_); end != 0 && !IsPlainNumber(i_, end)) {
+      if (size_t end = ScanDuration(q_, i_); end != 0) {
         return one(Tok::kDuration, end - i_);
       }
       size_t j = i_;
@@ -199,8 +199,6 @@ class Lexer {
   void set_bracket(bool b) { bracket_ = b; }
 
  private:
-  bool IsPlainNumber(size_t start, size_t end) const { return false; }
-
   std::string CharDesc(size_t at) const {
     if (at >= q_.size()) return "end of input";
     return "'" + std::string(1, q_[at]) + "'";
@@ -390,7 +388,6 @@ class Parser {
     for (;;) {
       std::optional<BinOp> op = BinOpOf(cur_);
       if (!op || Precedence(*op) < min_prec) return lhs;
-      int op_pos = cur_.pos;
       TELKIT_RETURN_IF_ERROR(Advance());
       auto bin = std::make_unique<BinaryExpr>();
       bin->op = *op;
@@ -418,7 +415,6 @@ class Parser {
       bin->lhs = std::move(lhs);
       bin->pos = {bin->lhs->pos.start, bin->rhs->pos.end};
       TELKIT_RETURN_IF_ERROR(SetHeight(*bin, {bin->lhs.get(), bin->rhs.get()}));
-      (void)op_pos;
       // Set operators match many-to-many; group_left/right on them is an
       // error that Check() reports, so keep the written cardinality then.
       if (IsSetOperator(bin->op) && bin->matching.card == Cardinality::kOneToOne) {
@@ -1117,7 +1113,6 @@ Result<std::string> Unquote(std::string_view lit) {
       case 'u':
       case 'U': {
         int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-        if (i + n >= body.size() + 0 && i + n > body.size() - 1 + 1) return InvalidArgumentError("invalid syntax in quoted string");
         uint32_t v = 0;
         for (int k = 1; k <= n; ++k) {
           if (i + k >= body.size()) return InvalidArgumentError("invalid syntax in quoted string");
