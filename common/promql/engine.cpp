@@ -1914,6 +1914,9 @@ class Evaluator {
 }  // namespace
 
 Result<QueryResult> Engine::InstantQuery(Querier& querier, std::string_view query, int64_t t_ms) const {
+  if (t_ms < -100'000'000'000'000'000 || t_ms > 100'000'000'000'000'000) {
+    return InvalidArgumentError("query time out of range");
+  }
   TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query, options_.parse));
   return Evaluate(querier, *e, t_ms, t_ms, 1, true);
 }
@@ -1922,6 +1925,8 @@ Result<QueryResult> Engine::RangeQuery(Querier& querier, std::string_view query,
                                        int64_t step_ms) const {
   if (step_ms <= 0) return InvalidArgumentError("zero or negative query resolution step widths are not accepted");
   if (end_ms < start_ms) return InvalidArgumentError("end timestamp must not be before start time");
+  constexpr int64_t kMaxTime = 100'000'000'000'000'000;  // ms; keeps time arithmetic far from overflow
+  if (start_ms < -kMaxTime || end_ms > kMaxTime) return InvalidArgumentError("query time out of range");
   if ((end_ms - start_ms) / step_ms >= options_.max_steps) {
     return InvalidArgumentError("exceeded maximum resolution of " + std::to_string(options_.max_steps) +
                                 " points per timeseries. Try decreasing the query resolution (?step=XX)");
