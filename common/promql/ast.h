@@ -65,7 +65,12 @@ struct Expr {
 
   NodeKind kind;
   PosRange pos;
+  // 1 for a leaf, else 1 + the greatest height of the children. The parser
+  // refuses trees higher than kMaxExprHeight, so recursion over a tree is
+  // bounded.
+  int height = 1;
 };
+inline constexpr int kMaxExprHeight = 300;
 using ExprPtr = std::unique_ptr<Expr>;
 
 struct NumberLiteral : Expr {

@@ -353,6 +353,69 @@ double BucketQuantile(double q, std::vector<Bucket>& buckets, bool fix_precision
   return start + (end - start) * (rank / count);
 }
 
+// Prometheus 3.x's histogram_fraction over classic buckets: the share of
+// observations in [lower, upper], interpolating linearly inside a bucket. The
+// first bucket starts at 0 when its upper bound is positive, else at -Inf;
+// in a bucket with an infinite bound the observations sit at its finite end.
+double BucketFraction(double lower, double upper, std::vector<Bucket>& buckets) {
+  std::sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) { return a.upper < b.upper; });
+  if (buckets.empty() || !std::isinf(buckets.back().upper) || buckets.back().upper < 0) return kNaN;
+  size_t w = 0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (w > 0 && buckets[w - 1].upper == buckets[i].upper) {
+      buckets[w - 1].count += buckets[i].count;
+    } else {
+      buckets[w++] = buckets[i];
+    }
+  }
+  buckets.resize(w);
+  double max = -kInf;
+  for (Bucket& b : buckets) {
+    if (b.count > max) {
+      max = b.count;
+    } else if (b.count < max) {
+      b.count = max;
+    }
+  }
+  double total = buckets.back().count;
+  if (total == 0 || std::isnan(lower) || std::isnan(upper)) return kNaN;
+  if (lower >= upper) return 0;
+  double rank = 0, lower_rank = 0, upper_rank = 0;
+  bool lower_set = false, upper_set = false;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    double b_lower = i == 0 ? (buckets[0].upper > 0 ? 0 : -kInf) : buckets[i - 1].upper;
+    double b_upper = buckets[i].upper;
+    double count = buckets[i].count - (i == 0 ? 0 : buckets[i - 1].count);
+    auto position = [&](double bound) {
+      if (std::isinf(b_lower)) return rank + count;
+      if (std::isinf(b_upper)) return rank;
+      return rank + count * (bound - b_lower) / (b_upper - b_lower);
+    };
+    if (!lower_set && b_lower >= lower) {
+      lower_rank = rank;
+      lower_set = true;
+    }
+    if (!upper_set && b_lower >= upper) {
+      upper_rank = rank;
+      upper_set = true;
+    }
+    if (lower_set && upper_set) break;
+    if (!lower_set && b_lower < lower && b_upper > lower) {
+      lower_rank = position(lower);
+      lower_set = true;
+    }
+    if (!upper_set && b_lower < upper && b_upper > upper) {
+      upper_rank = position(upper);
+      upper_set = true;
+    }
+    if (lower_set && upper_set) break;
+    rank += count;
+  }
+  if (!lower_set || lower_rank > total) lower_rank = total;
+  if (!upper_set || upper_rank > total) upper_rank = total;
+  return (upper_rank - lower_rank) / total;
+}
+
 // Least squares over (t - intercept_time, v), Prometheus' linearRegression.
 std::pair<double, double> LinearRegression(std::span<const Sample> s, int64_t intercept_time) {
   double n = 0, sum_x = 0, c_x = 0, sum_y = 0, c_y = 0, sum_xy = 0, c_xy = 0, sum_x2 = 0, c_x2 = 0;
@@ -1034,6 +1097,36 @@ class Evaluator {
       TELKIT_ASSIGN_OR_RETURN(Value v, Eval(*a));
       args.push_back(std::move(v));
     }
+    if (name == "min_of" || name == "max_of") {
+      bool is_min = name == "min_of";
+      std::vector<double> sc(steps_);
+      for (size_t i = 0; i < steps_; ++i) {
+        sc[i] = is_min ? GoMin(args[0].sc[i], args[1].sc[i]) : GoMax(args[0].sc[i], args[1].sc[i]);
+      }
+      return ScalarValue(std::move(sc));
+    }
+    if (name == "histogram_quantiles") {
+      // 3.x: one series per group and quantile, the quantile in a label.
+      const std::string& label = args[1].str;
+      if (!IsValidLabelName(label)) return EvalError("invalid label name \"" + label + "\"");
+      Value out;
+      out.type = ValueType::kVector;
+      for (size_t a = 2; a < args.size(); ++a) {
+        const auto& qs = args[a].sc;
+        TELKIT_ASSIGN_OR_RETURN(Value one, ClassicHistogram(args[0], [&](size_t i, std::vector<Bucket>& b) {
+                                  return BucketQuantile(qs[i], b, true);
+                                }));
+        for (Series& s : one.m) {
+          // The quantile as its label value: 0.25, and 1.0 for whole numbers.
+          std::string q = FormatValue(qs[0]);
+          if (q.find_first_of(".eIN") == std::string::npos) q += ".0";
+          s.labels.Set(label, q);
+          out.m.push_back(std::move(s));
+        }
+      }
+      TELKIT_RETURN_IF_ERROR(MergeSameLabels(out.m));
+      return out;
+    }
     if (name == "vector") {
       Value v;
       v.type = ValueType::kVector;
@@ -1096,7 +1189,16 @@ class Evaluator {
     }
     if (name == "label_replace") return LabelReplace(std::move(args));
     if (name == "label_join") return LabelJoin(std::move(args));
-    if (name == "histogram_quantile") return HistogramQuantile(args[0].sc, args[1]);
+    if (name == "histogram_quantile") {
+      bool fix = ctx_.opts->compat == Compat::kPrometheus3;
+      const auto& qs = args[0].sc;
+      return ClassicHistogram(args[1], [&](size_t i, std::vector<Bucket>& b) { return BucketQuantile(qs[i], b, fix); });
+    }
+    if (name == "histogram_fraction" && ctx_.opts->compat == Compat::kPrometheus3) {
+      const auto& lo = args[0].sc;
+      const auto& hi = args[1].sc;
+      return ClassicHistogram(args[2], [&](size_t i, std::vector<Bucket>& b) { return BucketFraction(lo[i], hi[i], b); });
+    }
     if (name == "histogram_fraction" || name == "histogram_count" || name == "histogram_sum" ||
         name == "histogram_avg" || name == "histogram_stddev" || name == "histogram_stdvar") {
       // Native-histogram functions: float series yield nothing.
@@ -1260,7 +1362,10 @@ class Evaluator {
     return v;
   }
 
-  Result<Value> HistogramQuantile(const std::vector<double>& qs, const Value& in) {
+  // histogram_quantile / histogram_fraction over classic `le` buckets:
+  // f(step, buckets of one group) for every group at every step.
+  template <typename F>
+  Result<Value> ClassicHistogram(const Value& in, F&& f) {
     // Group the bucket series by their labels without le and __name__.
     OutBuilder out;
     std::vector<size_t> group(in.m.size(), SIZE_MAX);
@@ -1298,7 +1403,7 @@ class Evaluator {
         buckets[g].push_back({upper[idx[k]], vals[k]});
       }
       for (size_t g : touched) {
-        TELKIT_RETURN_IF_ERROR(out.Add(group_out[g], Ts(i), BucketQuantile(qs[i], buckets[g], ctx_.opts->compat == Compat::kPrometheus3)));
+        TELKIT_RETURN_IF_ERROR(out.Add(group_out[g], Ts(i), f(i, buckets[g])));
         buckets[g].clear();
       }
     }
@@ -1351,7 +1456,9 @@ class Evaluator {
       double value = 0, mean = 0, count = 0;
       double c = 0;              // 3.x: Kahan compensation of sum/avg
       bool incremental = false;  // 3.x avg: switched to an incremental mean
-      std::vector<size_t> members;  // topk/bottomk heap / limitk list (input indices)
+      // topk/bottomk: a heap with the least wanted member on top; limitk,
+      // limit_ratio: the members in input order. (value, input index).
+      std::vector<std::pair<double, size_t>> members;
       std::vector<double> values;   // quantile
     };
     std::vector<State> states;
@@ -1412,7 +1519,7 @@ class Evaluator {
             st.value = 0;
             if (prom3 && (std::isnan(v) || std::isinf(v))) st.value = kNaN;
           }
-          if (by_series) st.members.push_back(s);
+          if (by_series) st.members.push_back({v, s});
           if (a.op == AggOp::kQuantile) st.values.push_back(v);
           continue;
         }
@@ -1475,11 +1582,11 @@ class Evaluator {
             break;
           }
           case AggOp::kTopk:
-          case AggOp::kBottomk: HeapAdd(st.members, s, k, a.op == AggOp::kTopk, in.m, ts, vals, idx, e); break;
+          case AggOp::kBottomk: HeapAdd(st.members, {v, s}, k, a.op == AggOp::kTopk); break;
           case AggOp::kLimitk:
-            if (static_cast<int64_t>(st.members.size()) < k) st.members.push_back(s);
+            if (static_cast<int64_t>(st.members.size()) < k) st.members.push_back({v, s});
             break;
-          case AggOp::kLimitRatio: st.members.push_back(s); break;
+          case AggOp::kLimitRatio: st.members.push_back({v, s}); break;
           case AggOp::kQuantile: st.values.push_back(v); break;
         }
       }
@@ -1511,7 +1618,7 @@ class Evaluator {
           case AggOp::kLimitk:
           case AggOp::kLimitRatio: {
             std::vector<std::pair<size_t, double>> members;
-            for (size_t s : st.members) members.push_back({s, ValueAt(in.m[s], ts)});
+            for (const auto& [val, s] : st.members) members.push_back({s, val});
             if (a.op == AggOp::kTopk || a.op == AggOp::kBottomk) {
               bool top = a.op == AggOp::kTopk;
               std::stable_sort(members.begin(), members.end(), [top](const auto& x, const auto& y) {
@@ -1539,10 +1646,6 @@ class Evaluator {
     return v;
   }
 
-  static double ValueAt(const Series& s, int64_t t) {
-    auto it = std::lower_bound(s.points.begin(), s.points.end(), t, [](const Sample& p, int64_t x) { return p.t < x; });
-    return it != s.points.end() && it->t == t ? it->v : kNaN;
-  }
 
   // limit_ratio: a series is in the sample when its labels' hash falls in
   // the ratio's share of the hash space (negative ratios: the complement).
@@ -1551,29 +1654,32 @@ class Evaluator {
     return ratio >= 0 ? r < ratio : r >= 1 + ratio;
   }
 
-  // Keeps the k largest (top) or smallest values of the group in `heap`
-  // (input series indices); NaN counts as the least wanted value.
-  void HeapAdd(std::vector<size_t>& heap, size_t s, int64_t k, bool top, const Matrix& m, int64_t ts,
-               const std::vector<double>& vals, const std::vector<uint32_t>& idx, size_t e) {
-    (void)idx;
-    double v = vals[e];
+  // Whether value a is more wanted than b in topk (top) or bottomk; NaN is
+  // the least wanted.
+  static bool Better(double a, double b, bool top) {
+    if (std::isnan(a) || std::isnan(b)) return !std::isnan(a) && std::isnan(b);
+    return top ? a > b : a < b;
+  }
+
+  // Keeps the k most wanted (value, series) of a group in a heap whose top is
+  // the least wanted member; replaces it as Prometheus does (a NaN on top is
+  // always replaced). O(log k) per element.
+  static void HeapAdd(std::vector<std::pair<double, size_t>>& heap, std::pair<double, size_t> e, int64_t k,
+                      bool top) {
+    auto comp = [top](const std::pair<double, size_t>& x, const std::pair<double, size_t>& y) {
+      return Better(x.first, y.first, top);
+    };
     if (static_cast<int64_t>(heap.size()) < k) {
-      heap.push_back(s);
+      heap.push_back(e);
+      std::push_heap(heap.begin(), heap.end(), comp);
       return;
     }
-    // Find the least wanted member.
-    size_t worst = 0;
-    double wv = ValueAt(m[heap[0]], ts);
-    for (size_t h = 1; h < heap.size(); ++h) {
-      double hv = ValueAt(m[heap[h]], ts);
-      bool worse = std::isnan(hv) ? !std::isnan(wv) || false : (!std::isnan(wv) && (top ? hv < wv : hv > wv));
-      if (worse) {
-        worst = h;
-        wv = hv;
-      }
+    double worst = heap.front().first;
+    if (std::isnan(worst) || (top ? worst < e.first : worst > e.first)) {
+      std::pop_heap(heap.begin(), heap.end(), comp);
+      heap.back() = e;
+      std::push_heap(heap.begin(), heap.end(), comp);
     }
-    bool better = std::isnan(wv) ? !std::isnan(v) : (top ? wv < v : wv > v);
-    if (better) heap[worst] = s;
   }
 
   // ---- binary operators ---------------------------------------------------
@@ -1729,7 +1835,13 @@ class Evaluator {
     std::vector<uint32_t> li, ri;
     std::vector<double> lv, rv;
     std::unordered_map<uint64_t, size_t> right;  // sig -> position in ri
-    std::unordered_map<uint64_t, std::vector<size_t>> matched;  // sig -> output ids at this step
+    // Matches made at this step: signatures (one-to-one), and (signature,
+    // output series) pairs (many-to-one). Cleared, not reallocated, per step.
+    struct PairHash {
+      size_t operator()(const std::pair<uint64_t, size_t>& p) const { return p.first ^ (p.second * 0x9e3779b97f4a7c15ULL); }
+    };
+    std::unordered_set<uint64_t> matched;
+    std::unordered_set<std::pair<uint64_t, size_t>, PairHash> matched_pairs;
     for (size_t i = 0; i < steps_; ++i) {
       TELKIT_RETURN_IF_ERROR(Tick());
       int64_t ts = Ts(i);
@@ -1738,6 +1850,7 @@ class Evaluator {
       if (li.empty() || ri.empty()) continue;
       right.clear();
       matched.clear();
+      matched_pairs.clear();
       for (size_t k = 0; k < ri.size(); ++k) {
         auto [it, inserted] = right.emplace(rsig[ri[k]], k);
         if (!inserted) {
@@ -1765,8 +1878,7 @@ class Evaluator {
         } else if (!keep) {
           // 3.x checks the matching before filtering; 2.42 only for kept elements.
           if (!prom3) continue;
-          auto [mit, first] = matched.try_emplace(sig);
-          if (vm.card == Cardinality::kOneToOne && !first) {
+          if (vm.card == Cardinality::kOneToOne && !matched.insert(sig).second) {
             return EvalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
           }
           continue;
@@ -1778,17 +1890,13 @@ class Evaluator {
                     .first;
         }
         size_t id = pit->second;
-        auto [mit, first] = matched.try_emplace(sig);
         if (vm.card == Cardinality::kOneToOne) {
-          if (!first) {
+          if (!matched.insert(sig).second) {
             return EvalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
           }
-        } else {
-          if (std::find(mit->second.begin(), mit->second.end(), id) != mit->second.end()) {
-            return EvalError("multiple matches for labels: grouping labels must ensure unique matches");
-          }
+        } else if (!matched_pairs.insert({sig, id}).second) {
+          return EvalError("multiple matches for labels: grouping labels must ensure unique matches");
         }
-        mit->second.push_back(id);
         TELKIT_RETURN_IF_ERROR(out.Add(id, ts, value));
       }
     }
@@ -1806,6 +1914,9 @@ class Evaluator {
 }  // namespace
 
 Result<QueryResult> Engine::InstantQuery(Querier& querier, std::string_view query, int64_t t_ms) const {
+  if (t_ms < -100'000'000'000'000'000 || t_ms > 100'000'000'000'000'000) {
+    return InvalidArgumentError("query time out of range");
+  }
   TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query, options_.parse));
   return Evaluate(querier, *e, t_ms, t_ms, 1, true);
 }
@@ -1814,6 +1925,8 @@ Result<QueryResult> Engine::RangeQuery(Querier& querier, std::string_view query,
                                        int64_t step_ms) const {
   if (step_ms <= 0) return InvalidArgumentError("zero or negative query resolution step widths are not accepted");
   if (end_ms < start_ms) return InvalidArgumentError("end timestamp must not be before start time");
+  constexpr int64_t kMaxTime = 100'000'000'000'000'000;  // ms; keeps time arithmetic far from overflow
+  if (start_ms < -kMaxTime || end_ms > kMaxTime) return InvalidArgumentError("query time out of range");
   if ((end_ms - start_ms) / step_ms >= options_.max_steps) {
     return InvalidArgumentError("exceeded maximum resolution of " + std::to_string(options_.max_steps) +
                                 " points per timeseries. Try decreasing the query resolution (?step=XX)");

@@ -10,9 +10,10 @@
 // costs about one pass over the data, not one selection per step.
 //
 // Compatibility: `EngineOptions::compat` picks the behaviour of Prometheus
-// 2.42 (the Debian 12 binary; default) or 3.x where they differ: 3.x windows
-// are left-open — a sample exactly at t - range (or t - lookback) does not
-// count — and stddev/stdvar of a NaN or Inf sample is NaN.
+// 2.42 (the Debian 12 binary; default) or 3.x where they differ — chiefly
+// 3.x's left-open windows (a sample exactly at t - range or t - lookback does
+// not count), compensated sum/avg, NaN stddev of NaN; the full list is in
+// docs/promql.md.
 //
 // Native histograms are not supported: the data model has float samples only.
 //
@@ -67,6 +68,7 @@ struct QueryResult {
   double scalar = 0;
   std::string str;
   int64_t t = 0;  // evaluation time of an instant scalar/string result
+  // Prometheus' warning/info annotations; none are produced yet.
   std::vector<std::string> warnings;
 };
 

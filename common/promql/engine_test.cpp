@@ -149,3 +149,63 @@ TEST(PromqlFormatValue, MatchesPrometheusApi) {
 
 }  // namespace
 }  // namespace telkit::promql
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/promql/promql_test_runner.h"
+
+namespace telkit::promql {
+namespace {
+
+// Mutations of every query in our test scripts, evaluated over their data
+// as instant and range queries: results or clean errors, never a crash.
+TEST(PromqlEngineRobustness, MutatedQueriesEvaluateOrFailCleanly) {
+  namespace fs = std::filesystem;
+  MemoryStore store;
+  std::vector<std::string> queries;
+  for (const auto& e : fs::directory_iterator(fs::path(TELKIT_SOURCE_DIR) / "tests" / "testdata" / "promql")) {
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    ASSERT_TRUE(LoadTestScriptData(text, store).ok());
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      size_t at = line.find(" at ");
+      if (line.rfind("eval", 0) == 0 && at != std::string::npos) {
+        size_t sp = line.find(' ', at + 4);
+        if (sp != std::string::npos) queries.push_back(line.substr(sp + 1));
+      }
+    }
+  }
+  ASSERT_GT(queries.size(), 50u);
+  EngineOptions o;
+  o.max_samples = 100000;
+  o.timeout = std::chrono::seconds(5);
+  Engine engine(o);
+  const char kBytes[] = "()[]{}\"=~!<>+-*/%^@:0123456789. aInf,";
+  uint32_t rng = 42;
+  int ok = 0, failed = 0;
+  for (int k = 0; k < 3000; ++k) {
+    rng = rng * 1103515245 + 12345;
+    std::string q = queries[(rng >> 8) % queries.size()];
+    rng = rng * 1103515245 + 12345;
+    size_t at = (rng >> 8) % (q.size() + 1);
+    rng = rng * 1103515245 + 12345;
+    char c = kBytes[(rng >> 8) % (sizeof kBytes - 1)];
+    if (k % 4 == 1) q.insert(q.begin() + static_cast<ptrdiff_t>(at), c);
+    if (k % 4 == 2 && at < q.size()) q[at] = c;
+    if (k % 4 == 3 && at < q.size()) q.erase(at, 1);
+    Result<QueryResult> r = (k % 2) ? engine.InstantQuery(store, q, 300000)
+                                    : engine.RangeQuery(store, q, 0, 900000, 45000);
+    (r.ok() ? ok : failed)++;
+  }
+  EXPECT_GT(ok, 500);
+  EXPECT_GT(failed, 100);
+}
+
+}  // namespace
+}  // namespace telkit::promql

@@ -53,6 +53,9 @@ const std::map<std::string_view, Function, std::less<>>& Table() {
     add({"predict_linear", {M, S}, 0, V});
     add({"quantile_over_time", {S, M}, 0, V});
     add({"pi", {}, 0, S});
+    add({"min_of", {S, S}, 0, S, true});
+    add({"max_of", {S, S}, 0, S, true});
+    add({"histogram_quantiles", {V, Str, S}, -1, V, true});
     for (std::string_view n : {"start", "end", "step", "range"}) add({n, {}, 0, S, true});
     add({"time", {}, 0, S});
     add({"scalar", {V}, 0, S});

@@ -1,5 +1,6 @@
 #include "common/promql/parser.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -160,7 +161,7 @@ class Lexer {
       default: break;
     }
     if (IsDigit(c) || (c == '.' && i_ + 1 < q_.size() && IsDigit(q_[i_ + 1]))) {
-      if (size_t end = ScanDuration(q_, i_); end != 0 && !IsPlainNumber(i_, end)) {
+      if (size_t end = ScanDuration(q_, i_); end != 0) {
         return one(Tok::kDuration, end - i_);
       }
       size_t j = i_;
@@ -198,8 +199,6 @@ class Lexer {
   void set_bracket(bool b) { bracket_ = b; }
 
  private:
-  bool IsPlainNumber(size_t start, size_t end) const { return false; }
-
   std::string CharDesc(size_t at) const {
     if (at >= q_.size()) return "end of input";
     return "'" + std::string(1, q_[at]) + "'";
@@ -371,12 +370,24 @@ class Parser {
 
   bool IsIdent(std::string_view lower) const { return cur_.type == Tok::kIdent && Lower(cur_.text) == lower; }
 
+  // Nesting deeper than this is refused rather than risking the stack.
+  static constexpr int kMaxDepth = kMaxExprHeight;
+
+  struct DepthGuard {
+    explicit DepthGuard(int& d) : d_(d) { ++d_; }
+    ~DepthGuard() { --d_; }
+    int& d_;
+  };
+
   Result<ExprPtr> ParseBinary(int min_prec) {
+    DepthGuard guard(depth_);
+    if (depth_ > kMaxDepth) {
+      return Fail(cur_.pos, "expression nested too deeply (more than " + std::to_string(kMaxExprHeight) + " levels)");
+    }
     TELKIT_ASSIGN_OR_RETURN(ExprPtr lhs, ParseUnary());
     for (;;) {
       std::optional<BinOp> op = BinOpOf(cur_);
       if (!op || Precedence(*op) < min_prec) return lhs;
-      int op_pos = cur_.pos;
       TELKIT_RETURN_IF_ERROR(Advance());
       auto bin = std::make_unique<BinaryExpr>();
       bin->op = *op;
@@ -403,7 +414,7 @@ class Parser {
       TELKIT_ASSIGN_OR_RETURN(bin->rhs, ParseBinary(next_prec));
       bin->lhs = std::move(lhs);
       bin->pos = {bin->lhs->pos.start, bin->rhs->pos.end};
-      (void)op_pos;
+      TELKIT_RETURN_IF_ERROR(SetHeight(*bin, {bin->lhs.get(), bin->rhs.get()}));
       // Set operators match many-to-many; group_left/right on them is an
       // error that Check() reports, so keep the written cardinality then.
       if (IsSetOperator(bin->op) && bin->matching.card == Cardinality::kOneToOne) {
@@ -447,6 +458,7 @@ class Parser {
       u->negate = neg;
       u->pos = {pos, e->pos.end};
       u->expr = std::move(e);
+      TELKIT_RETURN_IF_ERROR(SetHeight(*u, {u->expr.get()}));
       return ExprPtr(std::move(u));
     }
     TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParsePrimary());
@@ -454,6 +466,13 @@ class Parser {
   }
 
   Result<int64_t> ParseDurationToken(std::string_view context) {
+    if (cur_.type == Tok::kNumber && opts_.durations_as_numbers) {
+      // 3.x: a number of seconds where a duration goes.
+      Result<double> v = ParseNumber(cur_.text);
+      if (!v.ok() || !std::isfinite(*v) || *v < 0 || *v > 3e12) return Fail(cur_.pos, "invalid duration: " + std::string(cur_.text));
+      TELKIT_RETURN_IF_ERROR(Advance());
+      return static_cast<int64_t>(std::llround(*v * 1000));
+    }
     if (cur_.type != Tok::kDuration && !(cur_.type == Tok::kNumber && cur_.text == "0")) {
       return Unexpected(context);
     }
@@ -488,6 +507,7 @@ class Parser {
           sq->step_ms = step;
           sq->pos = {e->pos.start, cur_.pos + 1};
           sq->expr = std::move(e);
+          TELKIT_RETURN_IF_ERROR(SetHeight(*sq, {sq->expr.get()}));
           TELKIT_RETURN_IF_ERROR(Advance());
           e = std::move(sq);
           offset_seen = at_seen = false;
@@ -506,6 +526,7 @@ class Parser {
         ms->range_ms = range;
         ms->pos = {e->pos.start, cur_.pos + 1};
         ms->vs.reset(static_cast<VectorSelector*>(e.release()));
+        ms->height = 2;
         TELKIT_RETURN_IF_ERROR(Advance());
         e = std::move(ms);
         continue;
@@ -551,13 +572,25 @@ class Parser {
             neg = cur_.type == Tok::kSub;
             TELKIT_RETURN_IF_ERROR(Advance());
           }
+          if (cur_.type == Tok::kDuration && opts_.durations_as_numbers) {
+            // 3.x: a duration after @ is that many seconds since the epoch.
+            Result<int64_t> d = ParseDuration(cur_.text);
+            if (!d.ok()) return Fail(cur_.pos, d.status().message());
+            mod->at = AtKind::kTimestamp;
+            mod->at_ms = neg ? -*d : *d;
+            TELKIT_RETURN_IF_ERROR(Advance());
+            e->pos.end = prev_end_;
+            continue;
+          }
           if (cur_.type != Tok::kNumber) return Unexpected(" in @, expected timestamp");
           Result<double> v = ParseNumber(cur_.text);
           if (!v.ok()) return Fail(cur_.pos, v.status().message());
           double secs = neg ? -*v : *v;
           if (!std::isfinite(secs)) return Fail(cur_.pos, "timestamp out of bounds for @ modifier: " + std::string(cur_.text));
           double ms = std::round(secs * 1000.0);
-          if (ms > 9.2e18 || ms < -9.2e18) return Fail(cur_.pos, "timestamp out of bounds for @ modifier");
+          // Far beyond any stored sample, and far enough from int64's limits
+          // that offsets and ranges cannot overflow.
+          if (ms > 1e17 || ms < -1e17) return Fail(cur_.pos, "timestamp out of bounds for @ modifier");
           mod->at = AtKind::kTimestamp;
           mod->at_ms = static_cast<int64_t>(ms);
           TELKIT_RETURN_IF_ERROR(Advance());
@@ -567,6 +600,19 @@ class Parser {
       }
       return e;
     }
+  }
+
+  // Sets e's height from its children; an error past kMaxExprHeight.
+  Status SetHeight(Expr& e, std::initializer_list<const Expr*> children) {
+    int h = 0;
+    for (const Expr* c : children) {
+      if (c != nullptr) h = std::max(h, c->height);
+    }
+    e.height = h + 1;
+    if (e.height > kMaxExprHeight) {
+      return Fail(e.pos.start, "expression nested too deeply (more than " + std::to_string(kMaxExprHeight) + " levels)");
+    }
+    return OkStatus();
   }
 
   static TimeModifiers* Modifiers(Expr& e) {
@@ -607,6 +653,7 @@ class Parser {
         auto p = std::make_unique<ParenExpr>();
         p->pos = {t.pos, cur_.pos + 1};
         p->expr = std::move(inner);
+        TELKIT_RETURN_IF_ERROR(SetHeight(*p, {p->expr.get()}));
         TELKIT_RETURN_IF_ERROR(Advance());
         return ExprPtr(std::move(p));
       }
@@ -749,6 +796,7 @@ class Parser {
     if (want == 2) agg->param = std::move(args[0]);
     agg->expr = std::move(args.back());
     agg->pos = {t.pos, end};
+    TELKIT_RETURN_IF_ERROR(SetHeight(*agg, {agg->expr.get(), agg->param.get()}));
     return ExprPtr(std::move(agg));
   }
 
@@ -768,6 +816,8 @@ class Parser {
       }
     }
     call->pos = {t.pos, cur_.pos + 1};
+    for (const ExprPtr& a : call->args) call->height = std::max(call->height, a->height + 1);
+    if (call->height > kMaxExprHeight) return Fail(t.pos, "expression nested too deeply (more than " + std::to_string(kMaxExprHeight) + " levels)");
     TELKIT_RETURN_IF_ERROR(Advance());
     return ExprPtr(std::move(call));
   }
@@ -903,6 +953,7 @@ class Parser {
   ParseOptions opts_;
   Token cur_;
   int prev_end_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -942,10 +993,13 @@ Result<int64_t> ParseDuration(std::string_view s) {
     next_unit = u + 1;
     if (digits.size() > 18) return InvalidArgumentError("duration out of range: \"" + std::string(s) + "\"");
     int64_t n = std::stoll(std::string(digits));
-    if (n > std::numeric_limits<int64_t>::max() / kUnits[u].second) {
+    if (n > 100LL * 365 * 24 * 3600 * 1000 * 1000 / kUnits[u].second) {
       return InvalidArgumentError("duration out of range: \"" + std::string(s) + "\"");
     }
     total += n * kUnits[u].second;
+    if (total > 100LL * 365 * 24 * 3600 * 1000 * 1000) {  // 100000 years
+      return InvalidArgumentError("duration out of range: \"" + std::string(s) + "\"");
+    }
     any = true;
     i = k;
   }
@@ -1059,7 +1113,6 @@ Result<std::string> Unquote(std::string_view lit) {
       case 'u':
       case 'U': {
         int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-        if (i + n >= body.size() + 0 && i + n > body.size() - 1 + 1) return InvalidArgumentError("invalid syntax in quoted string");
         uint32_t v = 0;
         for (int k = 1; k <= n; ++k) {
           if (i + k >= body.size()) return InvalidArgumentError("invalid syntax in quoted string");

@@ -17,7 +17,9 @@ struct ParseOptions {
   // Accept the functions marked experimental in functions.h.
   bool experimental_functions = true;
   // Prometheus 3.x's experimental duration expressions, the part that is
-  // implemented: a duration literal where a number is expected (`1h` = 3600).
+  // implemented: a duration literal where a number is expected (`1h` = 3600),
+  // a number of seconds where a duration is expected (`x[300]`,
+  // `offset 50`), a duration after @ (`@ 100s`).
   bool durations_as_numbers = false;
 };
 

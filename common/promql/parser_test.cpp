@@ -101,3 +101,67 @@ TEST(PromqlParser, Durations) {
 
 }  // namespace
 }  // namespace telkit::promql
+
+namespace telkit::promql {
+namespace {
+
+TEST(PromqlParser, DeepNestingIsAnErrorNotACrash) {
+  std::string parens(100000, '(');
+  EXPECT_NE(ErrorOf(parens + "1" + std::string(100000, ')')).find("nested too deeply"), std::string::npos);
+  std::string chain = "a";
+  for (int i = 0; i < 100000; ++i) chain += " + a";
+  EXPECT_NE(ErrorOf(chain).find("nested too deeply"), std::string::npos);
+  std::string pow = "2";
+  for (int i = 0; i < 100000; ++i) pow += "^2";
+  EXPECT_NE(ErrorOf(pow).find("nested too deeply"), std::string::npos);
+  EXPECT_NE(ErrorOf(std::string(100000, '-') + "1").find("nested too deeply"), std::string::npos);
+  std::string calls;
+  for (int i = 0; i < 5000; ++i) calls += "abs(";
+  EXPECT_NE(ErrorOf(calls + "a" + std::string(5000, ')')).find("nested too deeply"), std::string::npos);
+  // Within the limit everything parses.
+  std::string ok = "a";
+  for (int i = 0; i < 250; ++i) ok += " + a";
+  EXPECT_EQ(ErrorOf(ok), "OK");
+}
+
+// Every prefix and every one-byte mutation of real queries parses or fails
+// cleanly (run under ASan in the sanitizer build).
+TEST(PromqlParser, MutatedQueriesNeverCrash) {
+  const std::vector<std::string> seeds = {
+      R"q(sum by (job) (rate(http_requests_total{code=~"5..", job!="x"}[5m] offset -1m @ 100)))q",
+      R"q(histogram_quantile(0.9, sum(rate(x_bucket[5m])) by (le)) > bool on(a) group_left(b) c)q",
+      R"q(max_over_time(deriv(rate(x[1h30m])[5m:1m])[1d:]) or label_replace(y, "a", "$1", "b", "(.*)"))q",
+      R"q(topk(3, count_values("v", x)) unless -(1 + 2 ^ 3 % 4) atan2 0x1f * Inf - NaN # comment)q",
+  };
+  const char kBytes[] = "()[]{}\",'`=~!<>+-*/%^@:#0123456789.e aszxINF\\\n";
+  uint32_t rng = 12345;
+  int parsed = 0;
+  for (const std::string& seed : seeds) {
+    for (size_t n = 0; n <= seed.size(); ++n) parsed += ParseExpr(seed.substr(0, n)).ok();
+    for (int k = 0; k < 3000; ++k) {
+      std::string q = seed;
+      rng = rng * 1103515245 + 12345;
+      size_t at = (rng >> 8) % q.size();
+      rng = rng * 1103515245 + 12345;
+      char c = kBytes[(rng >> 8) % (sizeof kBytes - 1)];
+      switch (k % 3) {
+        case 0: q[at] = c; break;
+        case 1: q.insert(q.begin() + static_cast<ptrdiff_t>(at), c); break;
+        default: q.erase(at, 1); break;
+      }
+      Result<ExprPtr> e = ParseExpr(q);
+      if (e.ok()) {
+        ++parsed;
+        // What parses prints back to something that parses to the same text.
+        std::string printed = (*e)->ToString();
+        Result<ExprPtr> again = ParseExpr(printed);
+        ASSERT_TRUE(again.ok()) << q << " printed as " << printed << ": " << again.status().message();
+        EXPECT_EQ((*again)->ToString(), printed) << q;
+      }
+    }
+  }
+  EXPECT_GT(parsed, 100);
+}
+
+}  // namespace
+}  // namespace telkit::promql

@@ -31,7 +31,9 @@ void RunAll(Compat compat) {
     ss << in.rdbuf();
     TestRunnerOptions opts;
     opts.engine.compat = compat;
+    opts.engine.parse.durations_as_numbers = true;
     opts.check_range_mode = true;
+    opts.check_step_invariance = true;
     Result<ScriptReport> r = RunTestScript(ss.str(), opts);
     ASSERT_TRUE(r.ok()) << p << ": " << r.status().ToString();
     for (const EvalReport& e : r->evals) {

@@ -215,9 +215,9 @@ bool ContainsWord(std::string_view text, std::string_view word) {
 }
 
 // Syntax the parser does not implement (newer than 2.42, or 3.x feature flags).
-std::optional<std::string> UnsupportedSyntax(std::string_view expr) {
+std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool durations_as_numbers) {
   static const std::pair<const char*, const char*> kPatterns[] = {
-      {R"(\b(min_of|max_of|info|histogram_quantiles)\s*\()", "function newer than 2.42"},
+      {R"(\binfo\s*\()", "info() function"},
       {R"(\b(anchored|smoothed)\b)", "anchored/smoothed range selectors"},
       {R"(\bfill(_left|_right)?\s*\()", "fill() binary modifiers"},
       {R"(\[\s*-?\d+(\.\d+)?\s*[:\]])", "numbers as durations"},
@@ -228,11 +228,15 @@ std::optional<std::string> UnsupportedSyntax(std::string_view expr) {
       {R"(\boffset\s*-?\s*\()", "arithmetic in durations"},
       {R"(,\s*\))", "trailing comma in call"},
   };
-  for (const auto& [pattern, reason] : kPatterns) {
-    static std::map<const char*, std::unique_ptr<re2::RE2>> cache;
-    auto& re = cache[pattern];
-    if (!re) re = std::make_unique<re2::RE2>(pattern);
-    if (re2::RE2::PartialMatch(re2::StringPiece(expr.data(), expr.size()), *re)) return std::string(reason);
+  // Compiled once (thread-safe static initialisation), read-only after.
+  static const auto* kCompiled = [] {
+    auto* v = new std::vector<std::pair<std::unique_ptr<re2::RE2>, std::string>>;
+    for (const auto& [pattern, reason] : kPatterns) v->emplace_back(std::make_unique<re2::RE2>(pattern), reason);
+    return v;
+  }();
+  for (const auto& [re, why] : *kCompiled) {
+    if (durations_as_numbers && (why == "numbers as durations" || why == "durations after @")) continue;
+    if (re2::RE2::PartialMatch(re2::StringPiece(expr.data(), expr.size()), *re)) return why;
   }
   return std::nullopt;
 }
@@ -440,7 +444,7 @@ class Runner {
       report_.evals.push_back(std::move(rep));
       return OkStatus();
     }
-    if (std::optional<std::string> why = UnsupportedSyntax(spec.expr)) {
+    if (std::optional<std::string> why = UnsupportedSyntax(spec.expr, opts_.engine.parse.durations_as_numbers)) {
       rep.outcome = EvalOutcome::kSkippedUnsupported;
       rep.message = *why;
       report_.skipped_unsupported++;
@@ -449,6 +453,7 @@ class Runner {
     }
     std::string failure = Check(spec);
     if (failure.empty() && opts_.check_range_mode) failure = CheckRangeMode(spec);
+    if (failure.empty() && opts_.check_step_invariance) failure = CheckStepInvariance(spec);
     if (failure.empty()) {
       rep.outcome = EvalOutcome::kPassed;
       report_.passed++;
@@ -489,6 +494,77 @@ class Runner {
       auto it = got.find(l);
       if (it == got.end()) return "range mode: missing " + l.ToString();
       if (!AlmostEqual(v, it->second)) return "range mode: " + l.ToString() + " " + FormatValue(it->second) + ", instant " + FormatValue(v);
+    }
+    return "";
+  }
+
+  // Sets `@ t` on every selector and subquery without one, not descending
+  // into subqueries, as the Go runner does.
+  static void PinToTime(Expr& e, int64_t t) {
+    auto pin = [t](TimeModifiers& m) {
+      if (m.at == AtKind::kNone) {
+        m.at = AtKind::kTimestamp;
+        m.at_ms = t;
+      }
+    };
+    switch (e.kind) {
+      case NodeKind::kVectorSelector: pin(static_cast<VectorSelector&>(e).mod); break;
+      case NodeKind::kMatrixSelector: pin(static_cast<MatrixSelector&>(e).vs->mod); break;
+      case NodeKind::kSubquery:
+        // Its inner selectors stay relative to the (now fixed) subquery.
+        pin(static_cast<SubqueryExpr&>(e).mod);
+        break;
+      case NodeKind::kParen: PinToTime(*static_cast<ParenExpr&>(e).expr, t); break;
+      case NodeKind::kUnary: PinToTime(*static_cast<UnaryExpr&>(e).expr, t); break;
+      case NodeKind::kBinary:
+        PinToTime(*static_cast<BinaryExpr&>(e).lhs, t);
+        PinToTime(*static_cast<BinaryExpr&>(e).rhs, t);
+        break;
+      case NodeKind::kAggregate:
+        if (static_cast<AggregateExpr&>(e).param) PinToTime(*static_cast<AggregateExpr&>(e).param, t);
+        PinToTime(*static_cast<AggregateExpr&>(e).expr, t);
+        break;
+      case NodeKind::kCall:
+        for (ExprPtr& a : static_cast<Call&>(e).args) PinToTime(*a, t);
+        break;
+      default: break;
+    }
+  }
+
+  // The Go runner's step-invariance check: with every selector pinned to the
+  // eval time by @, the result must not depend on the evaluation time.
+  std::string CheckStepInvariance(const EvalSpec& spec) {
+    if (spec.range || spec.expect_fail || spec.expect_string || spec.range_vector) return "";
+    static const re2::RE2 kTimeDependent(
+        R"(\b(time|timestamp|predict_linear|start|end|range|step|days_in_month|day_of_month|day_of_week|day_of_year|hour|minute|month|year)\s*\()");
+    if (re2::RE2::PartialMatch(spec.expr, kTimeDependent)) return "";
+    Result<ExprPtr> e = ParseExpr(spec.expr, opts_.engine.parse);
+    if (!e.ok()) return "";
+    PinToTime(**e, spec.start);
+    std::string pinned = (*e)->ToString();
+    Result<QueryResult> want = engine_.InstantQuery(store_, spec.expr, spec.start);
+    if (!want.ok()) return "";
+    int64_t t = spec.start;
+    std::vector<int64_t> times = t == 0 ? std::vector<int64_t>{-1000, 0, 1000}
+                                        : std::vector<int64_t>{-10 * t, 0, t / 5, t, 10 * t};
+    for (int64_t at : times) {
+      Result<QueryResult> got = engine_.InstantQuery(store_, pinned, at);
+      if (!got.ok()) return "step invariance: '" + pinned + "' at " + std::to_string(at) + " failed: " + got.status().message();
+      if (got->type != want->type) return "step invariance: type differs at " + std::to_string(at);
+      if (want->type == ValueType::kScalar) {
+        if (!AlmostEqual(got->scalar, want->scalar)) return "step invariance: scalar differs at " + std::to_string(at);
+        continue;
+      }
+      std::map<Labels, double> a, b;
+      for (const Series& s : want->series) a[s.labels] = s.points.back().v;
+      for (const Series& s : got->series) b[s.labels] = s.points.back().v;
+      if (a.size() != b.size()) return "step invariance: '" + pinned + "' at " + std::to_string(at) + " gives " + std::to_string(b.size()) + " series, not " + std::to_string(a.size());
+      for (const auto& [l, v] : a) {
+        auto it = b.find(l);
+        if (it == b.end() || !AlmostEqual(v, it->second)) {
+          return "step invariance: '" + pinned + "' at " + std::to_string(at) + " differs for " + l.ToString();
+        }
+      }
     }
     return "";
   }

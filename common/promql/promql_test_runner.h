@@ -49,6 +49,10 @@ struct TestRunnerOptions {
   // results) as a range query from t-1m to t+1m step 1m and require the
   // middle step to equal the instant result, as Prometheus' runner does.
   bool check_range_mode = false;
+  // Also pin every selector of an instant eval to its time with `@` and
+  // require the same result at -10t, 0, t/5, t and 10t (skipped for
+  // time-dependent functions), as Prometheus' runner does.
+  bool check_step_invariance = false;
 };
 
 // Runs the script `text`. INVALID_ARGUMENT (with the line number) when the

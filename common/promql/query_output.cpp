@@ -117,6 +117,7 @@ Status LoadExposition(std::string_view text, int64_t default_t_ms, MemoryStore& 
 Result<int64_t> ParseApiTime(std::string_view text) {
   std::string s(TrimSpace(text));
   if (std::optional<double> v = ParseGoFloat(s); v && std::isfinite(*v)) {
+    if (std::fabs(*v) > 1e14) return InvalidArgumentError("timestamp '" + s + "' is out of range");
     return static_cast<int64_t>(std::llround(*v * 1000));
   }
   // RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
@@ -156,7 +157,7 @@ Result<int64_t> ParseApiDuration(std::string_view text) {
   std::string s(TrimSpace(text));
   int64_t ms = 0;
   if (std::optional<double> v = ParseGoFloat(s)) {
-    if (!std::isfinite(*v) || *v * 1000 > 9.2e18) return InvalidArgumentError("cannot parse '" + s + "' to a valid duration");
+    if (!std::isfinite(*v) || std::fabs(*v) > 1e14) return InvalidArgumentError("cannot parse '" + s + "' to a valid duration");
     ms = static_cast<int64_t>(std::llround(*v * 1000));
   } else {
     Result<int64_t> d = ParseDuration(s);
