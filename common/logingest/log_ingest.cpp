@@ -455,3 +455,26 @@ std::string FormatLogQueryResult(const std::vector<LogStreamResult>& result, boo
 }
 
 }  // namespace telkit
+
+namespace telkit {
+
+Result<int64_t> ParseLogDuration(std::string_view text) {
+  if (text.empty()) return InvalidArgumentError("bad duration ''");
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == 0 || i + 1 != text.size()) return InvalidArgumentError("bad duration '" + std::string(text) + "'");
+  int64_t n = std::strtoll(std::string(text.substr(0, i)).c_str(), nullptr, 10);
+  int64_t unit;
+  switch (text[i]) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    case 'w': unit = 7 * 86400; break;
+    default: return InvalidArgumentError("bad duration '" + std::string(text) + "': unit must be s, m, h, d or w");
+  }
+  if (n > INT64_MAX / 1'000'000'000 / unit) return InvalidArgumentError("duration too long");
+  return n * unit * 1'000'000'000;
+}
+
+}  // namespace telkit

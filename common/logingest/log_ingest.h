@@ -129,6 +129,8 @@ Result<int64_t> ParseLogTime(std::string_view text);
 // A stream selector `{name="value", name=~"re", ...}` (LogQL's, without a
 // pipeline). INVALID_ARGUMENT with the position on error.
 Result<std::vector<LabelMatcher>> ParseLogSelector(std::string_view text);
+// "30s", "15m", "12h", "7d", "2w" in nanoseconds.
+Result<int64_t> ParseLogDuration(std::string_view text);
 // RFC 3339 with nanoseconds, UTC: 2024-01-02T03:04:05.000000006Z.
 std::string FormatLogTime(int64_t ns);
 // Lines as `TIME {labels} line` (text) or one JSON object a line (jsonl:
