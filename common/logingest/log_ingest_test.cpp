@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "common/otlp/signal.h"
+
 namespace telkit {
 namespace {
 
@@ -74,6 +76,28 @@ TEST(LogIngest, PlainJsonLinesWithJournalTimestamps) {
   EXPECT_EQ((*r)[0].entries[0].line, "started");
   EXPECT_EQ(FormatLogQueryResult(*r, false, false),
             "2023-11-14T22:13:20.000001000Z {job=\"journal\"} started\n");
+}
+
+TEST(LogIngest, ServerCountsMalformedAndOtherFramesAndStoresLogs) {
+  TempDir dir;
+  LogIngestConfig c;
+  c.data_dir = dir.path() + "/db";
+  c.store.background = false;
+  auto s = LogIngestServer::Start(c);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Frame bad;
+  bad.signal = static_cast<uint8_t>(Signal::kLogs);
+  bad.payload = "\xff\xff\xff not protobuf";
+  EXPECT_TRUE((*s)->IngestFrame(bad).ok());
+  Frame other;
+  other.signal = static_cast<uint8_t>(Signal::kTraces);
+  EXPECT_TRUE((*s)->IngestFrame(other).ok());
+  std::string text = (*s)->registry().ExpositionText();
+  EXPECT_NE(text.find("log_ingest_frames_total{kind=\"malformed\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("log_ingest_frames_total{kind=\"other\"} 1"), std::string::npos);
+  // A second server on the same directory is refused (the writer lock).
+  EXPECT_EQ(LogIngestServer::Start(c).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*s)->Shutdown().ok());
 }
 
 }  // namespace
