@@ -60,6 +60,7 @@ std::string OtlpAttributeName(std::string_view name) {
 std::string AnyValueText(const AnyValue& v) {
   if (v.value_case() == AnyValue::kStringValue) return v.string_value();
   if (v.value_case() == AnyValue::VALUE_NOT_SET) return "";
+  if (v.value_case() == AnyValue::kBytesValue) return Base64Encode(v.bytes_value());
   return ToJson(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -38,7 +38,7 @@ struct OtlpLogsMapOptions {
 // The label (or metadata) name of an OTLP attribute: every character
 // outside [a-zA-Z0-9_] becomes '_', a leading digit gets a '_' prefix.
 std::string OtlpAttributeName(std::string_view name);
-// An AnyValue as text: strings as is, everything else as JSON.
+// An AnyValue as text: strings as is, bytes as base64, everything else as JSON.
 std::string AnyValueText(const opentelemetry::proto::common::v1::AnyValue& v);
 // "trace", "debug", "info", "warn", "error", "fatal" or "unknown".
 std::string SeverityLevel(int severity_number, std::string_view severity_text);
