@@ -39,7 +39,7 @@ enum class ChunkCompression : uint8_t { kNone = 0, kZstd = 1 };
 struct ChunkOptions {
   size_t block_bytes = 256 << 10;  // raw bytes per block (a block holds at least one line)
   ChunkCompression compression = ChunkCompression::kZstd;
-  int zstd_level = 3;
+  int zstd_level = 1;  // measured: bench/logs/README.md
 };
 
 // Encodes `entries` (REQUIRES: non-empty, sorted by ts) as one chunk.

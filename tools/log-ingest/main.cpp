@@ -42,7 +42,7 @@ struct Flags {
   size_t max_streams = 100000;
   double rate_limit = 0;
   size_t chunk_bytes = 1 << 20;
-  int zstd_level = 3;
+  int zstd_level = 1;
   // query
   CLI::App* query = nullptr;
   std::string selector;
