@@ -48,17 +48,23 @@ API_PORT=$(free_port) TQ_ADMIN=$(free_port)
 SERVE_PID=$!; PIDS+=("$SERVE_PID")
 wait_http "http://127.0.0.1:$TQ_ADMIN/readyz" 10 || { fail "tel-query serve did not start" "$WORK/serve.log"; summary; exit 1; }
 
-# prom_rw_body.py: series bats_rw{i="0"} with 1.5 @ 1000 ms and 2.5 @ 2000 ms.
-/usr/bin/python3 "$RW_BODY" 1 >"$WORK/rw.bin"
+# A remote-write body (prom_rw_body.py's encoder): bats_rw{i="0"} 2.5 at now.
+NOW_MS=$(($(date +%s) * 1000))
+/usr/bin/python3 - "$RW_BODY" "$NOW_MS" >"$WORK/rw.bin" <<'PY'
+import importlib.util, sys, snappy
+spec = importlib.util.spec_from_file_location("rw", sys.argv[1]); rw = importlib.util.module_from_spec(spec); spec.loader.exec_module(rw)
+ts = rw.field(1, 2, rw.label("__name__", "bats_rw")) + rw.field(1, 2, rw.label("i", "0")) + rw.field(2, 2, rw.sample(2.5, int(sys.argv[2])))
+sys.stdout.buffer.write(snappy.compress(rw.field(1, 2, ts)))
+PY
 code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-protobuf' \
   -H 'Content-Encoding: snappy' --data-binary "@$WORK/rw.bin" "http://127.0.0.1:$HTTP_PORT/api/v1/write")
 [ "$code" = 204 ] || [ "$code" = 200 ] || fail "remote write answered $code"
 t0=$(date +%s%N)
 seen_cli= seen_api=
 while (( $(date +%s%N) - t0 < 2000000000 )); do
-  [ -z "$seen_cli" ] && [[ $("$TQ" promql 'bats_rw' --data "$DATA" --time 2 -o csv 2>/dev/null) == *',2,2.5'* ]] &&
+  [ -z "$seen_cli" ] && [[ $("$TQ" promql 'bats_rw' --data "$DATA" --time "$((NOW_MS / 1000))" -o csv 2>/dev/null) == *",$((NOW_MS / 1000)),2.5"* ]] &&
     seen_cli=$((($(date +%s%N) - t0) / 1000000))
-  [ -z "$seen_api" ] && [[ $(curl -fsS "http://127.0.0.1:$API_PORT/api/v1/query?query=bats_rw&time=2") == *'"2.5"'* ]] &&
+  [ -z "$seen_api" ] && [[ $(curl -fsS "http://127.0.0.1:$API_PORT/api/v1/query?query=bats_rw&time=$((NOW_MS / 1000))") == *'"2.5"'* ]] &&
     seen_api=$((($(date +%s%N) - t0) / 1000000))
   [ -n "$seen_cli" ] && [ -n "$seen_api" ] && break
   sleep 0.05
