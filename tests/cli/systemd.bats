@@ -80,7 +80,9 @@ stage_unit() {
 @test "the flags in ExecStart are flags of the command" {
   for name in "${daemons[@]}"; do
     [[ -x $BIN/$name/$name ]] || continue
-    flags=$("$BIN/$name/$name" --help | grep -oE '^ {2,6}(-[[:alnum:]],)?--[[:alnum:]][-[:alnum:]]*' |
+    # A subcommand right after the command (tel-query serve) has its own --help.
+    sub=$(sed -n "s|^ExecStart=-\\?/usr/bin/$name \\([a-z][-a-z]*\\).*|\\1|p" "$ROOT/systemd/$name.service")
+    flags=$("$BIN/$name/$name" $sub --help | grep -oE '^ {2,6}(-[[:alnum:]],)?--[[:alnum:]][-[:alnum:]]*' |
       grep -oE -- '--[[:alnum:]][-[:alnum:]]*')
     for flag in $(sed -n 's/^ExecStart=//p' "$ROOT/systemd/$name.service" | grep -oE -- '--[[:alnum:]][-[:alnum:]]*'); do
       grep -qxF -- "$flag" <<<"$flags" || problem "$name.service: ExecStart uses $flag, which $name --help does not list"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bats
-# tel-query promql: instant and range queries over data loaded from test
-# scripts and expositions, table and API JSON output, and its errors.
+# tel-query: promql (instant and range queries over data loaded from test
+# scripts and expositions; table, API JSON, CSV and chart output; relative
+# times; errors), series / labels / label-values, and serve (the Prometheus
+# HTTP API and the admin endpoint, SIGTERM). Reading a real store (--data) is
+# covered by common/query/query_test.cpp (ServeTest) and tests/e2e.
 
 load helpers
 
@@ -31,8 +34,9 @@ OUT
   run "$TQ" promql 'scalar(sum(req_total))' --load "$DATA/selectors.test" --time 1970-01-01T00:10:00Z
   assert_success
   assert_line --index 1 --regexp '^600 +115$'
+  # The API's JSON exactly: Prometheus writes milliseconds as 3 digits.
   run "$TQ" promql '"text"' --format json --time 1.5
-  assert_output '{"status":"success","data":{"resultType":"string","result":[1.5,"text"]}}'
+  assert_output '{"status":"success","data":{"resultType":"string","result":[1.500,"text"]}}'
 }
 
 @test "expositions: text format in ms, OpenMetrics in seconds, no timestamp at the query time" {
@@ -72,9 +76,9 @@ OUT
     --max-samples 5
   assert_failure 1
   [[ $stderr == *"query processing would load too many samples into memory"* ]]
-  run --separate-stderr "$TQ" promql 'up' --data "$T"
+  run --separate-stderr "$TQ" promql 'up' --data "$T/none"
   assert_failure 1
-  [[ $stderr == *"not connected yet"* ]]
+  [[ $stderr == *"open the metrics store '$T/none'"* ]]
 }
 
 @test "usage errors exit 2" {
@@ -90,12 +94,13 @@ OUT
   [[ $stderr == *"subcommand is required"* ]]
 }
 
-@test "--compat 3: left-open windows" {
+@test "3.x semantics by default, --compat 2 for 2.42: left-open windows" {
   # A sample exactly 5m before the evaluation time counts in 2.42 only.
   run "$TQ" promql 'count(req_total{job="web"})' --load "$DATA/selectors.test" --time 300
-  assert_line --index 1 --regexp '^\{\} +1$'
-  run "$TQ" promql 'count(req_total{job="web"})' --load "$DATA/selectors.test" --time 300 --compat 3
+  assert_success
   assert_output ''
+  run "$TQ" promql 'count(req_total{job="web"})' --load "$DATA/selectors.test" --time 300 --compat 2
+  assert_line --index 1 --regexp '^\{\} +1$'
 }
 
 @test "man page: PROMQL OPTIONS names exactly the flags of 'tel-query promql --help'" {
@@ -110,4 +115,147 @@ OUT
   for flag in $documented; do
     grep -qxF -- "$flag" <<<"$flags" || fail "tel-query.1 documents $flag, which 'tel-query promql --help' does not list"
   done
+}
+
+@test "-o csv: one row per point, quoted series" {
+  run --separate-stderr "$TQ" promql 'req_total{code="500"}' --load "$DATA/selectors.test" --start 0 --end 60 --step 1m -o csv
+  assert_success
+  assert_output - <<'OUT'
+series,timestamp,value
+"req_total{code=""500"", job=""api""}",0,0
+"req_total{code=""500"", job=""api""}",60,1
+OUT
+}
+
+@test "-o chart: braille, axis labels, legend; no colour when not a terminal or NO_COLOR" {
+  run --separate-stderr "$TQ" promql 'req_total{job="api"}' --load "$DATA/selectors.test" --start 0 --end 600 --step 1m -o chart
+  assert_success
+  [[ $output != *$'\e['* ]]
+  [[ $output == *"1970-01-01T00:00:00Z"*"1970-01-01T00:10:00Z"* ]]
+  LC_ALL=C grep -q $'\xe2[\xa0-\xa3]' <<<"$output"  # U+2800..U+28FF
+  assert_line --regexp '^100 │'
+  assert_line --regexp '^  0 │'
+  assert_line '[1] req_total{code="200", job="api"}'
+  assert_line '[2] req_total{code="500", job="api"}'
+  # Colour needs a terminal: script(1) gives one; NO_COLOR turns it off.
+  command -v script >/dev/null || skip "no script(1)"
+  run script -qec "'$TQ' promql 'req_total{job=\"api\"}' --load '$DATA/selectors.test' --start 0 --end 600 --step 1m -o chart" /dev/null
+  [[ $output == *$'\e[31m'* && $output == *$'\e[32m'* ]]
+  run env NO_COLOR=1 script -qec "'$TQ' promql 'req_total{job=\"api\"}' --load '$DATA/selectors.test' --start 0 --end 600 --step 1m -o chart" /dev/null
+  [[ $output != *$'\e['* ]]
+  run "$TQ" promql 'req_total{job="none"}' --load "$DATA/selectors.test" --time 60 -o chart
+  assert_output 'no data'
+}
+
+@test "relative times: now, now-1h, -15m" {
+  run --separate-stderr "$TQ" promql 'time()' --time now-1h -o json
+  assert_success
+  t=$(jq -r '.data.result[0]' <<<"$output")
+  now=$(date +%s)
+  (( ${t%.*} >= now - 3601 && ${t%.*} <= now - 3599 ))
+  run --separate-stderr "$TQ" promql 'vector(1)' --start -15m --step 5m -o csv
+  assert_success
+  (( ${#lines[@]} == 5 ))  # the header and 0, 5, 10, 15 minutes ago
+  run --separate-stderr "$TQ" promql '1' --time yesterday
+  assert_failure 2
+  [[ $stderr == *"bad time 'yesterday'"* ]]
+}
+
+@test "a parse error points at its column" {
+  run --separate-stderr "$TQ" promql 'sum(rate(x[5m]) by'
+  assert_failure 1
+  [[ $stderr == *"1:"*"parse error"* ]]
+  col=$(grep -oE '1:[0-9]+:' <<<"$stderr" | head -1 | cut -d: -f2)
+  caret=$(tail -n 1 <<<"$stderr")
+  [[ $caret == *"^" ]]
+  (( ${#caret} == col + 2 ))
+}
+
+@test "series, labels, label-values: table and the API's JSON" {
+  run --separate-stderr "$TQ" series 'req_total{job="api"}' --load "$DATA/selectors.test"
+  assert_success
+  assert_output - <<'OUT'
+req_total{code="200", job="api"}
+req_total{code="500", job="api"}
+OUT
+  run --separate-stderr "$TQ" series '{job="web"}' --load "$DATA/selectors.test" -o json
+  assert_output '{"status":"success","data":[{"__name__":"req_total","code":"200","job":"web"}]}'
+  run --separate-stderr "$TQ" labels --load "$DATA/selectors.test"
+  assert_output - <<'OUT'
+__name__
+code
+job
+OUT
+  run --separate-stderr "$TQ" label-values job --match gauge --load "$DATA/selectors.test" -o json
+  assert_output '{"status":"success","data":["api"]}'
+  run --separate-stderr "$TQ" label-values __name__ --load "$DATA/selectors.test"
+  assert_output $'gauge\nreq_total'
+  run --separate-stderr "$TQ" series 'req_total{' --load "$DATA/selectors.test"
+  assert_failure 1
+  [[ $stderr == *"parse error"* ]]
+  run --separate-stderr "$TQ" label-values --load "$DATA/selectors.test"
+  assert_failure 2
+  run --separate-stderr "$TQ" series up
+  assert_failure 2
+  [[ $stderr == *"no data: give --data DIR or --load FILE"* ]]
+  run --separate-stderr "$TQ" labels --load "$DATA/selectors.test" --data "$T"
+  assert_failure 2
+}
+
+# start_serve ARGS...: tel-query serve on ephemeral ports; sets PID, PORT, ADMIN.
+start_serve() {
+  "$TQ" serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$@" 2>"$T/serve.log" &
+  PID=$!
+  for _ in $(seq 100); do
+    PORT=$(grep -oE 'Prometheus API on 127.0.0.1:[0-9]+' "$T/serve.log" | grep -oE '[0-9]+$' || true)
+    ADMIN=$(grep -oE 'admin endpoint on 127.0.0.1:[0-9]+' "$T/serve.log" | grep -oE '[0-9]+$' || true)
+    [[ -n $PORT && -n $ADMIN ]] && return 0
+    sleep 0.05
+  done
+  cat "$T/serve.log"
+  return 1
+}
+
+teardown() {
+  [[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null || true
+}
+
+@test "serve: the Prometheus API and the admin endpoint; SIGTERM exits 0" {
+  start_serve --load "$DATA/selectors.test"
+  run curl -fsS "http://127.0.0.1:$PORT/api/v1/query?query=count(req_total%7Bjob=%22web%22%7D)&time=300"
+  assert_output '{"status":"success","data":{"resultType":"vector","result":[]}}'
+  run curl -fsS --data-urlencode 'query=sum(req_total)' --data-urlencode 'time=600' "http://127.0.0.1:$PORT/api/v1/query"
+  assert_output '{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[600,"115"]}]}}'
+  run curl -sS "http://127.0.0.1:$PORT/api/v1/query?query=sum(x"
+  [[ $output == *'"errorType":"bad_data"'* ]]
+  run curl -fsS "http://127.0.0.1:$ADMIN/healthz"
+  assert_success
+  run curl -fsS "http://127.0.0.1:$ADMIN/readyz"
+  assert_success
+  run curl -fsS "http://127.0.0.1:$ADMIN/metrics"
+  assert_output --partial 'tel_query_api_requests'
+  kill -TERM "$PID"
+  rc=0
+  wait "$PID" || rc=$?
+  PID=
+  [[ $rc == 0 ]] || fail "serve exited $rc after SIGTERM: $(cat "$T/serve.log")"
+}
+
+@test "serve --compat 2 answers with 2.42 semantics" {
+  start_serve --load "$DATA/selectors.test" --compat 2
+  run curl -fsS "http://127.0.0.1:$PORT/api/v1/query?query=count(req_total%7Bjob=%22web%22%7D)&time=300"
+  assert_output '{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[300,"1"]}]}}'
+}
+
+@test "serve: usage errors exit 2, a busy address exits 1" {
+  run --separate-stderr "$TQ" serve
+  assert_failure 2
+  run --separate-stderr "$TQ" serve --load "$DATA/selectors.test" --listen nonsense
+  assert_failure 2
+  start_serve --load "$DATA/selectors.test"
+  run --separate-stderr "$TQ" serve --load "$DATA/selectors.test" --listen "127.0.0.1:$PORT" --admin-listen ''
+  assert_failure 1
+  run --separate-stderr "$TQ" serve --data "$T/none" --listen 127.0.0.1:0 --admin-listen ''
+  assert_failure 1
+  [[ $stderr == *"open the metrics store"* ]]
 }
