@@ -46,7 +46,7 @@ struct Flags {
   std::string meta_start, meta_end;
   // serve
   std::string listen = "127.0.0.1:9090";
-  std::string admin_listen = "127.0.0.1:8890";
+  std::string admin_listen = "127.0.0.1:8893";
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
 };
 
@@ -121,7 +121,7 @@ void Declare(CLI::App& app, Flags& f) {
   f.serve = d;
   d->add_option("--listen", f.listen, "Prometheus API address")->option_text("ADDR=127.0.0.1:9090");
   d->add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; empty: none")
-      ->option_text("ADDR=127.0.0.1:8890");
+      ->option_text("ADDR=127.0.0.1:8893");
   DataFlags(d, f);
   EngineFlags(d, f);
   d->footer(
