@@ -1,0 +1,152 @@
+#include "common/tracestore/trace_store_server.h"
+
+#include "common/admin/process_metrics.h"
+
+namespace telkit {
+
+Result<std::unique_ptr<TraceStoreServer>> TraceStoreServer::Start(TraceStoreServerConfig config) {
+  if (config.cut_interval_ms <= 0) return InvalidArgumentError("cut interval must be positive");
+  std::unique_ptr<TraceStoreServer> s(new TraceStoreServer());
+  s->config_ = std::move(config);
+  TELKIT_ASSIGN_OR_RETURN(s->store_, TraceStore::Open(DefaultFileSystem(), s->config_.data_dir, s->config_.store));
+  s->registry_ = std::make_unique<MetricsRegistry>();
+  RegisterProcessMetrics(*s->registry_, "trace-store");
+  s->RegisterMetrics();
+  if (s->config_.admin) {
+    AdminServerOptions ao;
+    ao.listen = *s->config_.admin;
+    TraceStoreServer* self = s.get();
+    ao.ready = [self] { return self->status().ok(); };
+    TELKIT_ASSIGN_OR_RETURN(s->admin_, AdminServer::Start(ao, *s->registry_));
+  }
+  for (const std::string& spec : s->config_.inputs) {
+    TELKIT_ASSIGN_OR_RETURN(auto in, OpenStreamInput(spec, s->config_.input));
+    s->inputs_.push_back(std::move(in));
+  }
+  s->inputs_open_ = static_cast<int>(s->inputs_.size());
+  for (auto& in : s->inputs_) s->readers_.emplace_back(&TraceStoreServer::ReadLoop, s.get(), in.get());
+  s->cutter_ = std::thread(&TraceStoreServer::CutLoop, s.get());
+  return s;
+}
+
+TraceStoreServer::~TraceStoreServer() { (void)Shutdown(); }
+
+void TraceStoreServer::Fail(const Status& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (status_.ok()) status_ = s;
+}
+
+Status TraceStoreServer::status() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return status_;
+}
+
+void TraceStoreServer::ReadLoop(StreamInput* in) {
+  for (;;) {
+    auto frame = in->Next();
+    if (!frame.ok()) {
+      if (frame.status().code() != StatusCode::kCancelled) Fail(frame.status().WithContext("input"));
+      break;
+    }
+    if (!frame->has_value()) break;
+    const Frame& f = **frame;
+    frames_.fetch_add(1, std::memory_order_relaxed);
+    if (f.signal_enum() != Signal::kTraces) {
+      frames_other_signal_.fetch_add(1, std::memory_order_relaxed);
+      in->Acknowledge(f);
+      continue;
+    }
+    Status s = store_->Append(f.payload);
+    if (s.code() == StatusCode::kInvalidArgument) {
+      frames_invalid_.fetch_add(1, std::memory_order_relaxed);
+      in->Acknowledge(f);
+      continue;
+    }
+    if (!s.ok()) {
+      Fail(s.WithContext("store"));
+      break;
+    }
+    in->Acknowledge(f);
+  }
+  inputs_open_.fetch_sub(1);
+}
+
+void TraceStoreServer::CutLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    cv_.wait_for(l, std::chrono::milliseconds(config_.cut_interval_ms));
+    if (stopping_) break;
+    l.unlock();
+    auto r = store_->CutIdle();
+    if (!r.ok()) cut_failures_.fetch_add(1, std::memory_order_relaxed);
+    l.lock();
+  }
+}
+
+Status TraceStoreServer::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (shut_down_) return status_;
+    shut_down_ = true;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& in : inputs_) in->Cancel();
+  for (auto& t : readers_) t.join();
+  if (cutter_.joinable()) cutter_.join();
+  if (config_.cut_on_shutdown) {
+    auto r = store_->CutAll();
+    if (!r.ok()) Fail(r.status().WithContext("cut on shutdown"));
+  }
+  Status closed = store_->Close();
+  if (!closed.ok()) Fail(closed);
+  if (admin_) admin_->Stop();
+  return status();
+}
+
+void TraceStoreServer::RegisterMetrics() {
+  TraceStore* st = store_.get();
+  MetricsRegistry& r = *registry_;
+  auto stat = [st](auto field) { return [st, field] { return static_cast<double>(st->stats().*field); }; };
+  using S = TraceStoreStats;
+  auto counter = [&](const char* name, const char* help, auto field) {
+    r.AddCallback(name, help, MetricType::kCounter, {}, stat(field));
+  };
+  auto gauge = [&](const char* name, const char* help, auto field) {
+    r.AddCallback(name, help, MetricType::kGauge, {}, stat(field));
+  };
+  counter("trace_store_requests_total", "Trace requests appended.", &S::requests);
+  counter("trace_store_requests_invalid_total", "Payloads that are not an ExportTraceServiceRequest.",
+          &S::requests_invalid);
+  counter("trace_store_spans_received_total", "Spans received.", &S::spans_received);
+  counter("trace_store_spans_stored_total", "Spans accepted into live traces.", &S::spans_stored);
+  counter("trace_store_spans_duplicate_total", "Spans dropped as duplicates (same trace and span id).",
+          &S::spans_duplicate);
+  counter("trace_store_spans_invalid_total", "Spans with a bad trace or span id.", &S::spans_invalid);
+  counter("trace_store_spans_refused_trace_spans_total", "Spans refused: trace over its span limit.",
+          &S::spans_refused_trace_spans);
+  counter("trace_store_spans_refused_trace_bytes_total", "Spans refused: trace over its byte limit.",
+          &S::spans_refused_trace_bytes);
+  counter("trace_store_attributes_truncated_total", "String attribute values cut to the size limit.",
+          &S::attributes_truncated);
+  gauge("trace_store_live_traces", "Traces not yet cut to a block.", &S::live_traces);
+  gauge("trace_store_live_spans", "Spans of live traces.", &S::live_spans);
+  counter("trace_store_traces_cut_total", "Traces written to blocks.", &S::traces_cut);
+  counter("trace_store_blocks_written_total", "Blocks written.", &S::blocks_written);
+  counter("trace_store_blocks_removed_total", "Blocks removed by retention.", &S::blocks_removed);
+  gauge("trace_store_blocks", "Blocks on disk.", &S::blocks);
+  gauge("trace_store_block_bytes", "Bytes of the blocks on disk.", &S::block_bytes);
+  counter("trace_store_cut_errors_total", "Block cuts that failed (retried).", &S::cut_errors);
+  r.AddCallback("trace_store_wal_syncs_total", "WAL fsyncs (concurrent appends share one).", MetricType::kCounter, {},
+                [st] { return static_cast<double>(st->stats().wal.commits); });
+  r.AddCallback("trace_store_frames_total", "Stream frames read.", MetricType::kCounter, {},
+                [this] { return static_cast<double>(frames_.load()); });
+  r.AddCallback("trace_store_frames_other_signal_total", "Frames of another signal, skipped.",
+                MetricType::kCounter, {}, [this] { return static_cast<double>(frames_other_signal_.load()); });
+  r.AddCallback("trace_store_frames_invalid_total", "Traces frames whose payload does not parse, skipped.",
+                MetricType::kCounter, {}, [this] { return static_cast<double>(frames_invalid_.load()); });
+  r.AddCallback("trace_store_inputs_open", "Stream inputs still reading.", MetricType::kGauge, {},
+                [this] { return static_cast<double>(inputs_open_.load()); });
+}
+
+}  // namespace telkit
