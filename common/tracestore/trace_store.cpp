@@ -79,6 +79,7 @@ Status TraceStore::Recover() {
     TELKIT_ASSIGN_OR_RETURN(auto reader, WalReader::Open(fs_, wal_dir, ro));
     int64_t now = Now();
     std::lock_guard<std::mutex> l(live_mu_);
+    replaying_ = true;
     while (true) {
       TELKIT_ASSIGN_OR_RETURN(auto rec, reader->Next());
       if (!rec.has_value()) break;
@@ -89,6 +90,7 @@ Status TraceStore::Recover() {
       if (!SplitTraceRequest(*rec, options_.span_limits, &spans, &st).ok()) continue;
       ApplyLocked(&spans, now);
     }
+    replaying_ = false;
     // A last segment whose header is torn holds nothing: remove it here, as
     // WalWriter::Open would, but before Open numbers the next segment after
     // it (which would leave a gap that the next replay reports as DATA_LOSS).
@@ -137,6 +139,7 @@ void TraceStore::ApplyLocked(std::vector<SpanRecord>* spans, int64_t now) {
       if (t.spans.empty()) live_.erase(it);  // nothing of it stored
       continue;
     }
+    if (options_.on_span && !replaying_) options_.on_span(r);
     t.bytes += r.otlp.size();
     t.by_span_id.emplace(r.span_id, static_cast<uint32_t>(t.spans.size()));
     t.spans.push_back(std::move(r));

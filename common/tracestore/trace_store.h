@@ -61,6 +61,10 @@ struct TraceStoreOptions {
   int zstd_level = 3;
   // Wall clock in Unix nanoseconds (tests replace it).
   std::function<int64_t()> clock;
+  // Called with every span accepted by Append (not for duplicates, refused
+  // spans or WAL replay), under the store's lock: keep it short and do not
+  // call the store from it. The span metrics generator hangs here.
+  std::function<void(const SpanRecord&)> on_span;
 };
 
 struct TraceStoreStats {
@@ -145,6 +149,7 @@ class TraceStore {
   std::unique_ptr<TraceCatalogue> catalogue_;
   uint64_t next_block_ = 1;
   bool closed_ = false;
+  bool replaying_ = false;  // under live_mu_
 };
 
 }  // namespace telkit

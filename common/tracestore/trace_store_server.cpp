@@ -1,13 +1,30 @@
 #include "common/tracestore/trace_store_server.h"
 
+#include <chrono>
+#include <limits>
+
 #include "common/admin/process_metrics.h"
+#include "common/otlp/signal.h"
 
 namespace telkit {
 
 Result<std::unique_ptr<TraceStoreServer>> TraceStoreServer::Start(TraceStoreServerConfig config) {
   if (config.cut_interval_ms <= 0) return InvalidArgumentError("cut interval must be positive");
+  if (config.metrics_interval_ms <= 0) return InvalidArgumentError("metrics interval must be positive");
   std::unique_ptr<TraceStoreServer> s(new TraceStoreServer());
   s->config_ = std::move(config);
+  if (!s->config_.metrics_out.empty()) {
+    TELKIT_ASSIGN_OR_RETURN(s->metrics_out_, OpenStreamOutput(s->config_.metrics_out));
+    s->generator_ = std::make_unique<SpanMetricsGenerator>(s->config_.metrics);
+    SpanMetricsGenerator* g = s->generator_.get();
+    auto clock = s->config_.store.clock;
+    s->config_.store.on_span = [g, clock](const SpanRecord& span) {
+      g->Consume(span, clock ? clock()
+                             : std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+    };
+  }
   TELKIT_ASSIGN_OR_RETURN(s->store_, TraceStore::Open(DefaultFileSystem(), s->config_.data_dir, s->config_.store));
   s->registry_ = std::make_unique<MetricsRegistry>();
   RegisterProcessMetrics(*s->registry_, "trace-store");
@@ -26,6 +43,7 @@ Result<std::unique_ptr<TraceStoreServer>> TraceStoreServer::Start(TraceStoreServ
   s->inputs_open_ = static_cast<int>(s->inputs_.size());
   for (auto& in : s->inputs_) s->readers_.emplace_back(&TraceStoreServer::ReadLoop, s.get(), in.get());
   s->cutter_ = std::thread(&TraceStoreServer::CutLoop, s.get());
+  if (s->generator_) s->metrics_thread_ = std::thread(&TraceStoreServer::MetricsLoop, s.get());
   return s;
 }
 
@@ -83,6 +101,40 @@ void TraceStoreServer::CutLoop() {
   }
 }
 
+namespace {
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Status TraceStoreServer::WriteMetrics(bool final) {
+  int64_t now = NowNanos();
+  // At exit nothing more can pair: every pending half becomes what it can.
+  generator_->Expire(final ? std::numeric_limits<int64_t>::max() : now);
+  Frame f;
+  f.signal = static_cast<uint8_t>(Signal::kMetrics);
+  f.payload = generator_->Collect(now);
+  Status s = metrics_out_->Write(std::move(f));
+  if (s.ok()) {
+    metrics_frames_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    metrics_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return s;
+}
+
+void TraceStoreServer::MetricsLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    cv_.wait_for(l, std::chrono::milliseconds(config_.metrics_interval_ms));
+    if (stopping_) break;
+    l.unlock();
+    (void)WriteMetrics(false);  // counted; the next interval writes the cumulative values again
+    l.lock();
+  }
+}
+
 Status TraceStoreServer::Shutdown() {
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -94,6 +146,13 @@ Status TraceStoreServer::Shutdown() {
   for (auto& in : inputs_) in->Cancel();
   for (auto& t : readers_) t.join();
   if (cutter_.joinable()) cutter_.join();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
+  if (generator_) {
+    // The last values, and wait (bounded) for them to be delivered.
+    Status m = WriteMetrics(true);
+    if (m.ok()) m = metrics_out_->Drain(5000);
+    if (!m.ok()) Fail(m.WithContext("metrics output"));
+  }
   if (config_.cut_on_shutdown) {
     auto r = store_->CutAll();
     if (!r.ok()) Fail(r.status().WithContext("cut on shutdown"));
@@ -145,6 +204,10 @@ void TraceStoreServer::RegisterMetrics() {
                 MetricType::kCounter, {}, [this] { return static_cast<double>(frames_other_signal_.load()); });
   r.AddCallback("trace_store_frames_invalid_total", "Traces frames whose payload does not parse, skipped.",
                 MetricType::kCounter, {}, [this] { return static_cast<double>(frames_invalid_.load()); });
+  r.AddCallback("trace_store_metrics_frames_total", "Span metrics frames written.", MetricType::kCounter, {},
+                [this] { return static_cast<double>(metrics_frames_.load()); });
+  r.AddCallback("trace_store_metrics_write_errors_total", "Span metrics frames that failed to write.",
+                MetricType::kCounter, {}, [this] { return static_cast<double>(metrics_errors_.load()); });
   r.AddCallback("trace_store_inputs_open", "Stream inputs still reading.", MetricType::kGauge, {},
                 [this] { return static_cast<double>(inputs_open_.load()); });
 }

@@ -9,6 +9,10 @@
 // never become valid) and skipped. A store error (disk full, I/O) stops
 // reading without acknowledging; status() reports it.
 //
+// With metrics_out set, every accepted span also feeds a
+// SpanMetricsGenerator whose cumulative values are written as an OTLP metrics
+// frame every metrics interval and once more at Shutdown.
+//
 // Thread-safe: Shutdown() and status() from any thread.
 #pragma once
 
@@ -26,6 +30,8 @@
 #include "common/admin/metrics_registry.h"
 #include "common/base/status.h"
 #include "common/stream/stream_input.h"
+#include "common/stream/stream_output.h"
+#include "common/tracestore/span_metrics.h"
 #include "common/tracestore/trace_store.h"
 
 namespace telkit {
@@ -40,6 +46,11 @@ struct TraceStoreServerConfig {
   // On Shutdown, cut every live trace into a block (otherwise they stay in
   // the WAL, replayed at the next start).
   bool cut_on_shutdown = false;
+  // Span metrics and service graphs (span_metrics.h) written as OTLP metrics
+  // frames to this stream output every metrics_interval_ms ("" = off).
+  std::string metrics_out;
+  int64_t metrics_interval_ms = 15000;
+  SpanMetricsOptions metrics;
 };
 
 class TraceStoreServer {
@@ -61,6 +72,8 @@ class TraceStoreServer {
   TraceStoreServer() = default;
   void ReadLoop(StreamInput* in);
   void CutLoop();
+  void MetricsLoop();
+  Status WriteMetrics(bool final);
   void Fail(const Status& s);
   void RegisterMetrics();
 
@@ -71,6 +84,10 @@ class TraceStoreServer {
   std::vector<std::unique_ptr<StreamInput>> inputs_;
   std::vector<std::thread> readers_;
   std::thread cutter_;
+  std::unique_ptr<SpanMetricsGenerator> generator_;
+  std::unique_ptr<StreamOutput> metrics_out_;
+  std::thread metrics_thread_;
+  std::atomic<uint64_t> metrics_frames_{0}, metrics_errors_{0};
   std::atomic<int> inputs_open_{0};
   std::atomic<uint64_t> frames_{0}, frames_other_signal_{0}, frames_invalid_{0}, cut_failures_{0};
   mutable std::mutex mu_;

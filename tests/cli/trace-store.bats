@@ -94,3 +94,23 @@ teardown() {
   assert_success
   [[ $(ls "$T/db/blocks" | wc -l) == 1 ]]
 }
+
+@test "--metrics-out: span metrics and service graphs with Tempo's names, exact counts" {
+  run --separate-stderr "$TS" --data "$T/db" --in "$T/sample.stream" --admin-listen '' --metrics-out "$T/m.stream"
+  assert_success
+  "$TELCAT" "$T/m.stream" | jq -c 'select(.payload) | .payload.resourceMetrics[0].scopeMetrics[0].metrics[] |
+    .name as $n | (.sum.dataPoints // .histogram.dataPoints)[] |
+    [$n, (.asInt // .count), (.attributes | map(.value.stringValue) | join(","))]' >"$T/points"
+  run cat "$T/points"
+  assert_line '["traces_spanmetrics_calls_total","1","checkout,GET /cart,SPAN_KIND_SERVER,STATUS_CODE_OK"]'
+  assert_line '["traces_spanmetrics_calls_total","1","checkout,SELECT cart,SPAN_KIND_CLIENT,STATUS_CODE_ERROR"]'
+  assert_line '["traces_spanmetrics_latency","1","checkout,GET /cart,SPAN_KIND_SERVER,STATUS_CODE_OK"]'
+  assert_line '["traces_service_graph_request_total","1","checkout,postgresql,database"]'
+  assert_line '["traces_service_graph_request_failed_total","1","checkout,postgresql,database"]'
+  assert_line '["traces_service_graph_request_total","1","user,checkout,virtual_node"]'
+  assert_line '["traces_service_graph_request_server_seconds","1","user,checkout,virtual_node"]'
+  assert_line '["traces_service_graph_request_client_seconds","1","checkout,postgresql,database"]'
+  # Exemplars carry the trace id.
+  run bash -c "'$TELCAT' '$T/m.stream' | jq -r 'select(.payload) | .payload.resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0].exemplars[0].traceId'"
+  assert_output "$TRACE"
+}

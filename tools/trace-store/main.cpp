@@ -38,6 +38,8 @@ struct Flags {
   uint64_t max_trace_bytes = 50ull << 20;
   uint64_t max_attribute_bytes = 4096;
   bool cut_on_exit = false;
+  std::string metrics_out;
+  std::string metrics_interval = "15s";
   // get
   std::string trace_id;
   // search
@@ -73,6 +75,10 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_option("--max-attribute-bytes", f.max_attribute_bytes, "Cut longer string attribute values (4K)")
       ->transform(CLI::AsSizeValue(false))
       ->option_text("SIZE");
+  app.add_option("--metrics-out", f.metrics_out, "Write span metrics and service graphs to SPEC")
+      ->option_text("SPEC");
+  app.add_option("--metrics-interval", f.metrics_interval, "How often --metrics-out gets a frame")
+      ->option_text("DURATION=15s");
   app.add_flag("--cut-on-exit", f.cut_on_exit, "Write every live trace to a block before exiting");
 
   f.get = app.add_subcommand("get", "Print one trace as OTLP/JSON");
@@ -185,6 +191,13 @@ int Serve(const Flags& f) {
   config.store.max_trace_bytes = f.max_trace_bytes;
   config.store.span_limits.max_attribute_bytes = f.max_attribute_bytes;
   config.cut_on_shutdown = f.cut_on_exit;
+  config.metrics_out = f.metrics_out;
+  auto metrics_interval = DurationNanos(f.metrics_interval, "--metrics-interval");
+  if (!metrics_interval.ok() || *metrics_interval <= 0) {
+    spdlog::error("--metrics-interval: a positive duration, not '{}'", f.metrics_interval);
+    return telkit::kExitUsage;
+  }
+  config.metrics_interval_ms = *metrics_interval / 1'000'000;
   config.cut_interval_ms = std::clamp<int64_t>(*idle / 2'000'000, 100, 1000);
   if (!f.admin_listen.empty()) {
     auto a = telkit::ParseListenAddress(f.admin_listen);
