@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "common/base/crc32c.h"
 
@@ -35,8 +36,11 @@ std::string EncodeTraceFrame(std::span<const SpanRecord* const> spans, int zstd_
     raw.append(r->otlp);
   }
   std::string out(kTraceFrameHeaderBytes + ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(out.data() + kTraceFrameHeaderBytes, out.size() - kTraceFrameHeaderBytes, raw.data(),
-                           raw.size(), zstd_level);
+  // One context per thread: ZSTD_compress would allocate (and free) about
+  // a megabyte of state for every trace.
+  static thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  size_t n = ZSTD_compressCCtx(cctx.get(), out.data() + kTraceFrameHeaderBytes, out.size() - kTraceFrameHeaderBytes,
+                               raw.data(), raw.size(), zstd_level);
   // ZSTD_compress cannot fail with a bound-sized buffer and a valid level.
   out.resize(kTraceFrameHeaderBytes + n);
   std::string header;
@@ -55,7 +59,8 @@ Result<std::vector<std::string>> DecodeTraceFrame(std::string_view frame) {
   if (Crc32c(c, clen) != crc) return DataLossError("trace frame: checksum mismatch");
   if (rlen > kMaxTraceFrameRawBytes) return DataLossError("trace frame: raw length too large");
   std::string raw(rlen, '\0');
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), c, clen);
+  static thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  size_t n = ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), c, clen);
   if (ZSTD_isError(n) || n != rlen) return DataLossError("trace frame: zstd: bad data");
   std::vector<std::string> out;
   size_t pos = 0;
