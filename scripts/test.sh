@@ -33,7 +33,7 @@ grep -qE '^1\.\.[0-9]+' "$out/bats.log" || b_fail=$((b_fail + 1))
 passed=$((passed + b_ok - b_skip)); skipped=$((skipped + b_skip)); failed=$((failed + b_fail))
 echo "bats: $((b_ok - b_skip)) passed, $b_fail failed, $b_skip skipped"
 
-for e2e in tests/e2e/run.sh tests/e2e/pipeline.sh; do
+for e2e in tests/e2e/run.sh tests/e2e/pipeline.sh tests/e2e/traces.sh; do
   echo "== end-to-end tests: $e2e"
   log="$out/$(basename "$e2e" .sh).log"
   "$e2e" 2>&1 | tee "$log"
