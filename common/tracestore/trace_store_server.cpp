@@ -5,6 +5,9 @@
 
 #include "common/admin/process_metrics.h"
 #include "common/otlp/signal.h"
+#include "common/tsdb/metrics_reader.h"
+
+#include <unistd.h>
 
 namespace telkit {
 
@@ -25,6 +28,7 @@ Result<std::unique_ptr<TraceStoreServer>> TraceStoreServer::Start(TraceStoreServ
                                    .count());
     };
   }
+  TELKIT_ASSIGN_OR_RETURN(s->lock_, LockStoreDir(s->config_.data_dir, StoreLockInfo{static_cast<int>(::getpid()), ""}));
   TELKIT_ASSIGN_OR_RETURN(s->store_, TraceStore::Open(DefaultFileSystem(), s->config_.data_dir, s->config_.store));
   s->registry_ = std::make_unique<MetricsRegistry>();
   RegisterProcessMetrics(*s->registry_, "trace-store");
@@ -35,6 +39,9 @@ Result<std::unique_ptr<TraceStoreServer>> TraceStoreServer::Start(TraceStoreServ
     TraceStoreServer* self = s.get();
     ao.ready = [self] { return self->status().ok(); };
     TELKIT_ASSIGN_OR_RETURN(s->admin_, AdminServer::Start(ao, *s->registry_));
+    TELKIT_RETURN_IF_ERROR(UpdateStoreLock(
+        s->lock_.get(), StoreLockInfo{static_cast<int>(::getpid()),
+                                      ListenAddress{s->config_.admin->host, s->admin_->port()}.ToString()}));
   }
   for (const std::string& spec : s->config_.inputs) {
     TELKIT_ASSIGN_OR_RETURN(auto in, OpenStreamInput(spec, s->config_.input));
@@ -147,6 +154,7 @@ Status TraceStoreServer::Shutdown() {
   for (auto& t : readers_) t.join();
   if (cutter_.joinable()) cutter_.join();
   if (metrics_thread_.joinable()) metrics_thread_.join();
+  if (!store_) return status();  // Start failed before the store opened
   if (generator_) {
     // The last values, and wait (bounded) for them to be delivered.
     Status m = WriteMetrics(true);

@@ -13,6 +13,9 @@
 // SpanMetricsGenerator whose cumulative values are written as an OTLP metrics
 // frame every metrics interval and once more at Shutdown.
 //
+// DIR/lock (common/tsdb/metrics_reader.h, LockStoreDir) keeps a second
+// daemon off the same directory: Start fails with FAILED_PRECONDITION.
+//
 // Thread-safe: Shutdown() and status() from any thread.
 #pragma once
 
@@ -28,6 +31,7 @@
 #include "common/admin/admin_server.h"
 #include "common/admin/http_server.h"
 #include "common/admin/metrics_registry.h"
+#include "common/base/fd.h"
 #include "common/base/status.h"
 #include "common/stream/stream_input.h"
 #include "common/stream/stream_output.h"
@@ -78,6 +82,7 @@ class TraceStoreServer {
   void RegisterMetrics();
 
   TraceStoreServerConfig config_;
+  UniqueFd lock_;  // DIR/lock (tsdb's LockStoreDir): one daemon per directory
   std::unique_ptr<TraceStore> store_;
   std::unique_ptr<MetricsRegistry> registry_;
   std::unique_ptr<AdminServer> admin_;

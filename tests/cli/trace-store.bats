@@ -114,3 +114,15 @@ teardown() {
   run bash -c "'$TELCAT' '$T/m.stream' | jq -r 'select(.payload) | .payload.resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0].exemplars[0].traceId'"
   assert_output "$TRACE"
 }
+
+@test "a second daemon on the same directory is refused" {
+  "$TS" --data "$T/db" --in "listen:unix:$T/in.sock" --admin-listen '' 2>"$T/log" &
+  BG_PID=$!
+  for _ in $(seq 100); do [[ -S $T/in.sock ]] && break; sleep 0.05; done
+  run --separate-stderr "$TS" --data "$T/db" --in "$T/sample.stream" --admin-listen ''
+  assert_failure 1
+  [[ $stderr == *lock* ]]
+  kill -TERM "$BG_PID"
+  wait "$BG_PID"
+  BG_PID=
+}
