@@ -1,0 +1,210 @@
+// trace_bench: realistic traces (several services, 5-50 spans per trace,
+// HTTP and DB attributes) into a TraceStore on the real file system (WAL
+// fsyncs and blocks included), then trace-by-id and search latencies, from
+// the writer and from a TraceReader (another process's view).
+//   trace_bench [DIR] [SPANS=300000] [THREADS=2]
+// Prints one table; see bench/traces/README.md.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/tracestore/trace_reader.h"
+#include "common/tracestore/trace_store.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace pb = opentelemetry::proto;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+void Attr(google::protobuf::RepeatedPtrField<pb::common::v1::KeyValue>* a, const char* k, const std::string& v) {
+  auto* kv = a->Add();
+  kv->set_key(k);
+  kv->mutable_value()->set_string_value(v);
+}
+void AttrInt(google::protobuf::RepeatedPtrField<pb::common::v1::KeyValue>* a, const char* k, int64_t v) {
+  auto* kv = a->Add();
+  kv->set_key(k);
+  kv->mutable_value()->set_int_value(v);
+}
+
+const char* kServices[] = {"frontend", "checkout", "cart", "payments", "shipping", "catalog"};
+const char* kRoutes[] = {"/api/cart", "/api/checkout", "/api/products/{id}", "/api/shipping", "/api/pay"};
+
+// One trace of 5..50 spans, as one request (one ResourceSpans per service).
+std::string MakeTrace(std::mt19937_64& rng, uint64_t t0, std::vector<std::string>* ids) {
+  pb::collector::trace::v1::ExportTraceServiceRequest req;
+  std::string trace(16, '\0');
+  for (auto& c : trace) c = static_cast<char>(rng());
+  ids->push_back(trace);
+  int n = 5 + static_cast<int>(rng() % 46);
+  std::vector<pb::trace::v1::ScopeSpans*> by_service(6, nullptr);
+  std::vector<std::string> span_ids;
+  for (int i = 0; i < n; ++i) {
+    int svc = i == 0 ? 0 : 1 + static_cast<int>(rng() % 5);
+    if (!by_service[svc]) {
+      auto* rs = req.add_resource_spans();
+      Attr(rs->mutable_resource()->mutable_attributes(), "service.name", kServices[svc]);
+      Attr(rs->mutable_resource()->mutable_attributes(), "service.version", "1.4.2");
+      Attr(rs->mutable_resource()->mutable_attributes(), "host.name", "node-7.example.internal");
+      Attr(rs->mutable_resource()->mutable_attributes(), "telemetry.sdk.language", "go");
+      by_service[svc] = rs->add_scope_spans();
+      by_service[svc]->mutable_scope()->set_name("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp");
+      by_service[svc]->mutable_scope()->set_version("0.46.1");
+    }
+    auto* s = by_service[svc]->add_spans();
+    std::string sid(8, '\0');
+    for (auto& c : sid) c = static_cast<char>(rng());
+    span_ids.push_back(sid);
+    s->set_trace_id(trace);
+    s->set_span_id(sid);
+    if (i > 0) s->set_parent_span_id(span_ids[rng() % i]);
+    uint64_t start = t0 + i * 100'000;
+    s->set_start_time_unix_nano(start);
+    s->set_end_time_unix_nano(start + 50'000 + rng() % 200'000'000);
+    bool db = i > 0 && rng() % 3 == 0;
+    if (db) {
+      s->set_name("SELECT orders");
+      s->set_kind(pb::trace::v1::Span::SPAN_KIND_CLIENT);
+      Attr(s->mutable_attributes(), "db.system", "postgresql");
+      Attr(s->mutable_attributes(), "db.name", "shop");
+      Attr(s->mutable_attributes(), "db.statement", "SELECT id, total, status FROM orders WHERE customer_id = $1 LIMIT 50");
+    } else {
+      const char* route = kRoutes[rng() % 5];
+      s->set_name(std::string("GET ") + route);
+      s->set_kind(pb::trace::v1::Span::SPAN_KIND_SERVER);
+      Attr(s->mutable_attributes(), "http.request.method", "GET");
+      Attr(s->mutable_attributes(), "http.route", route);
+      Attr(s->mutable_attributes(), "url.path", std::string(route) + "/" + std::to_string(rng() % 10000));
+      AttrInt(s->mutable_attributes(), "http.response.status_code", rng() % 50 == 0 ? 500 : 200);
+      Attr(s->mutable_attributes(), "user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
+    }
+    if (rng() % 50 == 0) s->mutable_status()->set_code(pb::trace::v1::Status::STATUS_CODE_ERROR);
+  }
+  return req.SerializeAsString();
+}
+
+struct Lat {
+  std::vector<double> us;
+  void Print(const char* what) {
+    std::sort(us.begin(), us.end());
+    std::printf("| %-34s | p50 %.2f ms, p99 %.2f ms (%zu reads) |\n", what, us[us.size() / 2] / 1000,
+                us[us.size() * 99 / 100] / 1000, us.size());
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir = argc > 1 ? argv[1] : "/tmp/trace_bench";
+  uint64_t target = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 300000;
+  int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  std::filesystem::remove_all(dir);
+  std::mt19937_64 rng(42);
+  std::vector<std::string> requests, ids;
+  uint64_t spans = 0;
+  uint64_t t0 = 1'700'000'000'000'000'000ull;
+  while (spans < target) {
+    requests.push_back(MakeTrace(rng, t0 + requests.size() * 1'000'000, &ids));
+    pb::collector::trace::v1::ExportTraceServiceRequest r;
+    r.ParseFromString(requests.back());
+    for (auto& rs : r.resource_spans()) spans += rs.scope_spans(0).spans_size();
+  }
+  // Batch ~10 traces a request, as an SDK batch processor would.
+  std::vector<std::string> batches;
+  for (size_t i = 0; i < requests.size(); i += 10) {
+    std::string b;
+    for (size_t j = i; j < std::min(requests.size(), i + 10); ++j) b += requests[j];
+    batches.push_back(std::move(b));
+  }
+  uint64_t bytes_in = 0;
+  for (auto& b : batches) bytes_in += b.size();
+
+  telkit::TraceStoreOptions o;
+  o.idle_ns = 0;
+  auto store = telkit::TraceStore::Open(telkit::DefaultFileSystem(), dir, o);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  double cpu0 = CpuSeconds();
+  auto w0 = Clock::now();
+  std::vector<std::thread> ts;
+  std::atomic<size_t> next{0};
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < batches.size();) {
+        if (!(*store)->Append(batches[i]).ok()) std::abort();
+        if (i % 200 == 199) (void)(*store)->CutIdle();  // the daemon's cutter, inline
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  auto cut = (*store)->CutAll();
+  if (!cut.ok()) std::abort();
+  double wall = std::chrono::duration<double>(Clock::now() - w0).count();
+  double cpu = CpuSeconds() - cpu0;
+  uint64_t disk = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) disk += e.file_size();
+  }
+  auto st = (*store)->stats();
+  std::printf("| figure | value |\n|---|---|\n");
+  std::printf("| spans / traces / requests | %llu / %zu / %zu (%.0f B OTLP per span) |\n", (unsigned long long)spans,
+              ids.size(), batches.size(), double(bytes_in) / spans);
+  std::printf("| ingest into durable storage (%d threads) | %.0f spans/s wall, %.2f s |\n", threads, spans / wall, wall);
+  std::printf("| CPU per 1M spans | %.2f CPU s (%.0f spans/s per core) |\n", cpu / spans * 1e6, spans / cpu);
+  std::printf("| bytes on disk per span (blocks + catalogue + WAL) | %.1f B (blocks alone %.1f B) |\n",
+              double(disk) / spans, double(st.block_bytes) / spans);
+  std::printf("| WAL commits (group commit) | %llu for %zu appends |\n", (unsigned long long)st.wal.commits,
+              batches.size());
+  Lat byid, byid_reader, search;
+  std::mt19937_64 pick(7);
+  for (int i = 0; i < 500; ++i) {
+    const std::string& id = ids[pick() % ids.size()];
+    auto a = Clock::now();
+    auto r = (*store)->TraceById(id);
+    byid.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+    if (!r.ok() || r->empty()) std::abort();
+  }
+  auto reader = telkit::TraceReader::Open(dir);
+  if (!reader.ok()) std::abort();
+  for (int i = 0; i < 500; ++i) {
+    const std::string& id = ids[pick() % ids.size()];
+    auto a = Clock::now();
+    auto r = (*reader)->TraceById(id);
+    byid_reader.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+    if (!r.ok() || r->empty()) std::abort();
+  }
+  for (int i = 0; i < 20; ++i) {
+    telkit::TraceSearchRequest q;
+    q.service = kServices[1 + i % 5];
+    q.name = "SELECT orders";
+    q.min_duration_ns = 150'000'000;
+    q.start_ns = static_cast<int64_t>(t0 + (pick() % ids.size()) * 1'000'000);
+    q.end_ns = q.start_ns + 60'000'000'000;
+    q.limit = 20;
+    auto a = Clock::now();
+    auto r = (*reader)->Search(q);
+    search.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+    if (!r.ok()) std::abort();
+  }
+  byid.Print("trace by id (writer)");
+  byid_reader.Print("trace by id (TraceReader)");
+  search.Print("search svc+name+min-dur, 60 s, limit 20");
+  return 0;
+}

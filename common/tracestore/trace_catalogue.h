@@ -1,0 +1,125 @@
+// TraceCatalogue: the trace store's SQLite catalogue (DIR/catalogue.db): the
+// block list, the trace-id index (block, frame offset and length per trace),
+// the search columns of every stored span, the indexed attributes per trace,
+// and the WAL position blocks cover. Schema: docs/format/tracestore-catalogue.md.
+// WAL journal mode with synchronous=FULL: a committed transaction is durable
+// and read-only readers in other processes see consistent snapshots.
+//
+// Thread-compatible: callers serialise access.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/tracestore/span_record.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace telkit {
+
+inline constexpr int kTraceCatalogueSchemaVersion = 1;
+
+struct TraceBlockInfo {
+  uint64_t id = 0;
+  int64_t min_start_ns = 0;  // earliest span start
+  int64_t max_end_ns = 0;    // latest span end
+  int64_t created_ns = 0;    // wall clock when cut
+  uint64_t bytes = 0;        // file size
+  uint64_t traces = 0;
+  uint64_t spans = 0;
+};
+
+// One trace's frame in a block.
+struct TraceFrameRef {
+  uint64_t block = 0;
+  std::string trace_id;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  uint32_t spans = 0;
+  std::string root_service;  // of the span without parent ("" when none here)
+  std::string root_name;
+};
+
+// Search conditions, all of which must hold for one span of a trace (the
+// attribute conditions: for some span of the trace).
+struct TraceSearchRequest {
+  int64_t start_ns = 0;  // span start in [start_ns, end_ns)
+  int64_t end_ns = std::numeric_limits<int64_t>::max();
+  std::string service;  // "" = any
+  std::string name;     // "" = any
+  uint64_t min_duration_ns = 0;
+  uint64_t max_duration_ns = 0;  // 0 = no bound
+  int kind = -1;                 // -1 = any
+  int status = -1;               // -1 = any
+  std::vector<std::pair<std::string, std::string>> attributes;  // key = value (indexed attributes)
+  size_t limit = 20;
+};
+
+struct TraceSummary {
+  std::string trace_id;
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  std::string root_service;
+  std::string root_name;
+  uint32_t spans = 0;    // spans stored for the trace
+  uint32_t matched = 0;  // spans that matched
+};
+
+// Whether `span` meets the span conditions of `req` (attributes included:
+// the span's own indexed attributes).
+bool SpanMatches(const TraceSearchRequest& req, const SpanRecord& span);
+
+class TraceCatalogue {
+ public:
+  // read_only: no schema creation, NOT_FOUND when missing.
+  static Result<std::unique_ptr<TraceCatalogue>> Open(const std::string& path, bool read_only);
+  ~TraceCatalogue();
+
+  Status Begin();      // write transaction
+  Status BeginRead();  // consistent read snapshot
+  Status Commit();
+  Status Rollback();
+
+  // Records before this WAL segment are all in blocks.
+  Result<uint32_t> WalStart();
+  Status SetWalStart(uint32_t segment);
+  // Other integer settings in the meta table ("max_attribute_bytes").
+  Result<int64_t> Meta(const std::string& key, int64_t absent);
+  Status SetMeta(const std::string& key, int64_t value);
+
+  // Adds a block, its traces' frames, their spans' search columns and
+  // indexed attributes. `spans[i]` belongs to frames[trace_of[i]].
+  Status AddBlock(const TraceBlockInfo& block, std::span<const TraceFrameRef> frames,
+                  std::span<const SpanRecord* const> spans, std::span<const uint32_t> trace_of);
+  Status RemoveBlock(uint64_t block);
+  Result<std::vector<TraceBlockInfo>> Blocks();  // by id
+
+  Result<std::vector<TraceFrameRef>> FindTrace(const std::string& trace_id);
+  // Matching traces in blocks, latest first, at most req.limit.
+  Result<std::vector<TraceSummary>> Search(const TraceSearchRequest& req);
+  // Tag names: the intrinsic ones and the indexed attributes seen.
+  Result<std::vector<std::string>> TagNames();
+  // Distinct values of a tag ("service.name", "name", "kind", "status" or an
+  // indexed attribute), sorted, at most `limit`.
+  Result<std::vector<std::string>> TagValues(const std::string& tag, size_t limit);
+
+ private:
+  TraceCatalogue() = default;
+  Status Exec(const char* sql);
+  Result<sqlite3_stmt*> Prepare(const char* sql);
+  Status Error(std::string_view what);
+  sqlite3* db_ = nullptr;
+  std::map<std::string, sqlite3_stmt*> stmts_;
+};
+
+}  // namespace telkit
