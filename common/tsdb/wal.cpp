@@ -107,8 +107,11 @@ Result<std::unique_ptr<WalWriter>> WalWriter::Open(FileSystem* fs, std::string d
       const WalDamage& tail = reader->damage().back();
       std::string path = JoinPath(dir, WalSegmentName(last));
       if (tail.offset < kWalSegmentHeaderSize) {
+        // Not even the header made it: the segment held nothing. Its number
+        // is reused, or the next segment would leave a gap (damage).
         TELKIT_RETURN_IF_ERROR(fs->RemoveFile(path));
         TELKIT_RETURN_IF_ERROR(fs->SyncDir(dir));
+        next = last;
       } else {
         TELKIT_RETURN_IF_ERROR(fs->Truncate(path, tail.offset));
         TELKIT_RETURN_IF_ERROR(fs->SyncFile(path));

@@ -335,6 +335,28 @@ TEST(Wal, TornTailIsTheEndAndOpenRepairsIt) {
   }
 }
 
+// A crash while a segment's header was written leaves it torn; Open removes
+// it and must reuse its number, or the log would have a gap (data loss).
+TEST(Wal, TornHeaderOfTheLastSegmentLeavesNoGap) {
+  Fs fs;
+  std::vector<std::string> want = WriteRecords(fs, 25);
+  auto segments = *ListWalSegments(&fs, "/db/wal");
+  ASSERT_GE(segments.size(), 2u);
+  const uint32_t torn = segments.back() + 1;
+  ASSERT_TRUE(WriteFileDurably(&fs, SegmentPath(torn), "\x89TKW").ok());
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    auto w = WalWriter::Open(&fs, "/db/wal", Small());
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    EXPECT_EQ((*w)->segment(), torn + reopen);
+    ASSERT_TRUE((*w)->Append("after " + std::to_string(reopen)).ok());
+    want.push_back("after " + std::to_string(reopen));
+  }
+  ReadResult after = ReadAll(&fs, "/db/wal");
+  ASSERT_TRUE(after.status.ok()) << after.status.ToString();
+  EXPECT_TRUE(after.damage.empty());
+  EXPECT_EQ(after.records, want);
+}
+
 TEST(Wal, ZeroedAndDamagedTails) {
   Fs fs;
   std::vector<std::string> want = WriteRecords(fs, 10);
