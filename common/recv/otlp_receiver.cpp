@@ -200,6 +200,11 @@ OtlpReceiver::OtlpReceiver(const OtlpReceiverOptions& options, std::unique_ptr<S
       &registry.AddCounter("otlp_recv_dropped_frames_total",
                            "Accepted frames that never reached the output (output failure, shutdown timeout).");
   c.output_errors = &registry.AddCounter("otlp_recv_output_errors_total", "Failed writes to the output.");
+  // Stats() is safe from any thread; the output outlives the registry's use.
+  registry.AddCallback("otlp_recv_output_unacked_bytes",
+                       "Bytes written to a socket output and not yet acknowledged by the next stage.",
+                       MetricType::kGauge, {},
+                       [out = output_.get()] { return static_cast<double>(out->Stats().unacked_bytes); });
 
   writer_ = std::thread([this] { WriterLoop(); });
 }

@@ -41,15 +41,16 @@ wait_settled() {
   for i in $(seq 600); do settled && return 0; sleep 0.1; done
   return 1
 }
-# After a restart tsdb-write counts acks from 0 and otlp-recv resends what
-# was not acknowledged: settled once the queue is empty and the acks stop.
+# After a restart otlp-recv resends what was not acknowledged: settled once
+# its queue is empty and nothing it wrote awaits an acknowledgement (when
+# every frame was acknowledged before the kill, the restarted tsdb-write
+# gets none at all).
 wait_quiet() {
-  local i a b=-1
-  for i in $(seq 120); do
-    a=$(metric "$TSDB_ADMIN" tsdb_write_frames_acked_total)
-    [ "$(metric "$ADMIN_PORT" otlp_recv_queue_frames)" = 0 ] && [ "$a" -gt 0 ] && [ "$a" = "$b" ] && return 0
-    b=$a
-    sleep 1
+  local i
+  for i in $(seq 1200); do
+    [ "$(metric "$ADMIN_PORT" otlp_recv_queue_frames)" = 0 ] &&
+      [ "$(metric "$ADMIN_PORT" otlp_recv_output_unacked_bytes)" = 0 ] && return 0
+    sleep 0.1
   done
   return 1
 }
