@@ -16,7 +16,11 @@ Result<std::unique_ptr<OtlpRecvServer>> OtlpRecvServer::Start(const OtlpRecvConf
   server->registry_ = std::make_unique<MetricsRegistry>();
   RegisterProcessMetrics(*server->registry_, "otlp-recv");
 
-  Result<std::unique_ptr<StreamOutput>> output = OpenStreamOutput(config.output);
+  // A socket output's resend buffer is bounded like the queue: together they
+  // hold at most twice --queue-bytes.
+  StreamOutputOptions output_options;
+  output_options.max_unacked_bytes = config.receiver.queue_capacity_bytes;
+  Result<std::unique_ptr<StreamOutput>> output = OpenStreamOutput(config.output, output_options);
   if (!output.ok()) return output.status().WithContext("open output '" + config.output + "'");
   server->receiver_ = std::make_unique<OtlpReceiver>(config.receiver, std::move(*output), *server->registry_);
 
