@@ -62,7 +62,7 @@ void Declare(CLI::App& app, Flags& f) {
   size("--max-request-bytes", f.max_request_bytes, "Largest request body", "SIZE=16M");
   size("--max-decompressed-bytes", f.max_decompressed_bytes, "Largest decompressed body", "SIZE=64M");
   size("--queue-bytes", f.queue_bytes, "Output queue; full: 503/UNAVAILABLE", "SIZE=64M");
-  app.add_option("--queue-wait", f.queue_wait, "Hold a request this long for room in a full queue")
+  app.add_option("--queue-wait", f.queue_wait, "Full queue: hold a request up to this long")
       ->transform(CLI::AsNumberWithUnit(std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}},
                                         CLI::AsNumberWithUnit::CASE_SENSITIVE, "DURATION"))
       ->check(CLI::Range(0.0, 3600.0))
