@@ -128,6 +128,7 @@ Status ValidateReceiverOptions(const OtlpReceiverOptions& o) {
   }
   if (o.max_items_per_request <= 0) return InvalidArgumentError("max items per request must be positive");
   if (o.retry_after_seconds <= 0) return InvalidArgumentError("retry-after seconds must be positive");
+  if (o.queue_wait.count() < 0) return InvalidArgumentError("queue wait must not be negative");
   return OkStatus();
 }
 
@@ -402,6 +403,24 @@ ExportOutcome OtlpReceiver::Enqueue(const ExportRequest& request, std::string by
       lock.unlock();
       return Refuse(request, RefuseReason::kDraining, "receiver is shutting down, retry later");
     }
+    if (queue_bytes_ > 0 && queue_bytes_ + size > options_.queue_capacity_bytes &&
+        options_.queue_wait.count() > 0) {
+      // Hold the request until the writer makes room, the wait runs out, the
+      // receiver drains or the output fails.
+      space_cv_.wait_for(lock, options_.queue_wait, [&] {
+        return queue_bytes_ == 0 || queue_bytes_ + size <= options_.queue_capacity_bytes || closed_ ||
+               draining_.load() || output_failed_.load();
+      });
+      if (output_failed_.load()) {
+        std::string why = output_status_.message();
+        lock.unlock();
+        return Refuse(request, RefuseReason::kOutputFailed, "output stream failed (" + why + "), retry later");
+      }
+      if (closed_) {
+        lock.unlock();
+        return Refuse(request, RefuseReason::kDraining, "receiver is shutting down, retry later");
+      }
+    }
     if (queue_bytes_ > 0 && queue_bytes_ + size > options_.queue_capacity_bytes) {
       uint64_t queued = queue_bytes_;
       lock.unlock();
@@ -448,6 +467,7 @@ void OtlpReceiver::WriterLoop() {
     }
     counters_->queue_frames->Set(static_cast<double>(queue_.size()));
     counters_->queue_bytes->Set(static_cast<double>(queue_bytes_));
+    space_cv_.notify_all();
     if (!status.ok()) break;
   }
   writer_done_ = true;
@@ -485,7 +505,11 @@ Status OtlpReceiver::OutputStatus() const {
   return output_status_;
 }
 
-void OtlpReceiver::StartDrain() { draining_.store(true); }
+void OtlpReceiver::StartDrain() {
+  draining_.store(true);
+  std::lock_guard lock(queue_mu_);
+  space_cv_.notify_all();  // requests waiting for room are refused now
+}
 
 Status OtlpReceiver::Shutdown(std::chrono::milliseconds timeout) {
   if (shut_down_.exchange(true)) return OkStatus();
@@ -501,6 +525,7 @@ Status OtlpReceiver::Shutdown(std::chrono::milliseconds timeout) {
     std::unique_lock lock(queue_mu_);
     closed_ = true;
     queue_cv_.notify_all();
+    space_cv_.notify_all();
     if (!writer_cv_.wait_until(lock, deadline, [&] { return writer_done_; })) {
       timed_out = true;
       left = queue_.size();

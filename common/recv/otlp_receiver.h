@@ -93,7 +93,11 @@ struct OtlpReceiverOptions {
   // Spans, metric data points or log records in one request.
   int64_t max_items_per_request = 100000;
   // Frames (payload bytes) waiting for the output before requests are refused.
-  uint64_t queue_capacity_bytes = 256ull << 20;
+  uint64_t queue_capacity_bytes = 64ull << 20;
+  // How long a request waits for room in a full queue before it is refused
+  // (synchronous backpressure, for clients that do not retry a 503). Zero:
+  // refuse at once. A drain or a failed output ends the wait early.
+  std::chrono::milliseconds queue_wait{0};
   // Retry-After (HTTP) and RetryInfo (gRPC) on retryable refusals.
   int retry_after_seconds = 2;
   // Refuse string fields that are not valid UTF-8 (protobuf's own rule).
@@ -214,6 +218,7 @@ class OtlpReceiver {
   mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;   // writer waits for frames
   std::condition_variable writer_cv_;  // Shutdown waits for the writer
+  std::condition_variable space_cv_;   // Enqueue waits for room (queue_wait)
   std::deque<Frame> queue_;
   uint64_t queue_bytes_ = 0;
   bool closed_ = false;  // no more frames will be queued

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -266,6 +267,117 @@ TEST_F(ReceiverTest, FullQueueRefusesWithRetryableStatus) {
   Status shutdown = receiver_->Shutdown(200ms);
   EXPECT_EQ(shutdown.code(), StatusCode::kDeadlineExceeded) << shutdown.ToString();
   EXPECT_GT(Metric(registry_, "otlp_recv_dropped_frames_total"), 0);
+}
+
+// --queue-wait: a request that finds the queue full waits for room.
+class QueueWaitTest : public ReceiverTest {
+ protected:
+  // An output socket whose peer is not there yet: frames stay queued.
+  void OpenWithWait(std::chrono::milliseconds wait) {
+    StreamOutputOptions output_options;
+    output_options.max_unacked_bytes = 1;
+    auto output = OpenStreamOutput("listen:unix:" + dir_.File("late.sock"), output_options);
+    ASSERT_TRUE(output.ok()) << output.status().ToString();
+    OtlpReceiverOptions options;
+    options.max_request_bytes = 64 << 10;
+    options.max_decompressed_bytes = 64 << 10;
+    options.queue_capacity_bytes = 64 << 10;
+    options.queue_wait = wait;
+    receiver_ = std::make_unique<OtlpReceiver>(options, std::move(*output), registry_);
+  }
+};
+
+TEST_F(QueueWaitTest, RefusesWithQueueFullWhenTheWaitRunsOut) {
+  OpenWithWait(150ms);
+  const std::string body = SampleRequest(Signal::kTraces, 1, 0, 10 << 10);
+  for (int i = 0; i < 100 && Metric(registry_, "otlp_recv_queue_bytes") + 2 * body.size() <= (64 << 10); ++i) {
+    ASSERT_TRUE(Send(body).status.ok());
+  }
+  // Fill up to the brim: the refusing Send is the one that waited.
+  ExportOutcome outcome;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    start = std::chrono::steady_clock::now();
+    outcome = Send(body);
+    if (!outcome.status.ok()) break;
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(outcome.reason, RefuseReason::kQueueFull);
+  EXPECT_EQ(HttpStatusFor(outcome.reason), 503);
+  EXPECT_GE(waited, 140ms);
+  EXPECT_LT(waited, 5s);
+  EXPECT_EQ(Metric(registry_, "otlp_recv_refused_requests_total{protocol=\"http\",reason=\"queue_full\"}"), 1);
+  EXPECT_EQ(receiver_->Shutdown(100ms).code(), StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(QueueWaitTest, HoldsTheRequestUntilTheOutputMakesRoom) {
+  OpenWithWait(10s);
+  const std::string body = SampleRequest(Signal::kTraces, 1, 0, 10 << 10);
+  // Fill the queue below the point where a Send would wait.
+  for (int i = 0; i < 100 && Metric(registry_, "otlp_recv_queue_bytes") + 2 * body.size() <= (64 << 10); ++i) {
+    ASSERT_TRUE(Send(body).status.ok());
+  }
+  // The peer arrives after 200 ms and reads (acknowledging) everything.
+  std::atomic<int> read{0};
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    std::this_thread::sleep_for(200ms);
+    auto input = OpenStreamInput("unix:" + dir_.File("late.sock"));
+    ASSERT_TRUE(input.ok()) << input.status().ToString();
+    // Reads until told to stop (the writer keeps the connection open).
+    std::thread canceller([&] {
+      while (!stop.load()) std::this_thread::sleep_for(10ms);
+      (*input)->Cancel();
+    });
+    for (int i = 0; i < 1000; ++i) {
+      auto next = (*input)->Next();
+      if (!next.ok() || !next->has_value()) break;
+      (*input)->Acknowledge(**next);
+      ++read;
+    }
+    canceller.join();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  int sent_after = 0;
+  for (int i = 0; i < 3; ++i) {
+    ExportOutcome outcome = Send(body);  // the first of these waits for the reader
+    ASSERT_TRUE(outcome.status.ok()) << outcome.status.ToString();
+    ++sent_after;
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+  EXPECT_EQ(Metric(registry_, "otlp_recv_refused_requests_total{protocol=\"http\",reason=\"queue_full\"}"), 0);
+  EXPECT_TRUE(receiver_->Shutdown(5s).ok());
+  stop = true;
+  reader.join();
+  EXPECT_GE(read.load(), sent_after);
+}
+
+TEST_F(QueueWaitTest, DrainEndsTheWaitAtOnce) {
+  OpenWithWait(30s);
+  const std::string body = SampleRequest(Signal::kTraces, 1, 0, 10 << 10);
+  for (int i = 0; i < 100 && Metric(registry_, "otlp_recv_queue_bytes") + 2 * body.size() <= (64 << 10); ++i) {
+    ASSERT_TRUE(Send(body).status.ok());
+  }
+  std::thread drainer([&] {
+    std::this_thread::sleep_for(100ms);
+    receiver_->StartDrain();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  ExportOutcome outcome;
+  for (int i = 0; i < 3; ++i) {
+    outcome = Send(body);
+    if (!outcome.status.ok()) break;
+  }
+  drainer.join();
+  EXPECT_EQ(outcome.status.code(), StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(receiver_->Shutdown(100ms).code(), StatusCode::kDeadlineExceeded);
+}
+
+TEST(ReceiverOptionsTest, NegativeQueueWaitIsInvalid) {
+  OtlpReceiverOptions options;
+  options.queue_wait = std::chrono::milliseconds(-1);
+  EXPECT_EQ(ValidateReceiverOptions(options).code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(ReceiverTest, DrainingRefusesNewRequests) {

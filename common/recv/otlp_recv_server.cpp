@@ -16,9 +16,8 @@ Result<std::unique_ptr<OtlpRecvServer>> OtlpRecvServer::Start(const OtlpRecvConf
   server->registry_ = std::make_unique<MetricsRegistry>();
   RegisterProcessMetrics(*server->registry_, "otlp-recv");
 
-  // A socket output's resend buffer is bounded like the queue (both 256 MiB
-  // by default), so a lower --queue-bytes pushes back on clients sooner when
-  // the next stage stops acknowledging.
+  // A socket output's resend buffer is bounded like the queue: together they
+  // hold at most twice --queue-bytes.
   StreamOutputOptions output_options;
   output_options.max_unacked_bytes = config.receiver.queue_capacity_bytes;
   Result<std::unique_ptr<StreamOutput>> output = OpenStreamOutput(config.output, output_options);

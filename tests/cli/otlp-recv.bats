@@ -46,6 +46,11 @@ stream_items() {
   assert_failure 2
   run --separate-stderr "$(telkit_bin otlp-recv)" --http-listen '' --grpc-listen ''
   assert_failure 2
+  run --separate-stderr "$(telkit_bin otlp-recv)" --queue-wait soon
+  assert_failure 2
+  [[ "$stderr" == *"--queue-wait"* ]]
+  run --separate-stderr "$(telkit_bin otlp-recv)" --queue-wait 2h
+  assert_failure 2
 }
 
 @test "an unusable output or a busy port is a runtime failure (exit 1)" {

@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <csignal>
 #include <ctime>
+#include <map>
 #include <string>
 
 #include "common/admin/http_server.h"
@@ -30,8 +32,9 @@ struct Flags {
   uint64_t max_request_bytes = 16ull << 20;
   uint64_t max_decompressed_bytes = 64ull << 20;
   int64_t max_items = 100000;
-  uint64_t queue_bytes = 256ull << 20;
+  uint64_t queue_bytes = 64ull << 20;
   int retry_after = 2;
+  double queue_wait = 0;
   int http_threads = 16;
   int drain_timeout = 20;
 };
@@ -58,7 +61,12 @@ void Declare(CLI::App& app, Flags& f) {
   };
   size("--max-request-bytes", f.max_request_bytes, "Largest request body", "SIZE=16M");
   size("--max-decompressed-bytes", f.max_decompressed_bytes, "Largest decompressed body", "SIZE=64M");
-  size("--queue-bytes", f.queue_bytes, "Output queue; full: 503/UNAVAILABLE", "SIZE=256M");
+  size("--queue-bytes", f.queue_bytes, "Output queue; full: 503/UNAVAILABLE", "SIZE=64M");
+  app.add_option("--queue-wait", f.queue_wait, "Full queue: hold a request up to this long")
+      ->transform(CLI::AsNumberWithUnit(std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}},
+                                        CLI::AsNumberWithUnit::CASE_SENSITIVE, "DURATION"))
+      ->check(CLI::Range(0.0, 3600.0))
+      ->option_text("DURATION=0s");
   app.add_option("--max-items-per-request", f.max_items, "Spans, points or records a request")
       ->check(CLI::PositiveNumber)
       ->option_text("N=100000");
@@ -82,6 +90,7 @@ telkit::Status BuildConfig(const Flags& f, telkit::OtlpRecvConfig& config) {
   config.receiver.max_items_per_request = f.max_items;
   config.receiver.queue_capacity_bytes = f.queue_bytes;
   config.receiver.retry_after_seconds = f.retry_after;
+  config.receiver.queue_wait = std::chrono::milliseconds(static_cast<int64_t>(f.queue_wait * 1000));
   config.bearer_token_file = f.bearer_token_file;
   const telkit::TlsFiles tls{f.tls_cert, f.tls_key, f.tls_client_ca};
   if (!f.http_listen.empty()) {

@@ -157,6 +157,9 @@ telkit::Status BuildConfig(const Flags& f, telkit::TsdbWriteConfig& c) {
     return telkit::InvalidArgumentError("--max-frame-bytes must be between 1 and 1G");
   }
   c.input.max_payload_bytes = static_cast<uint32_t>(f.max_frame_bytes);
+  // Frames read ahead of the appender: the append batch (16 MiB) is the unit
+  // of work, so more read-ahead only adds to the peak RSS.
+  c.input.max_buffered_bytes = 16ull << 20;
   c.input.on_corruption = f.on_corrupt == "fail" ? telkit::CorruptionPolicy::kFail : telkit::CorruptionPolicy::kSkip;
   if (c.input.on_corruption == telkit::CorruptionPolicy::kSkip) {
     c.input.on_corruption_report = [](const telkit::Status& s) { spdlog::warn("{}", s.message()); };
