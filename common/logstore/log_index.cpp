@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "common/sqlite/sqlite_db.h"
+
 namespace telkit {
 namespace {
 
@@ -16,19 +18,6 @@ CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY, stream INTEGER NOT NUL
 CREATE INDEX IF NOT EXISTS chunks_by_stream ON chunks(stream, mint);
 CREATE INDEX IF NOT EXISTS chunks_by_maxt ON chunks(maxt);
 )sql";
-
-struct StmtGuard {
-  sqlite3_stmt* s;
-  ~StmtGuard() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
-
-std::string_view ColumnBlob(sqlite3_stmt* s, int i) {
-  const char* p = static_cast<const char*>(sqlite3_column_blob(s, i));
-  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string_view();
-}
 
 LogIndex::ChunkRow ReadChunk(sqlite3_stmt* s) {
   LogIndex::ChunkRow r;
@@ -69,121 +58,81 @@ Result<Labels> LabelsFromLogStreamKey(std::string_view key) {
   return Labels::FromUnsorted(std::move(ls));
 }
 
-Status LogIndex::Error(std::string_view what) {
-  return InternalError("log index: " + std::string(what) + ": " + (db_ ? sqlite3_errmsg(db_) : "no database"));
-}
-
 Result<std::unique_ptr<LogIndex>> LogIndex::Open(const std::string& path, bool read_only) {
   std::unique_ptr<LogIndex> idx(new LogIndex());
-  int flags = (read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX;
-  std::string p = path.empty() ? ":memory:" : path;
-  if (sqlite3_open_v2(p.c_str(), &idx->db_, flags, nullptr) != SQLITE_OK) {
-    if (read_only) return NotFoundError("open log index '" + p + "': cannot open");
-    return idx->Error("open '" + p + "'");
+  auto db = SqliteDb::Open(path, read_only, "log index");
+  if (!db.ok()) {
+    // Any read-only open failure means "no index yet" to LogReader.
+    if (read_only)
+      return NotFoundError("open log index '" + (path.empty() ? std::string(":memory:") : path) + "': cannot open");
+    return db.status();
   }
-  sqlite3_busy_timeout(idx->db_, 5000);
-  if (!read_only) {
-    if (!path.empty()) TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA journal_mode=WAL"));
-    TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA synchronous=FULL"));
-    TELKIT_RETURN_IF_ERROR(idx->Exec(kSchema));
-    sqlite3_stmt* s;
-    TELKIT_ASSIGN_OR_RETURN(s, idx->Prepare("PRAGMA user_version"));
-    int version = 0;
-    {
-      StmtGuard g{s};
-      if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
-    }
-    if (version == 0) {
-      TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA user_version=1"));
-    } else if (version != kLogIndexSchemaVersion) {
-      return UnimplementedError("log index '" + p + "' has schema version " + std::to_string(version));
-    }
-  }
+  idx->db_ = std::move(db).value();
+  if (!read_only) TELKIT_RETURN_IF_ERROR(idx->db_->InitSchema(kSchema, kLogIndexSchemaVersion));
   return idx;
 }
 
-LogIndex::~LogIndex() {
-  for (auto& [sql, s] : stmts_) sqlite3_finalize(s);
-  if (db_) sqlite3_close(db_);
-}
+LogIndex::~LogIndex() = default;
 
-Status LogIndex::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : "unknown error";
-    sqlite3_free(err);
-    return InternalError("log index: " + m);
-  }
-  return OkStatus();
-}
-
-Result<sqlite3_stmt*> LogIndex::Prepare(const char* sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return it->second;
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) return Error("prepare");
-  stmts_[sql] = s;
-  return s;
-}
-
-Status LogIndex::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status LogIndex::BeginRead() { return Exec("BEGIN"); }
-Status LogIndex::Commit() { return Exec("COMMIT"); }
-Status LogIndex::Rollback() { return Exec("ROLLBACK"); }
+Status LogIndex::Begin() { return db_->Begin(); }
+Status LogIndex::BeginRead() { return db_->BeginRead(); }
+Status LogIndex::Commit() { return db_->Commit(); }
+Status LogIndex::Rollback() { return db_->Rollback(); }
 
 Result<int64_t> LogIndex::StreamId(const Labels& labels) {
   std::string key = LogStreamKey(labels);
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("SELECT id FROM streams WHERE key = ?"));
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT id FROM streams WHERE key = ?"));
   {
-    StmtGuard g{s};
+    SqliteStatementScope g(s);
     sqlite3_bind_blob(s, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) return sqlite3_column_int64(s, 0);
-    if (rc != SQLITE_DONE) return Error("select stream");
+    if (rc != SQLITE_DONE) return db_->Error("select stream");
   }
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("INSERT INTO streams(key, selector) VALUES(?, ?)"));
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("INSERT INTO streams(key, selector) VALUES(?, ?)"));
   int64_t id;
   {
-    StmtGuard g{s};
+    SqliteStatementScope g(s);
     std::string sel = labels.ToString();
     sqlite3_bind_blob(s, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, sel.data(), static_cast<int>(sel.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_DONE) return Error("insert stream");
-    id = sqlite3_last_insert_rowid(db_);
+    if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert stream");
+    id = db_->LastInsertRowid();
   }
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("INSERT OR IGNORE INTO postings(name, value, stream) VALUES(?, ?, ?)"));
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("INSERT OR IGNORE INTO postings(name, value, stream) VALUES(?, ?, ?)"));
   for (const Label& l : labels) {
-    StmtGuard g{s};
+    SqliteStatementScope g(s);
     sqlite3_bind_text(s, 1, l.name.data(), static_cast<int>(l.name.size()), SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, l.value.data(), static_cast<int>(l.value.size()), SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 3, id);
-    if (sqlite3_step(s) != SQLITE_DONE) return Error("insert posting");
+    if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert posting");
   }
   return id;
 }
 
 Result<std::vector<LogIndex::StreamRow>> LogIndex::Streams() {
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("SELECT id, key FROM streams ORDER BY id"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT id, key FROM streams ORDER BY id"));
+  SqliteStatementScope g(s);
   std::vector<StreamRow> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     StreamRow r;
     r.id = sqlite3_column_int64(s, 0);
-    TELKIT_ASSIGN_OR_RETURN(r.labels, LabelsFromLogStreamKey(ColumnBlob(s, 1)));
+    TELKIT_ASSIGN_OR_RETURN(r.labels, LabelsFromLogStreamKey(SqliteColumnBlob(s, 1)));
     out.push_back(std::move(r));
   }
-  if (rc != SQLITE_DONE) return Error("select streams");
+  if (rc != SQLITE_DONE) return db_->Error("select streams");
   return out;
 }
 
 Status LogIndex::AddChunk(const ChunkRow& r) {
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("INSERT INTO chunks(id, stream, mint, maxt, lines, raw_bytes, bytes, max_seq) "
-                                     "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(s,
+                          db_->Prepare("INSERT INTO chunks(id, stream, mint, maxt, lines, raw_bytes, bytes, max_seq) "
+                                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, r.id);
   sqlite3_bind_int64(s, 2, r.stream);
   sqlite3_bind_int64(s, 3, r.mint);
@@ -192,60 +141,60 @@ Status LogIndex::AddChunk(const ChunkRow& r) {
   sqlite3_bind_int64(s, 6, static_cast<int64_t>(r.raw_bytes));
   sqlite3_bind_int64(s, 7, static_cast<int64_t>(r.bytes));
   sqlite3_bind_int64(s, 8, static_cast<int64_t>(r.max_seq));
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("insert chunk");
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("UPDATE streams SET flushed_seq = MAX(flushed_seq, ?) WHERE id = ?"));
-  StmtGuard g2{s};
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert chunk");
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("UPDATE streams SET flushed_seq = MAX(flushed_seq, ?) WHERE id = ?"));
+  SqliteStatementScope g2(s);
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(r.max_seq));
   sqlite3_bind_int64(s, 2, r.stream);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("update stream");
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("update stream");
   return OkStatus();
 }
 
 Status LogIndex::RemoveChunk(int64_t id) {
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("DELETE FROM chunks WHERE id = ?"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("DELETE FROM chunks WHERE id = ?"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, id);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("delete chunk");
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("delete chunk");
   return OkStatus();
 }
 
 Result<std::vector<LogIndex::ChunkRow>> LogIndex::Chunks(int64_t stream, int64_t mint, int64_t maxt) {
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("SELECT id, stream, mint, maxt, lines, raw_bytes, bytes, max_seq FROM chunks "
-                                     "WHERE stream = ? AND mint <= ? AND maxt >= ? ORDER BY mint, id"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT id, stream, mint, maxt, lines, raw_bytes, bytes, max_seq FROM chunks "
+                                          "WHERE stream = ? AND mint <= ? AND maxt >= ? ORDER BY mint, id"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, stream);
   sqlite3_bind_int64(s, 2, maxt);
   sqlite3_bind_int64(s, 3, mint);
   std::vector<ChunkRow> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(ReadChunk(s));
-  if (rc != SQLITE_DONE) return Error("select chunks");
+  if (rc != SQLITE_DONE) return db_->Error("select chunks");
   return out;
 }
 
 Result<std::vector<LogIndex::ChunkRow>> LogIndex::AllChunks() {
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("SELECT id, stream, mint, maxt, lines, raw_bytes, bytes, max_seq FROM chunks "
-                                     "ORDER BY maxt, id"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT id, stream, mint, maxt, lines, raw_bytes, bytes, max_seq FROM chunks "
+                                          "ORDER BY maxt, id"));
+  SqliteStatementScope g(s);
   std::vector<ChunkRow> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(ReadChunk(s));
-  if (rc != SQLITE_DONE) return Error("select chunks");
+  if (rc != SQLITE_DONE) return db_->Error("select chunks");
   return out;
 }
 
 Result<std::map<int64_t, uint64_t>> LogIndex::FlushedSeqs() {
   sqlite3_stmt* s;
-  TELKIT_ASSIGN_OR_RETURN(s, Prepare("SELECT id, flushed_seq FROM streams"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT id, flushed_seq FROM streams"));
+  SqliteStatementScope g(s);
   std::map<int64_t, uint64_t> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW)
     out[sqlite3_column_int64(s, 0)] = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
-  if (rc != SQLITE_DONE) return Error("select flushed");
+  if (rc != SQLITE_DONE) return db_->Error("select flushed");
   return out;
 }
 

@@ -13,9 +13,7 @@
 
 #include "common/base/status.h"
 #include "common/model/labels.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "common/sqlite/sqlite_db.h"
 
 namespace telkit {
 
@@ -63,11 +61,7 @@ class LogIndex {
 
  private:
   LogIndex() = default;
-  Status Exec(const char* sql);
-  Result<sqlite3_stmt*> Prepare(const char* sql);
-  Status Error(std::string_view what);
-  sqlite3* db_ = nullptr;
-  std::map<std::string, sqlite3_stmt*> stmts_;
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace telkit

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/sqlite/sqlite_db.h"
+
 namespace telkit {
 namespace {
 
@@ -30,28 +32,7 @@ CREATE INDEX IF NOT EXISTS attrs_by_kv ON attrs (key, value);
 CREATE INDEX IF NOT EXISTS attrs_by_block ON attrs (block);
 )sql";
 
-struct StmtGuard {
-  sqlite3_stmt* s;
-  ~StmtGuard() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
-struct OwnedStmt {
-  sqlite3_stmt* s = nullptr;
-  ~OwnedStmt() { sqlite3_finalize(s); }
-};
-
-void BindText(sqlite3_stmt* s, int i, std::string_view v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-void BindBlob(sqlite3_stmt* s, int i, std::string_view v) {
-  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-std::string ColumnString(sqlite3_stmt* s, int i) {
-  const char* p = static_cast<const char*>(sqlite3_column_blob(s, i));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
-}
+std::string ColumnString(sqlite3_stmt* s, int i) { return std::string(SqliteColumnBlob(s, i)); }
 
 constexpr std::string_view kIntrinsicTags[] = {"service.name", "name", "kind", "status"};
 
@@ -72,69 +53,19 @@ bool SpanMatches(const TraceSearchRequest& req, const SpanRecord& s) {
   return true;
 }
 
-Status TraceCatalogue::Error(std::string_view what) {
-  return InternalError("catalogue: " + std::string(what) + ": " + (db_ ? sqlite3_errmsg(db_) : "no database"));
-}
-
 Result<std::unique_ptr<TraceCatalogue>> TraceCatalogue::Open(const std::string& path, bool read_only) {
   std::unique_ptr<TraceCatalogue> c(new TraceCatalogue());
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  flags |= SQLITE_OPEN_NOMUTEX;
-  std::string p = path.empty() ? ":memory:" : path;
-  if (sqlite3_open_v2(p.c_str(), &c->db_, flags, nullptr) != SQLITE_OK) {
-    if (read_only && c->db_ && sqlite3_errcode(c->db_) == SQLITE_CANTOPEN) {
-      return NotFoundError("open catalogue '" + p + "': cannot open");
-    }
-    return c->db_ ? c->Error("open '" + p + "'") : InternalError("catalogue: open '" + p + "'");
-  }
-  sqlite3_busy_timeout(c->db_, 5000);
-  if (!read_only) {
-    if (!path.empty()) TELKIT_RETURN_IF_ERROR(c->Exec("PRAGMA journal_mode=WAL"));
-    TELKIT_RETURN_IF_ERROR(c->Exec("PRAGMA synchronous=FULL"));
-    TELKIT_RETURN_IF_ERROR(c->Exec(kSchema));
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->Prepare("PRAGMA user_version"));
-    int version = 0;
-    {
-      StmtGuard g{s};
-      if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
-    }
-    if (version == 0) {
-      TELKIT_RETURN_IF_ERROR(c->Exec("PRAGMA user_version=1"));
-    } else if (version != kTraceCatalogueSchemaVersion) {
-      return UnimplementedError("catalogue '" + p + "' has schema version " + std::to_string(version));
-    }
-  }
+  TELKIT_ASSIGN_OR_RETURN(c->db_, SqliteDb::Open(path, read_only, "catalogue"));
+  if (!read_only) TELKIT_RETURN_IF_ERROR(c->db_->InitSchema(kSchema, kTraceCatalogueSchemaVersion));
   return c;
 }
 
-TraceCatalogue::~TraceCatalogue() {
-  for (auto& [sql, s] : stmts_) sqlite3_finalize(s);
-  if (db_) sqlite3_close(db_);
-}
+TraceCatalogue::~TraceCatalogue() = default;
 
-Status TraceCatalogue::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : "unknown error";
-    sqlite3_free(err);
-    return InternalError("catalogue: " + m);
-  }
-  return OkStatus();
-}
-
-Result<sqlite3_stmt*> TraceCatalogue::Prepare(const char* sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return it->second;
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) return Error("prepare");
-  stmts_.emplace(sql, s);
-  return s;
-}
-
-Status TraceCatalogue::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status TraceCatalogue::BeginRead() { return Exec("BEGIN"); }
-Status TraceCatalogue::Commit() { return Exec("COMMIT"); }
-Status TraceCatalogue::Rollback() { return Exec("ROLLBACK"); }
+Status TraceCatalogue::Begin() { return db_->Begin(); }
+Status TraceCatalogue::BeginRead() { return db_->BeginRead(); }
+Status TraceCatalogue::Commit() { return db_->Commit(); }
+Status TraceCatalogue::Rollback() { return db_->Rollback(); }
 
 Result<uint32_t> TraceCatalogue::WalStart() {
   TELKIT_ASSIGN_OR_RETURN(int64_t v, Meta("wal_start", 0));
@@ -144,29 +75,29 @@ Result<uint32_t> TraceCatalogue::WalStart() {
 Status TraceCatalogue::SetWalStart(uint32_t segment) { return SetMeta("wal_start", segment); }
 
 Result<int64_t> TraceCatalogue::Meta(const std::string& key, int64_t absent) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT value FROM meta WHERE key = ?1"));
-  StmtGuard g{s};
-  BindText(s, 1, key);
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT value FROM meta WHERE key = ?1"));
+  SqliteStatementScope g(s);
+  SqliteBindText(s, 1, key);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) return static_cast<int64_t>(sqlite3_column_int64(s, 0));
   if (rc == SQLITE_DONE) return absent;
-  return Error("read meta " + key);
+  return db_->Error("read meta " + key);
 }
 
 Status TraceCatalogue::SetMeta(const std::string& key, int64_t value) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"));
-  StmtGuard g{s};
-  BindText(s, 1, key);
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"));
+  SqliteStatementScope g(s);
+  SqliteBindText(s, 1, key);
   sqlite3_bind_int64(s, 2, value);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("set meta " + key);
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("set meta " + key);
   return OkStatus();
 }
 
 Status TraceCatalogue::AddBlock(const TraceBlockInfo& b, std::span<const TraceFrameRef> frames,
                                 std::span<const SpanRecord* const> spans, std::span<const uint32_t> trace_of) {
   {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO blocks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("INSERT INTO blocks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    SqliteStatementScope g(s);
     sqlite3_bind_int64(s, 1, static_cast<int64_t>(b.id));
     sqlite3_bind_int64(s, 2, b.min_start_ns);
     sqlite3_bind_int64(s, 3, b.max_end_ns);
@@ -174,26 +105,25 @@ Status TraceCatalogue::AddBlock(const TraceBlockInfo& b, std::span<const TraceFr
     sqlite3_bind_int64(s, 5, static_cast<int64_t>(b.bytes));
     sqlite3_bind_int64(s, 6, static_cast<int64_t>(b.traces));
     sqlite3_bind_int64(s, 7, static_cast<int64_t>(b.spans));
-    if (sqlite3_step(s) != SQLITE_DONE) return Error("insert block");
+    if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert block");
   }
   TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ts,
-                          Prepare("INSERT INTO traces VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+                          db_->Prepare("INSERT INTO traces VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
   for (const TraceFrameRef& f : frames) {
-    StmtGuard g{ts};
-    BindBlob(ts, 1, f.trace_id);
+    SqliteStatementScope g(ts);
+    SqliteBindBlob(ts, 1, f.trace_id);
     sqlite3_bind_int64(ts, 2, static_cast<int64_t>(b.id));
     sqlite3_bind_int64(ts, 3, static_cast<int64_t>(f.offset));
     sqlite3_bind_int64(ts, 4, static_cast<int64_t>(f.length));
     sqlite3_bind_int64(ts, 5, f.start_ns);
     sqlite3_bind_int64(ts, 6, f.end_ns);
     sqlite3_bind_int64(ts, 7, f.spans);
-    BindText(ts, 8, f.root_service);
-    BindText(ts, 9, f.root_name);
-    if (sqlite3_step(ts) != SQLITE_DONE) return Error("insert trace");
+    SqliteBindText(ts, 8, f.root_service);
+    SqliteBindText(ts, 9, f.root_name);
+    if (sqlite3_step(ts) != SQLITE_DONE) return db_->Error("insert trace");
   }
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ss,
-                          Prepare("INSERT INTO spans VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * as, Prepare("INSERT INTO attrs VALUES (?1, ?2, ?3, ?4)"));
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ss, db_->Prepare("INSERT INTO spans VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * as, db_->Prepare("INSERT INTO attrs VALUES (?1, ?2, ?3, ?4)"));
   std::set<std::pair<std::string_view, std::string_view>> seen;
   uint32_t current = UINT32_MAX;
   for (size_t i = 0; i < spans.size(); ++i) {
@@ -203,25 +133,25 @@ Status TraceCatalogue::AddBlock(const TraceBlockInfo& b, std::span<const TraceFr
       seen.clear();
     }
     {
-      StmtGuard g{ss};
+      SqliteStatementScope g(ss);
       sqlite3_bind_int64(ss, 1, static_cast<int64_t>(b.id));
-      BindBlob(ss, 2, r.trace_id);
-      BindText(ss, 3, r.service);
-      BindText(ss, 4, r.name);
+      SqliteBindBlob(ss, 2, r.trace_id);
+      SqliteBindText(ss, 3, r.service);
+      SqliteBindText(ss, 4, r.name);
       sqlite3_bind_int(ss, 5, r.kind);
       sqlite3_bind_int(ss, 6, r.status);
       sqlite3_bind_int64(ss, 7, static_cast<int64_t>(r.start_ns));
       sqlite3_bind_int64(ss, 8, static_cast<int64_t>(r.duration_ns()));
-      if (sqlite3_step(ss) != SQLITE_DONE) return Error("insert span");
+      if (sqlite3_step(ss) != SQLITE_DONE) return db_->Error("insert span");
     }
     for (const auto& [k, v] : r.attributes) {
       if (!seen.emplace(k, v).second) continue;
-      StmtGuard g{as};
+      SqliteStatementScope g(as);
       sqlite3_bind_int64(as, 1, static_cast<int64_t>(b.id));
-      BindBlob(as, 2, r.trace_id);
-      BindText(as, 3, k);
-      BindText(as, 4, v);
-      if (sqlite3_step(as) != SQLITE_DONE) return Error("insert attribute");
+      SqliteBindBlob(as, 2, r.trace_id);
+      SqliteBindText(as, 3, k);
+      SqliteBindText(as, 4, v);
+      if (sqlite3_step(as) != SQLITE_DONE) return db_->Error("insert attribute");
     }
   }
   return OkStatus();
@@ -230,17 +160,17 @@ Status TraceCatalogue::AddBlock(const TraceBlockInfo& b, std::span<const TraceFr
 Status TraceCatalogue::RemoveBlock(uint64_t block) {
   for (const char* sql : {"DELETE FROM blocks WHERE id = ?1", "DELETE FROM traces WHERE block = ?1",
                           "DELETE FROM spans WHERE block = ?1", "DELETE FROM attrs WHERE block = ?1"}) {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare(sql));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare(sql));
+    SqliteStatementScope g(s);
     sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
-    if (sqlite3_step(s) != SQLITE_DONE) return Error("remove block");
+    if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("remove block");
   }
   return OkStatus();
 }
 
 Result<std::vector<TraceBlockInfo>> TraceCatalogue::Blocks() {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT * FROM blocks ORDER BY id"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT * FROM blocks ORDER BY id"));
+  SqliteStatementScope g(s);
   std::vector<TraceBlockInfo> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -254,14 +184,14 @@ Result<std::vector<TraceBlockInfo>> TraceCatalogue::Blocks() {
     b.spans = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
     out.push_back(b);
   }
-  if (rc != SQLITE_DONE) return Error("list blocks");
+  if (rc != SQLITE_DONE) return db_->Error("list blocks");
   return out;
 }
 
 Result<std::vector<TraceFrameRef>> TraceCatalogue::FindTrace(const std::string& trace_id) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT * FROM traces WHERE trace_id = ?1 ORDER BY block"));
-  StmtGuard g{s};
-  BindBlob(s, 1, trace_id);
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT * FROM traces WHERE trace_id = ?1 ORDER BY block"));
+  SqliteStatementScope g(s);
+  SqliteBindBlob(s, 1, trace_id);
   std::vector<TraceFrameRef> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -277,7 +207,7 @@ Result<std::vector<TraceFrameRef>> TraceCatalogue::FindTrace(const std::string& 
     f.root_name = ColumnString(s, 8);
     out.push_back(std::move(f));
   }
-  if (rc != SQLITE_DONE) return Error("find trace");
+  if (rc != SQLITE_DONE) return db_->Error("find trace");
   return out;
 }
 
@@ -292,21 +222,21 @@ Result<std::vector<TraceSummary>> TraceCatalogue::Search(const TraceSearchReques
            std::to_string(k + 1) + ")";
   }
   sql += " GROUP BY trace_id ORDER BY MAX(start_ns) DESC LIMIT ?9";
-  OwnedStmt st;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) return Error("prepare search");
-  sqlite3_stmt* s = st.s;
+  SqliteStatement st;
+  TELKIT_RETURN_IF_ERROR(db_->PrepareOwned(sql, &st, "prepare search"));
+  sqlite3_stmt* s = st.get();
   sqlite3_bind_int64(s, 1, req.start_ns);
   sqlite3_bind_int64(s, 2, req.end_ns);
-  BindText(s, 3, req.service);
-  BindText(s, 4, req.name);
+  SqliteBindText(s, 3, req.service);
+  SqliteBindText(s, 4, req.name);
   sqlite3_bind_int64(s, 5, static_cast<int64_t>(std::min<uint64_t>(req.min_duration_ns, INT64_MAX)));
   sqlite3_bind_int64(s, 6, static_cast<int64_t>(std::min<uint64_t>(req.max_duration_ns, INT64_MAX)));
   sqlite3_bind_int(s, 7, req.kind);
   sqlite3_bind_int(s, 8, req.status);
   sqlite3_bind_int64(s, 9, static_cast<int64_t>(std::min<size_t>(req.limit, INT64_MAX)));
   for (size_t i = 0; i < req.attributes.size(); ++i) {
-    BindText(s, 10 + static_cast<int>(2 * i), req.attributes[i].first);
-    BindText(s, 11 + static_cast<int>(2 * i), req.attributes[i].second);
+    SqliteBindText(s, 10 + static_cast<int>(2 * i), req.attributes[i].first);
+    SqliteBindText(s, 11 + static_cast<int>(2 * i), req.attributes[i].second);
   }
   std::vector<TraceSummary> out;
   int rc;
@@ -316,7 +246,7 @@ Result<std::vector<TraceSummary>> TraceCatalogue::Search(const TraceSearchReques
     t.matched = static_cast<uint32_t>(sqlite3_column_int64(s, 1));
     out.push_back(std::move(t));
   }
-  if (rc != SQLITE_DONE) return Error("search");
+  if (rc != SQLITE_DONE) return db_->Error("search");
   for (TraceSummary& t : out) {
     TELKIT_ASSIGN_OR_RETURN(auto frames, FindTrace(t.trace_id));
     bool first = true;
@@ -336,11 +266,11 @@ Result<std::vector<TraceSummary>> TraceCatalogue::Search(const TraceSearchReques
 
 Result<std::vector<std::string>> TraceCatalogue::TagNames() {
   std::vector<std::string> out(std::begin(kIntrinsicTags), std::end(kIntrinsicTags));
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT DISTINCT key FROM attrs ORDER BY key"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT DISTINCT key FROM attrs ORDER BY key"));
+  SqliteStatementScope g(s);
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(ColumnString(s, 0));
-  if (rc != SQLITE_DONE) return Error("tag names");
+  if (rc != SQLITE_DONE) return db_->Error("tag names");
   return out;
 }
 
@@ -350,9 +280,9 @@ Result<std::vector<std::string>> TraceCatalogue::TagValues(const std::string& ta
   if (tag == "name") sql = "SELECT DISTINCT name FROM spans WHERE ?1 = ?1 ORDER BY name LIMIT ?2";
   if (tag == "kind") sql = "SELECT DISTINCT kind FROM spans WHERE ?1 = ?1 ORDER BY kind LIMIT ?2";
   if (tag == "status") sql = "SELECT DISTINCT status FROM spans WHERE ?1 = ?1 ORDER BY status LIMIT ?2";
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare(sql));
-  StmtGuard g{s};
-  BindText(s, 1, tag);
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare(sql));
+  SqliteStatementScope g(s);
+  SqliteBindText(s, 1, tag);
   sqlite3_bind_int64(s, 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   std::vector<std::string> out;
   int rc;
@@ -360,7 +290,7 @@ Result<std::vector<std::string>> TraceCatalogue::TagValues(const std::string& ta
     const unsigned char* p = sqlite3_column_text(s, 0);
     out.emplace_back(p ? reinterpret_cast<const char*>(p) : "");
   }
-  if (rc != SQLITE_DONE) return Error("tag values");
+  if (rc != SQLITE_DONE) return db_->Error("tag values");
   return out;
 }
 

@@ -18,10 +18,8 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/sqlite/sqlite_db.h"
 #include "common/tracestore/span_record.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace telkit {
 
@@ -115,11 +113,7 @@ class TraceCatalogue {
 
  private:
   TraceCatalogue() = default;
-  Status Exec(const char* sql);
-  Result<sqlite3_stmt*> Prepare(const char* sql);
-  Status Error(std::string_view what);
-  sqlite3* db_ = nullptr;
-  std::map<std::string, sqlite3_stmt*> stmts_;
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace telkit

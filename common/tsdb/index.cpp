@@ -4,32 +4,12 @@
 
 #include <algorithm>
 
+#include "common/sqlite/sqlite_db.h"
 #include "common/tsdb/byte_codec.h"
 #include "common/tsdb/wal_records.h"
 
 namespace telkit {
 namespace {
-
-// Resets a prepared statement when it goes out of scope.
-struct StmtGuard {
-  sqlite3_stmt* s;
-  ~StmtGuard() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
-
-void BindText(sqlite3_stmt* s, int i, std::string_view v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-std::string_view ColumnText(sqlite3_stmt* s, int i) {
-  const char* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string_view();
-}
-std::string_view ColumnBlob(sqlite3_stmt* s, int i) {
-  const char* p = static_cast<const char*>(sqlite3_column_blob(s, i));
-  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string_view();
-}
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS label_pairs(id INTEGER PRIMARY KEY, name TEXT NOT NULL, value TEXT NOT NULL,
@@ -67,80 +47,26 @@ bool GetIds(std::string_view blob, std::vector<int64_t>* ids) {
 
 }  // namespace
 
-Status TsdbIndex::Error(std::string_view what) {
-  return InternalError("index: " + std::string(what) + ": " + (db_ ? sqlite3_errmsg(db_) : "no database"));
-}
-
 Result<std::unique_ptr<TsdbIndex>> TsdbIndex::Open(const std::string& path, bool read_only) {
   std::unique_ptr<TsdbIndex> idx(new TsdbIndex());
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  flags |= SQLITE_OPEN_NOMUTEX;
-  std::string p = path.empty() ? ":memory:" : path;
-  if (sqlite3_open_v2(p.c_str(), &idx->db_, flags, nullptr) != SQLITE_OK) {
-    Status s = idx->db_ ? idx->Error("open '" + p + "'") : InternalError("index: open '" + p + "'");
-    if (read_only && idx->db_ && sqlite3_errcode(idx->db_) == SQLITE_CANTOPEN) {
-      return NotFoundError("open index '" + p + "': cannot open");
-    }
-    return s;
-  }
-  sqlite3_busy_timeout(idx->db_, 5000);
-  if (read_only) {
-    TELKIT_RETURN_IF_ERROR(idx->RefreshPairs());
-  } else {
-    if (!path.empty()) TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA journal_mode=WAL"));
-    TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA synchronous=FULL"));
-    TELKIT_RETURN_IF_ERROR(idx->Exec(kSchema));
-    sqlite3_stmt* s;
-    TELKIT_ASSIGN_OR_RETURN(s, idx->Prepare("PRAGMA user_version"));
-    int version = 0;
-    {
-      StmtGuard g{s};
-      if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
-    }
-    if (version == 0) {
-      TELKIT_RETURN_IF_ERROR(idx->Exec("PRAGMA user_version=1"));
-    } else if (version != kIndexSchemaVersion) {
-      return UnimplementedError("index '" + p + "' has schema version " + std::to_string(version));
-    }
-    TELKIT_RETURN_IF_ERROR(idx->RefreshPairs());
-  }
+  TELKIT_ASSIGN_OR_RETURN(idx->db_, SqliteDb::Open(path, read_only, "index"));
+  if (!read_only) TELKIT_RETURN_IF_ERROR(idx->db_->InitSchema(kSchema, kIndexSchemaVersion));
+  TELKIT_RETURN_IF_ERROR(idx->RefreshPairs());
   return idx;
 }
 
-TsdbIndex::~TsdbIndex() {
-  for (auto& [sql, s] : stmts_) sqlite3_finalize(s);
-  if (db_) sqlite3_close(db_);
-}
+TsdbIndex::~TsdbIndex() = default;
 
-Status TsdbIndex::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : "unknown error";
-    sqlite3_free(err);
-    return InternalError("index: " + m);
-  }
-  return OkStatus();
-}
-
-Result<sqlite3_stmt*> TsdbIndex::Prepare(const char* sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return it->second;
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) return Error("prepare");
-  stmts_.emplace(sql, s);
-  return s;
-}
-
-Status TsdbIndex::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status TsdbIndex::BeginRead() { return Exec("BEGIN"); }
+Status TsdbIndex::Begin() { return db_->Begin(); }
+Status TsdbIndex::BeginRead() { return db_->BeginRead(); }
 Status TsdbIndex::Commit() {
   Status s = FlushPostings();
   if (!s.ok()) return s;
-  return Exec("COMMIT");
+  return db_->Commit();
 }
 Status TsdbIndex::Rollback() {
   pending_postings_.clear();
-  Status s = Exec("ROLLBACK");
+  Status s = db_->Rollback();
   // Pairs added in the transaction are gone: reload them all.
   pair_ids_.clear();
   pairs_.clear();
@@ -150,18 +76,19 @@ Status TsdbIndex::Rollback() {
 }
 
 Status TsdbIndex::RefreshPairs() {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, name, value FROM label_pairs WHERE id>? ORDER BY id"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+                          db_->Prepare("SELECT id, name, value FROM label_pairs WHERE id>? ORDER BY id"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, max_pair_);
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     int64_t id = sqlite3_column_int64(s, 0);
-    std::pair<std::string, std::string> nv{std::string(ColumnText(s, 1)), std::string(ColumnText(s, 2))};
+    std::pair<std::string, std::string> nv{std::string(SqliteColumnText(s, 1)), std::string(SqliteColumnText(s, 2))};
     pair_ids_[nv] = id;
     pairs_[id] = std::move(nv);
     max_pair_ = std::max(max_pair_, id);
   }
-  if (rc != SQLITE_DONE) return Error("read label pairs");
+  if (rc != SQLITE_DONE) return db_->Error("read label pairs");
   return OkStatus();
 }
 
@@ -177,12 +104,12 @@ Result<bool> TsdbIndex::PairIds(const Labels& labels, bool create, std::string* 
     } else if (!create) {
       return false;
     } else {
-      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO label_pairs(name, value) VALUES(?, ?)"));
-      StmtGuard g{s};
-      BindText(s, 1, l.name);
-      BindText(s, 2, l.value);
-      if (sqlite3_step(s) != SQLITE_DONE) return Error("insert label pair");
-      id = sqlite3_last_insert_rowid(db_);
+      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("INSERT INTO label_pairs(name, value) VALUES(?, ?)"));
+      SqliteStatementScope g(s);
+      SqliteBindText(s, 1, l.name);
+      SqliteBindText(s, 2, l.value);
+      if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert label pair");
+      id = db_->LastInsertRowid();
       pair_ids_[nv] = id;
       pairs_[id] = nv;
       max_pair_ = std::max(max_pair_, id);
@@ -214,13 +141,13 @@ Result<Labels> TsdbIndex::DecodePairs(std::string_view encoded) {
 }
 
 Result<std::vector<int64_t>> TsdbIndex::PostingsOf(int64_t pair) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series FROM label_pairs WHERE id=?"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT series FROM label_pairs WHERE id=?"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, pair);
   std::vector<int64_t> ids;
   int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW && !GetIds(ColumnBlob(s, 0), &ids)) return DataLossError("index: malformed postings");
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("read postings");
+  if (rc == SQLITE_ROW && !GetIds(SqliteColumnBlob(s, 0), &ids)) return DataLossError("index: malformed postings");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_->Error("read postings");
   return ids;
 }
 
@@ -229,22 +156,23 @@ Status TsdbIndex::FlushPostings() {
     std::string blob;
     int64_t last = 0;
     {
-      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series, last_series FROM label_pairs WHERE id=?"));
-      StmtGuard g{s};
+      TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT series, last_series FROM label_pairs WHERE id=?"));
+      SqliteStatementScope g(s);
       sqlite3_bind_int64(s, 1, pair);
-      if (sqlite3_step(s) != SQLITE_ROW) return Error("read postings");
-      blob = std::string(ColumnBlob(s, 0));
+      if (sqlite3_step(s) != SQLITE_ROW) return db_->Error("read postings");
+      blob = std::string(SqliteColumnBlob(s, 0));
       last = sqlite3_column_int64(s, 1);
     }
     std::sort(ids.begin(), ids.end());
     if (!ids.empty() && ids.front() <= last) return InternalError("index: postings out of order");
     PutIds(&blob, ids, last);
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * u, Prepare("UPDATE label_pairs SET series=?, last_series=? WHERE id=?"));
-    StmtGuard g{u};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * u,
+                            db_->Prepare("UPDATE label_pairs SET series=?, last_series=? WHERE id=?"));
+    SqliteStatementScope g(u);
     sqlite3_bind_blob(u, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
     sqlite3_bind_int64(u, 2, ids.empty() ? last : ids.back());
     sqlite3_bind_int64(u, 3, pair);
-    if (sqlite3_step(u) != SQLITE_DONE) return Error("write postings");
+    if (sqlite3_step(u) != SQLITE_DONE) return db_->Error("write postings");
   }
   pending_postings_.clear();
   return OkStatus();
@@ -253,12 +181,12 @@ Status TsdbIndex::FlushPostings() {
 Status TsdbIndex::RebuildPostings() {
   std::map<int64_t, std::vector<int64_t>> postings;
   {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, pairs FROM series ORDER BY id"));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT id, pairs FROM series ORDER BY id"));
+    SqliteStatementScope g(s);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       int64_t id = sqlite3_column_int64(s, 0);
-      ByteReader r(ColumnBlob(s, 1));
+      ByteReader r(SqliteColumnBlob(s, 1));
       uint64_t n, pair;
       if (!r.Uvarint(&n)) return DataLossError("index: malformed series pairs");
       for (uint64_t i = 0; i < n; ++i) {
@@ -266,18 +194,19 @@ Status TsdbIndex::RebuildPostings() {
         postings[static_cast<int64_t>(pair)].push_back(id);
       }
     }
-    if (rc != SQLITE_DONE) return Error("read series");
+    if (rc != SQLITE_DONE) return db_->Error("read series");
   }
-  TELKIT_RETURN_IF_ERROR(Exec("UPDATE label_pairs SET series=x'', last_series=0"));
+  TELKIT_RETURN_IF_ERROR(db_->Exec("UPDATE label_pairs SET series=x'', last_series=0"));
   for (auto& [pair, ids] : postings) {
     std::string blob;
     PutIds(&blob, ids, 0);
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * u, Prepare("UPDATE label_pairs SET series=?, last_series=? WHERE id=?"));
-    StmtGuard g{u};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * u,
+                            db_->Prepare("UPDATE label_pairs SET series=?, last_series=? WHERE id=?"));
+    SqliteStatementScope g(u);
     sqlite3_bind_blob(u, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
     sqlite3_bind_int64(u, 2, ids.back());
     sqlite3_bind_int64(u, 3, pair);
-    if (sqlite3_step(u) != SQLITE_DONE) return Error("write postings");
+    if (sqlite3_step(u) != SQLITE_DONE) return db_->Error("write postings");
   }
   return OkStatus();
 }
@@ -287,33 +216,33 @@ Result<int64_t> TsdbIndex::SeriesId(const Labels& labels) {
   int64_t hash = static_cast<int64_t>(labels.Hash());
   TELKIT_ASSIGN_OR_RETURN(bool known, PairIds(labels, false, &pairs));
   if (known) {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * find, Prepare("SELECT id, pairs FROM series WHERE hash=?"));
-    StmtGuard g{find};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * find, db_->Prepare("SELECT id, pairs FROM series WHERE hash=?"));
+    SqliteStatementScope g(find);
     sqlite3_bind_int64(find, 1, hash);
     int rc;
     while ((rc = sqlite3_step(find)) == SQLITE_ROW) {
-      if (ColumnBlob(find, 1) == pairs) return sqlite3_column_int64(find, 0);
+      if (SqliteColumnBlob(find, 1) == pairs) return sqlite3_column_int64(find, 0);
     }
-    if (rc != SQLITE_DONE) return Error("find series");
+    if (rc != SQLITE_DONE) return db_->Error("find series");
   } else {
     TELKIT_ASSIGN_OR_RETURN(known, PairIds(labels, true, &pairs));
   }
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ins, Prepare("INSERT INTO series(hash, pairs) VALUES(?, ?)"));
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * ins, db_->Prepare("INSERT INTO series(hash, pairs) VALUES(?, ?)"));
   int64_t id;
   {
-    StmtGuard g{ins};
+    SqliteStatementScope g(ins);
     sqlite3_bind_int64(ins, 1, hash);
     sqlite3_bind_blob(ins, 2, pairs.data(), static_cast<int>(pairs.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(ins) != SQLITE_DONE) return Error("insert series");
-    id = sqlite3_last_insert_rowid(db_);
+    if (sqlite3_step(ins) != SQLITE_DONE) return db_->Error("insert series");
+    id = db_->LastInsertRowid();
   }
   for (const Label& l : labels) pending_postings_[pair_ids_[{l.name, l.value}]].push_back(id);
   return id;
 }
 
 Status TsdbIndex::AddBlock(const BlockMeta& m) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO blocks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("INSERT INTO blocks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(m.id));
   sqlite3_bind_int64(s, 2, m.mint);
   sqlite3_bind_int64(s, 3, m.maxt);
@@ -323,39 +252,39 @@ Status TsdbIndex::AddBlock(const BlockMeta& m) {
   sqlite3_bind_int64(s, 7, static_cast<int64_t>(m.chunks));
   sqlite3_bind_int64(s, 8, static_cast<int64_t>(m.timestamp_columns));
   sqlite3_bind_int64(s, 9, static_cast<int64_t>(m.bytes));
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("insert block");
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert block");
   return OkStatus();
 }
 
 Status TsdbIndex::AddChunk(const BlockMeta& block, int64_t series, const ChunkRef& r) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?)"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("INSERT INTO chunks VALUES(?, ?, ?, ?, ?, ?)"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(block.id));
   sqlite3_bind_int64(s, 2, series);
   sqlite3_bind_int64(s, 3, static_cast<int64_t>(static_cast<uint64_t>(r.mint) - static_cast<uint64_t>(block.mint)));
   sqlite3_bind_int64(s, 4, static_cast<int64_t>(static_cast<uint64_t>(r.maxt) - static_cast<uint64_t>(r.mint)));
   sqlite3_bind_int64(s, 5, static_cast<int64_t>(r.offset));
   sqlite3_bind_int64(s, 6, r.length);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("insert chunk");
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("insert chunk");
   return OkStatus();
 }
 
 Status TsdbIndex::RemoveBlock(uint64_t block) {
   for (const char* sql : {"DELETE FROM chunks WHERE block=?", "DELETE FROM blocks WHERE id=?"}) {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare(sql));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare(sql));
+    SqliteStatementScope g(s);
     sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
-    if (sqlite3_step(s) != SQLITE_DONE) return Error("remove block");
+    if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("remove block");
   }
   TELKIT_RETURN_IF_ERROR(FlushPostings());
-  TELKIT_RETURN_IF_ERROR(Exec("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM chunks)"));
-  if (sqlite3_changes(db_) > 0) TELKIT_RETURN_IF_ERROR(RebuildPostings());
+  TELKIT_RETURN_IF_ERROR(db_->Exec("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM chunks)"));
+  if (db_->Changes() > 0) TELKIT_RETURN_IF_ERROR(RebuildPostings());
   return OkStatus();
 }
 
 Result<std::vector<BlockMeta>> TsdbIndex::Blocks() {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT * FROM blocks ORDER BY mint, id"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT * FROM blocks ORDER BY mint, id"));
+  SqliteStatementScope g(s);
   std::vector<BlockMeta> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -371,18 +300,18 @@ Result<std::vector<BlockMeta>> TsdbIndex::Blocks() {
     m.bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 8));
     out.push_back(m);
   }
-  if (rc != SQLITE_DONE) return Error("list blocks");
+  if (rc != SQLITE_DONE) return db_->Error("list blocks");
   return out;
 }
 
 Result<Labels> TsdbIndex::SeriesLabels(int64_t series) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT pairs FROM series WHERE id=?"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT pairs FROM series WHERE id=?"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, series);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE) return NotFoundError("index: no series " + std::to_string(series));
-  if (rc != SQLITE_ROW) return Error("read series");
-  return DecodePairs(ColumnBlob(s, 0));
+  if (rc != SQLITE_ROW) return db_->Error("read series");
+  return DecodePairs(SqliteColumnBlob(s, 0));
 }
 
 Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const LabelMatcher> matchers) {
@@ -422,14 +351,14 @@ Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const
       if (MatchesAll(l, matchers)) out.push_back(SeriesRow{id, std::move(l)});
     }
   } else {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT id, pairs FROM series"));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT id, pairs FROM series"));
+    SqliteStatementScope g(s);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      TELKIT_ASSIGN_OR_RETURN(Labels l, DecodePairs(ColumnBlob(s, 1)));
+      TELKIT_ASSIGN_OR_RETURN(Labels l, DecodePairs(SqliteColumnBlob(s, 1)));
       if (MatchesAll(l, matchers)) out.push_back(SeriesRow{sqlite3_column_int64(s, 0), std::move(l)});
     }
-    if (rc != SQLITE_DONE) return Error("read series");
+    if (rc != SQLITE_DONE) return db_->Error("read series");
   }
   std::sort(out.begin(), out.end(), [](const SeriesRow& a, const SeriesRow& b) { return a.labels < b.labels; });
   return out;
@@ -450,9 +379,9 @@ Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, const
                                                           int64_t mint, int64_t maxt) {
   std::vector<ChunkRow> out;
   for (const BlockMeta& b : blocks) {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT mint, maxt, offset, length FROM chunks "
-                                                      "WHERE block=? AND series=? ORDER BY mint"));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT mint, maxt, offset, length FROM chunks "
+                                                           "WHERE block=? AND series=? ORDER BY mint"));
+    SqliteStatementScope g(s);
     sqlite3_bind_int64(s, 1, static_cast<int64_t>(b.id));
     sqlite3_bind_int64(s, 2, series);
     int rc;
@@ -465,7 +394,7 @@ Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, const
       r.ref.length = static_cast<uint32_t>(sqlite3_column_int64(s, 3));
       if (r.ref.maxt >= mint && r.ref.mint <= maxt) out.push_back(r);
     }
-    if (rc != SQLITE_DONE) return Error("read chunks");
+    if (rc != SQLITE_DONE) return db_->Error("read chunks");
   }
   std::sort(out.begin(), out.end(), [](const ChunkRow& a, const ChunkRow& b) { return a.ref.mint < b.ref.mint; });
   return out;
@@ -474,15 +403,15 @@ Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, const
 Result<std::vector<std::pair<int64_t, ChunkRef>>> TsdbIndex::BlockChunks(uint64_t block) {
   int64_t block_mint = 0;
   {
-    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT mint FROM blocks WHERE id=?"));
-    StmtGuard g{s};
+    TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT mint FROM blocks WHERE id=?"));
+    SqliteStatementScope g(s);
     sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
     if (sqlite3_step(s) != SQLITE_ROW) return NotFoundError("index: no block " + std::to_string(block));
     block_mint = sqlite3_column_int64(s, 0);
   }
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("SELECT series, mint, maxt, offset, length FROM chunks "
-                                                    "WHERE block=? ORDER BY series, mint"));
-  StmtGuard g{s};
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT series, mint, maxt, offset, length FROM chunks "
+                                                         "WHERE block=? ORDER BY series, mint"));
+  SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(block));
   std::vector<std::pair<int64_t, ChunkRef>> out;
   int rc;
@@ -494,44 +423,45 @@ Result<std::vector<std::pair<int64_t, ChunkRef>>> TsdbIndex::BlockChunks(uint64_
     r.length = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
     out.emplace_back(sqlite3_column_int64(s, 0), r);
   }
-  if (rc != SQLITE_DONE) return Error("read block chunks");
+  if (rc != SQLITE_DONE) return db_->Error("read block chunks");
   return out;
 }
 
 Status TsdbIndex::PutMetadata(const MetricMetadata& m) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("INSERT OR REPLACE INTO metadata VALUES(?, ?, ?, ?)"));
-  StmtGuard g{s};
-  BindText(s, 1, m.family);
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("INSERT OR REPLACE INTO metadata VALUES(?, ?, ?, ?)"));
+  SqliteStatementScope g(s);
+  SqliteBindText(s, 1, m.family);
   sqlite3_bind_int(s, 2, static_cast<int>(m.type));
-  BindText(s, 3, m.help);
-  BindText(s, 4, m.unit);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("write metadata");
+  SqliteBindText(s, 3, m.help);
+  SqliteBindText(s, 4, m.unit);
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("write metadata");
   return OkStatus();
 }
 
 Result<std::vector<MetricMetadata>> TsdbIndex::Metadata(std::string_view family) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                          Prepare("SELECT family, type, help, unit FROM metadata WHERE ?='' OR family=? ORDER BY family"));
-  StmtGuard g{s};
-  BindText(s, 1, family);
-  BindText(s, 2, family);
+  TELKIT_ASSIGN_OR_RETURN(
+      sqlite3_stmt * s,
+      db_->Prepare("SELECT family, type, help, unit FROM metadata WHERE ?='' OR family=? ORDER BY family"));
+  SqliteStatementScope g(s);
+  SqliteBindText(s, 1, family);
+  SqliteBindText(s, 2, family);
   std::vector<MetricMetadata> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     int t = sqlite3_column_int(s, 1);
-    out.push_back(MetricMetadata{std::string(ColumnText(s, 0)),
+    out.push_back(MetricMetadata{std::string(SqliteColumnText(s, 0)),
                                  t >= 0 && t <= 7 ? static_cast<MetricFamilyType>(t) : MetricFamilyType::kUnknown,
-                                 std::string(ColumnText(s, 2)), std::string(ColumnText(s, 3))});
+                                 std::string(SqliteColumnText(s, 2)), std::string(SqliteColumnText(s, 3))});
   }
-  if (rc != SQLITE_DONE) return Error("read metadata");
+  if (rc != SQLITE_DONE) return db_->Error("read metadata");
   return out;
 }
 
 Status TsdbIndex::CopyTo(const std::string& path) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, Prepare("VACUUM INTO ?"));
-  StmtGuard g{s};
-  BindText(s, 1, path);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("copy to '" + path + "'");
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("VACUUM INTO ?"));
+  SqliteStatementScope g(s);
+  SqliteBindText(s, 1, path);
+  if (sqlite3_step(s) != SQLITE_DONE) return db_->Error("copy to '" + path + "'");
   return OkStatus();
 }
 

@@ -21,10 +21,8 @@
 #include "common/model/labels.h"
 #include "common/model/matcher.h"
 #include "common/model/series.h"
+#include "common/sqlite/sqlite_db.h"
 #include "common/tsdb/block.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace telkit {
 
@@ -81,7 +79,6 @@ class TsdbIndex {
 
  private:
   TsdbIndex() = default;
-  Status Exec(const char* sql);
   // Loads label pairs added since the last call (another process may add them).
   Status RefreshPairs();
   // The pair ids of `labels` (false when one is unknown); `create` adds them.
@@ -90,11 +87,8 @@ class TsdbIndex {
   Result<std::vector<int64_t>> PostingsOf(int64_t pair);
   Status FlushPostings();
   Status RebuildPostings();
-  Result<sqlite3_stmt*> Prepare(const char* sql);
-  Status Error(std::string_view what);
 
-  sqlite3* db_ = nullptr;
-  std::map<std::string, sqlite3_stmt*> stmts_;
+  std::unique_ptr<SqliteDb> db_;
   // The label_pairs table in memory: (name, value) <-> id.
   std::map<std::pair<std::string, std::string>, int64_t> pair_ids_;
   std::map<int64_t, std::pair<std::string, std::string>> pairs_;
