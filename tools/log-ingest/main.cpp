@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "common/cli/cli.h"
+#include "common/daemon/daemon.h"
 #include "common/logingest/log_ingest.h"
 
 namespace {
@@ -212,7 +212,7 @@ int Run(Flags& f) {
   auto server = telkit::LogIngestServer::Start(config);
   if (!server.ok()) return telkit::ReportFailure(server.status());
   if (config.admin) spdlog::info("admin endpoint on {}:{}", config.admin->host, (*server)->admin_port());
-  sd_notify(0, "READY=1\nSTATUS=ingesting logs");
+  telkit::NotifyDaemonReady("ingesting logs");
   int exit_code = telkit::kExitOk;
   std::atomic<bool> stop{false}, finished{false};
   if (plain) {
@@ -253,38 +253,30 @@ int Run(Flags& f) {
     if (!stop) pthread_kill(sig.native_handle(), SIGTERM);
     sig.join();
   } else {
-    // SIGHUP cuts the open chunks (ExecReload); the watchdog is fed
-    // from this loop, which also notices failed or finished inputs.
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    uint64_t watchdog_usec = 0;
-    const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-    timespec wait{0, 200'000'000};
-    for (;;) {
-      const int sig = sigtimedwait(&signals, nullptr, &wait);
-      if (watchdog) sd_notify(0, "WATCHDOG=1");
-      if (sig == SIGHUP) {
-        telkit::Status flushed = (*server)->store()->Flush();
-        if (flushed.ok()) {
-          spdlog::info("SIGHUP: cut the open chunks");
-        } else {
-          spdlog::warn("SIGHUP: {}", flushed.message());
-        }
-        continue;
-      }
-      if (sig == SIGTERM || sig == SIGINT) {
-        spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        break;
-      }
-      if (telkit::Status s = (*server)->status(); !s.ok()) {
-        spdlog::error("{}", s.message());
-        exit_code = telkit::kExitFailure;
-        break;
-      }
-      if ((*server)->InputsFinished()) break;
-    }
+    // SIGHUP cuts the open chunks (ExecReload); the loop (which blocks
+    // SIGHUP now) also notices failed or finished inputs.
+    const int sig = telkit::RunDaemonLoop({.tick = std::chrono::milliseconds(200),
+                                           .on_reload =
+                                               [&] {
+                                                 telkit::Status flushed = (*server)->store()->Flush();
+                                                 if (flushed.ok()) {
+                                                   spdlog::info("SIGHUP: cut the open chunks");
+                                                 } else {
+                                                   spdlog::warn("SIGHUP: {}", flushed.message());
+                                                 }
+                                               },
+                                           .on_tick =
+                                               [&] {
+                                                 if (telkit::Status s = (*server)->status(); !s.ok()) {
+                                                   spdlog::error("{}", s.message());
+                                                   exit_code = telkit::kExitFailure;
+                                                   return false;
+                                                 }
+                                                 return !(*server)->InputsFinished();
+                                               }});
+    if (sig != 0) spdlog::info("received {}, draining", telkit::DaemonSignalName(sig));
   }
-  sd_notify(0, "STOPPING=1\nSTATUS=draining");
+  telkit::NotifyDaemonStopping("draining");
   telkit::Status closed = (*server)->Shutdown();
   if (!closed.ok() && exit_code == telkit::kExitOk) {
     spdlog::error("{}", closed.message());

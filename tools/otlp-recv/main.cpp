@@ -6,7 +6,6 @@
 //   SIGHUP           reload the bearer token file
 #include <grpc/support/log.h>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <csignal>
@@ -16,6 +15,7 @@
 
 #include "common/admin/http_server.h"
 #include "common/cli/cli.h"
+#include "common/daemon/daemon.h"
 #include "common/recv/otlp_recv_server.h"
 
 namespace {
@@ -139,11 +139,7 @@ int Run(const Flags& f) {
   }
   telkit::TuneMallocForReceiver();  // before any thread starts
   // Signals are taken synchronously below: block them before any thread starts.
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  telkit::BlockDaemonSignals();
   gpr_set_log_function(LogGrpc);
 
   auto server = telkit::OtlpRecvServer::Start(config);
@@ -153,37 +149,32 @@ int Run(const Flags& f) {
   if (config.grpc) spdlog::info("OTLP/gRPC on {}", where(config.grpc->listen.host, (*server)->grpc_port()));
   if (config.admin) spdlog::info("admin endpoint on {}", where(config.admin->host, (*server)->admin_port()));
   spdlog::info("writing the telemetry stream to '{}'", config.output);
-  sd_notify(0, "READY=1\nSTATUS=receiving OTLP");
+  telkit::NotifyDaemonReady("receiving OTLP");
 
-  uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  timespec wait{1, 0};
-  if (watchdog && watchdog_usec / 2 < 1000000) wait = {0, static_cast<long>(watchdog_usec / 2 * 1000)};
   int exit_code = telkit::kExitOk;
-  for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (watchdog) sd_notify(0, "WATCHDOG=1");
-    if (sig == SIGHUP) {
-      telkit::Status reloaded = (*server)->ReloadBearerToken();
-      if (reloaded.ok()) {
-        spdlog::info("SIGHUP: reloaded the bearer token file");
-      } else {
-        spdlog::warn("SIGHUP: {}", reloaded.message());
-      }
-      continue;
-    }
-    if (sig == SIGTERM || sig == SIGINT) {
-      spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
-    }
-    if (telkit::Status output = (*server)->OutputStatus(); !output.ok()) {
-      spdlog::error("output '{}' failed: {}", config.output, output.message());
-      exit_code = telkit::kExitFailure;
-      break;
-    }
-    if ((*server)->ReleaseMemoryIfIdle()) spdlog::debug("idle: returned freed memory to the system");
-  }
-  sd_notify(0, "STOPPING=1\nSTATUS=draining");
+  const int sig = telkit::RunDaemonLoop(
+      {.tick = std::chrono::milliseconds(1000),
+       .on_reload =
+           [&] {
+             telkit::Status reloaded = (*server)->ReloadBearerToken();
+             if (reloaded.ok()) {
+               spdlog::info("SIGHUP: reloaded the bearer token file");
+             } else {
+               spdlog::warn("SIGHUP: {}", reloaded.message());
+             }
+           },
+       .on_tick =
+           [&] {
+             if (telkit::Status output = (*server)->OutputStatus(); !output.ok()) {
+               spdlog::error("output '{}' failed: {}", config.output, output.message());
+               exit_code = telkit::kExitFailure;
+               return false;
+             }
+             if ((*server)->ReleaseMemoryIfIdle()) spdlog::debug("idle: returned freed memory to the system");
+             return true;
+           }});
+  if (sig != 0) spdlog::info("received {}, draining", telkit::DaemonSignalName(sig));
+  telkit::NotifyDaemonStopping("draining");
   telkit::Status drained = (*server)->Shutdown(std::chrono::seconds(f.drain_timeout));
   if (!drained.ok() && exit_code == telkit::kExitOk) {
     spdlog::error("{}", drained.message());

@@ -7,7 +7,6 @@
 //   SIGHUP           re-read --config and the processor flags
 #include <grpc/support/log.h>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <csignal>
 #include <ctime>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "common/cli/cli.h"
+#include "common/daemon/daemon.h"
 #include "common/pipeline/loki_sink.h"
 #include "common/pipeline/pipeline_server.h"
 
@@ -194,11 +194,7 @@ int Run(const Flags& f, int argc, char** argv) {
     return telkit::kExitUsage;
   }
   telkit::TuneMallocForPipeline();  // before any thread starts
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+  telkit::BlockDaemonSignals();  // before any thread starts
   gpr_set_log_function(LogGrpc);
 
   auto server = telkit::PipelineServer::Start(config);
@@ -218,39 +214,34 @@ int Run(const Flags& f, int argc, char** argv) {
   if (config.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{config.admin->host, (*server)->admin_port()}.ToString());
   }
-  sd_notify(0, "READY=1\nSTATUS=processing");
+  telkit::NotifyDaemonReady("processing");
 
-  uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  timespec wait{0, 100'000'000};
-  if (watchdog && watchdog_usec / 2 < 100000) wait = {0, static_cast<long>(watchdog_usec / 2 * 1000)};
   int exit_code = telkit::kExitOk;
-  for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (watchdog) sd_notify(0, "WATCHDOG=1");
-    if (sig == SIGHUP) {
-      auto reloaded = Reload(argc, argv, config.pipeline.max_frame_bytes);
-      if (reloaded.ok()) {
-        (*server)->Reconfigure(*reloaded);
-        spdlog::info("SIGHUP: reloaded the processor settings");
-      } else {
-        spdlog::warn("SIGHUP: kept the old settings: {}", reloaded.status().message());
-      }
-      continue;
-    }
-    if (sig == SIGTERM || sig == SIGINT) {
-      spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
-    }
-    if ((*server)->InputsFinished()) break;
-    if ((*server)->ReleaseMemoryIfIdle()) spdlog::debug("idle: returned freed memory to the system");
-    if (telkit::Status s = (*server)->status(); !s.ok()) {
-      spdlog::error("{}", s.message());
-      exit_code = telkit::kExitFailure;
-      break;
-    }
-  }
-  sd_notify(0, "STOPPING=1\nSTATUS=draining");
+  const int sig = telkit::RunDaemonLoop(
+      {.tick = std::chrono::milliseconds(100),
+       .on_reload =
+           [&] {
+             auto reloaded = Reload(argc, argv, config.pipeline.max_frame_bytes);
+             if (reloaded.ok()) {
+               (*server)->Reconfigure(*reloaded);
+               spdlog::info("SIGHUP: reloaded the processor settings");
+             } else {
+               spdlog::warn("SIGHUP: kept the old settings: {}", reloaded.status().message());
+             }
+           },
+       .on_tick =
+           [&] {
+             if ((*server)->InputsFinished()) return false;
+             if ((*server)->ReleaseMemoryIfIdle()) spdlog::debug("idle: returned freed memory to the system");
+             if (telkit::Status s = (*server)->status(); !s.ok()) {
+               spdlog::error("{}", s.message());
+               exit_code = telkit::kExitFailure;
+               return false;
+             }
+             return true;
+           }});
+  if (sig != 0) spdlog::info("received {}, draining", telkit::DaemonSignalName(sig));
+  telkit::NotifyDaemonStopping("draining");
   telkit::Status drained = (*server)->Shutdown(std::chrono::seconds(f.drain_timeout));
   if (!drained.ok() && exit_code == telkit::kExitOk) exit_code = telkit::ReportFailure(drained);
   return exit_code;

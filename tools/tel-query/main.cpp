@@ -5,7 +5,6 @@
 // Logic lives in common/query (query_cli.h, query_server.h).
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +17,7 @@
 
 #include "common/api/prometheus_api.h"
 #include "common/cli/cli.h"
+#include "common/daemon/daemon.h"
 #include "common/model/memory_store.h"
 #include "common/promql/query_output.h"
 #include "common/query/query_cli.h"
@@ -283,29 +283,19 @@ int RunServe(Flags& f) {
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
     options.admin = *admin;
   }
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  telkit::BlockDaemonSignals();
   auto server = telkit::query::QueryServer::Start(options);
   if (!server.ok()) return telkit::ReportFailure(server.status());
   spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
   if (options.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{options.admin->host, (*server)->admin_port()}.ToString());
   }
-  sd_notify(0, "READY=1\nSTATUS=serving queries");
-  uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  timespec wait{1, 0};
-  if (watchdog && watchdog_usec / 2 < 1000000) wait = {0, static_cast<long>(watchdog_usec / 2 * 1000)};
-  int sig = -1;
-  while (sig != SIGTERM && sig != SIGINT) {
-    sig = sigtimedwait(&signals, nullptr, &wait);
-    if (watchdog) sd_notify(0, "WATCHDOG=1");
-    if (sig == SIGHUP) spdlog::info("SIGHUP: nothing to reload (the store is reopened for every request)");
-  }
-  sd_notify(0, "STOPPING=1");
+  telkit::NotifyDaemonReady("serving queries");
+  const int sig = telkit::RunDaemonLoop(
+      {.tick = std::chrono::milliseconds(1000),
+       .on_reload = [] { spdlog::info("SIGHUP: nothing to reload (the store is reopened for every request)"); },
+       .on_tick = {}});
+  telkit::NotifyDaemonStopping("");
   spdlog::info("signal {}: finishing requests in progress", sig);
   (*server)->Stop();
   return kExitOk;

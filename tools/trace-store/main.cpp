@@ -6,7 +6,6 @@
 // Daemon signals: SIGTERM, SIGINT drain (finish the frame in hand, close the
 // store) and exit 0; SIGHUP cuts idle traces to a block now. It also exits once every input has ended (files, pipes).
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <csignal>
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli/cli.h"
+#include "common/daemon/daemon.h"
 #include "common/otlp/otlp_json.h"
 #include "common/promql/parser.h"
 #include "common/tracestore/trace_reader.h"
@@ -207,47 +207,38 @@ int Serve(const Flags& f) {
     }
     config.admin = *a;
   }
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  telkit::BlockDaemonSignals();
   auto server = telkit::TraceStoreServer::Start(config);
   if (!server.ok()) return telkit::ReportFailure(server.status());
   if (config.admin) spdlog::info("admin endpoint on port {}", (*server)->admin_port());
   spdlog::info("storing traces in '{}'", f.data);
-  sd_notify(0, "READY=1\nSTATUS=storing traces");
-  uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  timespec wait{0, 200'000'000};
+  telkit::NotifyDaemonReady("storing traces");
   int exit_code = telkit::kExitOk;
-  for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (watchdog) sd_notify(0, "WATCHDOG=1");
-    if (sig == SIGHUP) {
-      auto cut = (*server)->store()->CutIdle();
-      if (cut.ok()) {
-        spdlog::info("SIGHUP: cut {} idle traces", *cut);
-      } else {
-        spdlog::warn("SIGHUP: {}", cut.status().message());
-      }
-      continue;
-    }
-    if (sig == SIGTERM || sig == SIGINT) {
-      spdlog::info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
-    }
-    if (!(*server)->status().ok()) {
-      spdlog::error("{}", (*server)->status().message());
-      exit_code = telkit::kExitFailure;
-      break;
-    }
-    if ((*server)->inputs_done()) {
-      spdlog::info("every input ended");
-      break;
-    }
-  }
-  sd_notify(0, "STOPPING=1\nSTATUS=draining");
+  const int sig = telkit::RunDaemonLoop({.tick = std::chrono::milliseconds(200),
+                                         .on_reload =
+                                             [&] {
+                                               auto cut = (*server)->store()->CutIdle();
+                                               if (cut.ok()) {
+                                                 spdlog::info("SIGHUP: cut {} idle traces", *cut);
+                                               } else {
+                                                 spdlog::warn("SIGHUP: {}", cut.status().message());
+                                               }
+                                             },
+                                         .on_tick =
+                                             [&] {
+                                               if (!(*server)->status().ok()) {
+                                                 spdlog::error("{}", (*server)->status().message());
+                                                 exit_code = telkit::kExitFailure;
+                                                 return false;
+                                               }
+                                               if ((*server)->inputs_done()) {
+                                                 spdlog::info("every input ended");
+                                                 return false;
+                                               }
+                                               return true;
+                                             }});
+  if (sig != 0) spdlog::info("received {}, draining", telkit::DaemonSignalName(sig));
+  telkit::NotifyDaemonStopping("draining");
   telkit::Status s = (*server)->Shutdown();
   if (!s.ok() && exit_code == telkit::kExitOk) {
     spdlog::error("{}", s.message());

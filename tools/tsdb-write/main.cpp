@@ -12,7 +12,6 @@
 //   SIGTERM, SIGINT  stop reading, finish appends, acknowledge, close the store
 //   SIGHUP           re-read the flags: log level and remote-write label limits
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -24,6 +23,7 @@
 
 #include "common/base/malloc_tuning.h"
 #include "common/cli/cli.h"
+#include "common/daemon/daemon.h"
 #include "common/promql/parser.h"
 #include "common/tsdb/metrics_reader.h"
 #include "common/tsdbwrite/store_tools.h"
@@ -197,11 +197,7 @@ int Serve(const Flags& f, int argc, char** argv) {
   // Frames of up to a few MiB are decoded and freed per append: keep them
   // on the heap (threshold 32 MiB) and share 2 arenas.
   telkit::TuneMalloc(32u << 20, 32u << 20, 2);
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+  telkit::BlockDaemonSignals();  // before any thread starts
 
   auto server = telkit::TsdbWriteServer::Start(config);
   if (!server.ok()) return telkit::ReportFailure(server.status());
@@ -216,35 +212,26 @@ int Serve(const Flags& f, int argc, char** argv) {
   if (config.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{config.admin->host, (*server)->admin_port()}.ToString());
   }
-  sd_notify(0, "READY=1\nSTATUS=storing");
+  telkit::NotifyDaemonReady("storing");
 
-  uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  timespec wait{0, 100'000'000};
-  if (watchdog && watchdog_usec / 2 < 100000) wait = {0, static_cast<long>(watchdog_usec / 2 * 1000)};
   int exit_code = telkit::kExitOk;
-  for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (watchdog) sd_notify(0, "WATCHDOG=1");
-    if (sig == SIGHUP) {
-      auto reloaded = Reparse(argc, argv);
-      if (reloaded.ok()) {
-        (*server)->ingester()->SetLimits(
-            {reloaded->max_labels, reloaded->max_label_name_bytes, reloaded->max_label_value_bytes});
-        spdlog::info("SIGHUP: reloaded the log level and the remote-write label limits (store options need a restart)");
-      } else {
-        spdlog::warn("SIGHUP: kept the old settings: {}", reloaded.status().message());
-      }
-      continue;
-    }
-    if (sig == SIGTERM || sig == SIGINT) {
-      spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
-    }
-    if ((*server)->InputsFinished()) break;
-    if (telkit::Status s = (*server)->status(); !s.ok()) break;
-  }
-  sd_notify(0, "STOPPING=1\nSTATUS=closing the store");
+  const int sig = telkit::RunDaemonLoop(
+      {.tick = std::chrono::milliseconds(100),
+       .on_reload =
+           [&] {
+             auto reloaded = Reparse(argc, argv);
+             if (reloaded.ok()) {
+               (*server)->ingester()->SetLimits(
+                   {reloaded->max_labels, reloaded->max_label_name_bytes, reloaded->max_label_value_bytes});
+               spdlog::info(
+                   "SIGHUP: reloaded the log level and the remote-write label limits (store options need a restart)");
+             } else {
+               spdlog::warn("SIGHUP: kept the old settings: {}", reloaded.status().message());
+             }
+           },
+       .on_tick = [&] { return !(*server)->InputsFinished() && (*server)->status().ok(); }});
+  if (sig != 0) spdlog::info("received {}, stopping", telkit::DaemonSignalName(sig));
+  telkit::NotifyDaemonStopping("closing the store");
   telkit::Status closed = (*server)->Shutdown();
   const telkit::MetricsStoreStats end = (*server)->store()->stats();
   std::string rejected;
