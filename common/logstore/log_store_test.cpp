@@ -12,28 +12,14 @@
 
 #include "common/fs/fault_injecting_file_system.h"
 #include "common/logstore/log_wal_record.h"
+#include "common/test_support/temp_dir.h"
 
 namespace telkit {
 namespace {
 
 constexpr int64_t kSec = 1'000'000'000;
 
-class TempDir {
- public:
-  // in_memory: on /dev/shm when there is one (the crash loops open
-  // hundreds of SQLite indexes; fsync on tmpfs is free).
-  explicit TempDir(bool in_memory = false) {
-    std::filesystem::path base = std::filesystem::temp_directory_path();
-    if (in_memory && std::filesystem::is_directory("/dev/shm")) base = "/dev/shm";
-    std::string tmpl = (base / "logstore_test.XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 LabelMatcher Eq(std::string name, std::string value) {
   return LabelMatcher::Make(MatchType::kEqual, std::move(name), std::move(value)).value();

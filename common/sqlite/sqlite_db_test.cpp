@@ -1,4 +1,5 @@
 #include "common/sqlite/sqlite_db.h"
+#include "common/test_support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -9,18 +10,7 @@
 namespace telkit {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sqlite_db_test.XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string &path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 constexpr const char *kSchema = "CREATE TABLE IF NOT EXISTS kv(k TEXT PRIMARY KEY, v BLOB NOT NULL);";
 

@@ -15,6 +15,7 @@
 #include "common/tracestore/trace_block.h"
 #include "common/tracestore/trace_reader.h"
 #include "common/tracestore/trace_store.h"
+#include "common/test_support/temp_dir.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace telkit {
@@ -23,21 +24,7 @@ namespace {
 namespace pb = opentelemetry::proto;
 using pb::collector::trace::v1::ExportTraceServiceRequest;
 
-class TempDir {
- public:
-  // in_memory: under /dev/shm when there is one (SQLite's fsyncs are free).
-  explicit TempDir(bool in_memory = false) {
-    std::filesystem::path base = std::filesystem::temp_directory_path();
-    if (in_memory && std::filesystem::is_directory("/dev/shm")) base = "/dev/shm";
-    std::string tmpl = (base / "tracestore_test.XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 std::string TraceId(int t) {
   std::string id(16, '\0');

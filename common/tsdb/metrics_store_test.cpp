@@ -18,6 +18,7 @@
 #include "common/tsdb/block.h"
 #include "common/tsdb/chunk.h"
 #include "common/tsdb/wal_records.h"
+#include "common/test_support/temp_dir.h"
 
 namespace telkit {
 namespace {
@@ -35,18 +36,7 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tsdb_store_test.XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 LabelMatcher Eq(std::string name, std::string value) {
   return LabelMatcher::Make(MatchType::kEqual, std::move(name), std::move(value)).value();

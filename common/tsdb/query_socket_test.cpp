@@ -19,6 +19,7 @@
 #include "common/model/merge_querier.h"
 #include "common/tsdb/chunk.h"
 #include "common/net/unix_socket.h"
+#include "common/test_support/temp_dir.h"
 
 namespace telkit {
 namespace {
@@ -35,18 +36,7 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "qsock-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Path(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 LabelMatcher M(MatchType t, std::string name, std::string value) {
   auto m = LabelMatcher::Make(t, std::move(name), std::move(value));
@@ -190,7 +180,7 @@ class QuerySocketTest : public ::testing::Test {
   void SetUp() override {
     std::mt19937_64 rng(42);
     FillRandom(&store_, rng, 60);
-    path_ = dir_.Path("head.sock");
+    path_ = dir_.path() + "/head.sock";
   }
   std::unique_ptr<QuerySocketServer> StartServer(QuerySocketServerOptions o = {}) {
     auto s = QuerySocketServer::Start(path_, &store_, std::move(o));
