@@ -301,7 +301,7 @@ Result<std::string> EncodeSelectResult(std::span<const SeriesSamples> series) {
     PutUvarint(&out, chunks);
     for (size_t i = 0; i < s.samples.size(); i += kMaxChunkSamples) {
       size_t n = std::min<size_t>(kMaxChunkSamples, s.samples.size() - i);
-      TELKIT_ASSIGN_OR_RETURN(std::string chunk, EncodeChunk(std::span(s.samples).subspan(i, n)));
+      TELKIT_ASSIGN_OR_RETURN(std::string chunk, EncodeChunk(std::span(s.samples).subspan(i, n), ChunkChoice::kAppender));
       PutString(&out, chunk);
     }
   }

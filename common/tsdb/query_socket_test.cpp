@@ -148,7 +148,7 @@ TEST(QuerySocketFormat, GoldenSelectResult) {
   // 1 series | 1 label | "__name__" "up" | 1 chunk | chunk bytes (tsdb-chunks.md)
   EXPECT_EQ(Hex(*payload).substr(0, 2 + 2 + 18 + 6 + 2), "01" "01" "085f5f6e616d655f5f" "027570" "01");
   EXPECT_EQ(Hex(*payload), "0101085f5f6e616d655f5f02757001" + Hex(std::string_view(*payload).substr(15)));
-  auto chunk = EncodeChunk(series[0].samples);
+  auto chunk = EncodeChunk(series[0].samples, ChunkChoice::kAppender);
   ASSERT_TRUE(chunk.ok());
   EXPECT_EQ(payload->substr(15), std::string(1, static_cast<char>(chunk->size())) + *chunk);
   auto back = DecodeSelectResult(*payload);
