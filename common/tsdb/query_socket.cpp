@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -134,7 +135,7 @@ class PayloadReader {
 Status Malformed(std::string_view what) { return InvalidArgumentError("malformed " + std::string(what)); }
 Status Corrupt(std::string_view what) { return DataLossError("corrupt " + std::string(what)); }
 
-bool IsRequestType(uint8_t t) { return t >= 0x01 && t <= 0x05; }
+bool IsRequestType(uint8_t t) { return t >= 0x01 && t <= 0x06; }
 
 // ---- blocking I/O with deadlines
 
@@ -301,7 +302,7 @@ Result<std::string> EncodeSelectResult(std::span<const SeriesSamples> series) {
     PutUvarint(&out, chunks);
     for (size_t i = 0; i < s.samples.size(); i += kMaxChunkSamples) {
       size_t n = std::min<size_t>(kMaxChunkSamples, s.samples.size() - i);
-      TELKIT_ASSIGN_OR_RETURN(std::string chunk, EncodeChunk(std::span(s.samples).subspan(i, n)));
+      TELKIT_ASSIGN_OR_RETURN(std::string chunk, EncodeChunk(std::span(s.samples).subspan(i, n), ChunkChoice::kAppender));
       PutString(&out, chunk);
     }
   }
@@ -375,6 +376,40 @@ std::string EncodeMetadataResult(std::span<const MetricMetadata> metadata) {
     PutString(&out, m.help);
     PutString(&out, m.unit);
   }
+  return out;
+}
+
+std::string EncodeExemplarsResult(std::span<const SeriesExemplars> series) {
+  std::string out;
+  PutUvarint(&out, series.size());
+  for (const SeriesExemplars& s : series) {
+    PutLabels(&out, s.labels);
+    PutUvarint(&out, s.exemplars.size());
+    for (const Exemplar& e : s.exemplars) {
+      PutLabels(&out, e.labels);
+      PutI64(&out, std::bit_cast<int64_t>(e.value));
+      PutI64(&out, e.t);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<SeriesExemplars>> DecodeExemplarsResult(std::string_view payload) {
+  PayloadReader in(payload);
+  uint64_t n;
+  if (!in.Count(&n, UINT64_MAX, 2)) return Corrupt("exemplars result");
+  std::vector<SeriesExemplars> out(n);
+  for (SeriesExemplars& s : out) {
+    uint64_t k;
+    if (!in.LabelSet(&s.labels) || !in.Count(&k, UINT64_MAX, 17)) return Corrupt("exemplars result series");
+    s.exemplars.resize(k);
+    for (Exemplar& e : s.exemplars) {
+      int64_t bits;
+      if (!in.LabelSet(&e.labels) || !in.I64(&bits) || !in.I64(&e.t)) return Corrupt("exemplars result exemplar");
+      e.value = std::bit_cast<double>(bits);
+    }
+  }
+  if (!in.done()) return Corrupt("exemplars result (trailing bytes)");
   return out;
 }
 
@@ -599,7 +634,8 @@ bool QuerySocketServer::Answer(int fd, QueryMessageType type, std::string_view p
     return send_error(request.status());
   }
   const QueryRequest& r = *request;
-  if (r.type == QueryMessageType::kSelect || r.type == QueryMessageType::kSeries) {
+  if (r.type == QueryMessageType::kSelect || r.type == QueryMessageType::kSeries ||
+      r.type == QueryMessageType::kExemplars) {
     bool selective = std::any_of(r.matchers.begin(), r.matchers.end(),
                                  [](const LabelMatcher& m) { return !m.MatchesEmpty(); });
     if (!selective) {
@@ -657,6 +693,15 @@ bool QuerySocketServer::Answer(int fd, QueryMessageType type, std::string_view p
         out.push_back(std::move(m));
       }
       body = EncodeMetadataResult(out);
+      break;
+    }
+    case QueryMessageType::kExemplars: {
+      if (!options_.exemplars) {
+        body = EncodeExemplarsResult({});
+        break;
+      }
+      auto ex = options_.exemplars(r.mint, r.maxt, r.matchers);
+      body = ex.ok() ? EncodeExemplarsResult(*ex) : Result<std::string>(querier_error(ex.status()));
       break;
     }
     default:
@@ -819,6 +864,13 @@ Result<std::vector<Labels>> QuerySocketClient::Series(int64_t mint, int64_t maxt
   QueryRequest r{QueryMessageType::kSeries, mint, maxt, {matchers.begin(), matchers.end()}, {}, 0};
   TELKIT_ASSIGN_OR_RETURN(std::string payload, Call(r));
   return DecodeSeriesResult(payload);
+}
+
+Result<std::vector<SeriesExemplars>> QuerySocketClient::Exemplars(int64_t mint, int64_t maxt,
+                                                                  std::span<const LabelMatcher> matchers) {
+  QueryRequest r{QueryMessageType::kExemplars, mint, maxt, {matchers.begin(), matchers.end()}, {}, 0};
+  TELKIT_ASSIGN_OR_RETURN(std::string payload, Call(r));
+  return DecodeExemplarsResult(payload);
 }
 
 Result<std::vector<MetricMetadata>> QuerySocketClient::Metadata(std::string_view metric, uint64_t limit) {

@@ -43,12 +43,14 @@ enum class QueryMessageType : uint8_t {
   kLabelValues = 0x03,
   kSeries = 0x04,
   kMetadata = 0x05,
+  kExemplars = 0x06,
   // A response has the request's type with the high bit set.
   kSelectResult = 0x81,
   kLabelNamesResult = 0x82,
   kLabelValuesResult = 0x83,
   kSeriesResult = 0x84,
   kMetadataResult = 0x85,
+  kExemplarsResult = 0x86,
   kError = 0xff,
 };
 
@@ -78,6 +80,13 @@ Result<std::vector<std::string>> DecodeStringList(std::string_view payload);
 std::string EncodeSeriesResult(std::span<const Labels> series);
 Result<std::vector<Labels>> DecodeSeriesResult(std::string_view payload);
 std::string EncodeMetadataResult(std::span<const MetricMetadata> metadata);
+// One series' exemplars (/api/v1/query_exemplars), sorted by time.
+struct SeriesExemplars {
+  Labels labels;
+  std::vector<Exemplar> exemplars;
+};
+std::string EncodeExemplarsResult(std::span<const SeriesExemplars> series);
+Result<std::vector<SeriesExemplars>> DecodeExemplarsResult(std::string_view payload);
 Result<std::vector<MetricMetadata>> DecodeMetadataResult(std::string_view payload);
 std::string EncodeErrorResult(const Status& status);
 Status DecodeErrorResult(std::string_view payload);
@@ -85,6 +94,11 @@ Status DecodeErrorResult(std::string_view payload);
 // What the server reads its metric metadata from (the head's TYPE/HELP/UNIT
 // per family). Called on a connection thread: must be thread-safe.
 using MetadataSource = std::function<std::vector<MetricMetadata>()>;
+// What the server reads exemplars from: those of the series that match, in
+// [mint, maxt], series sorted by labels. Called on a connection thread: must
+// be thread-safe.
+using ExemplarSource = std::function<Result<std::vector<SeriesExemplars>>(
+    int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers)>;
 
 struct QuerySocketServerOptions {
   size_t max_request_bytes = 1 << 20;     // one request frame's payload
@@ -93,6 +107,7 @@ struct QuerySocketServerOptions {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // between requests
   std::chrono::milliseconds io_timeout{std::chrono::seconds(10)};   // within a frame, and each write
   MetadataSource metadata;                // optional; without it kMetadata asks querier->Metadata("")
+  ExemplarSource exemplars;               // optional; without it kExemplars answers an empty list
 };
 
 // Serves a Querier on a Unix socket, one thread per connection (bounded by
@@ -180,6 +195,8 @@ class QuerySocketClient : public Querier {
   Result<std::vector<MetricMetadata>> Metadata(std::string_view metric, uint64_t limit);
   // Querier::Metadata: Metadata(family, 0).
   Result<std::vector<MetricMetadata>> Metadata(std::string_view family = {}) override { return Metadata(family, 0); }
+  // Exemplars of the matching series in [mint, maxt] (/api/v1/query_exemplars).
+  Result<std::vector<SeriesExemplars>> Exemplars(int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers);
 
  private:
   // Sends one request and returns the response payload (type checked).

@@ -20,7 +20,7 @@ void Check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  for (uint8_t t = 1; t <= 5; ++t) {
+  for (uint8_t t = 1; t <= 6; ++t) {
     auto r = telkit::DecodeQueryRequest(static_cast<telkit::QueryMessageType>(t), bytes);
     if (!r.ok()) continue;
     std::string once = telkit::EncodeQueryRequest(*r);
@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)telkit::DecodeStringList(bytes);
   (void)telkit::DecodeSeriesResult(bytes);
   (void)telkit::DecodeMetadataResult(bytes);
+  (void)telkit::DecodeExemplarsResult(bytes);
   (void)telkit::DecodeErrorResult(bytes);
   return 0;
 }

@@ -138,7 +138,7 @@ TEST(QuerySocketFormat, GoldenSelectResult) {
   // 1 series | 1 label | "__name__" "up" | 1 chunk | chunk bytes (tsdb-chunks.md)
   EXPECT_EQ(Hex(*payload).substr(0, 2 + 2 + 18 + 6 + 2), "01" "01" "085f5f6e616d655f5f" "027570" "01");
   EXPECT_EQ(Hex(*payload), "0101085f5f6e616d655f5f02757001" + Hex(std::string_view(*payload).substr(15)));
-  auto chunk = EncodeChunk(series[0].samples);
+  auto chunk = EncodeChunk(series[0].samples, ChunkChoice::kAppender);
   ASSERT_TRUE(chunk.ok());
   EXPECT_EQ(payload->substr(15), std::string(1, static_cast<char>(chunk->size())) + *chunk);
   auto back = DecodeSelectResult(*payload);
@@ -156,6 +156,18 @@ TEST(QuerySocketFormat, GoldenErrorAndLists) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
 }
 
+TEST(QuerySocketFormat, GoldenExemplarsResult) {
+  std::vector<SeriesExemplars> ex = {{Labels{{"__name__", "rpc_total"}}, {{Labels{{"trace_id", "ab"}}, 1.5, 1000}}}};
+  // 1 series | labels | 1 exemplar | labels {trace_id="ab"} | value 1.5 (f64 bits, LE) | t 1000
+  EXPECT_EQ(Hex(EncodeExemplarsResult(ex)),
+            "01" "01" "085f5f6e616d655f5f" "097270635f746f74616c" "01"
+            "01" "0874726163655f6964" "026162" "000000000000f83f" "e803000000000000");
+  auto back = DecodeExemplarsResult(EncodeExemplarsResult(ex));
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].exemplars, ex[0].exemplars);
+}
+
 TEST(QuerySocketFormat, DecodersRejectGarbage) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 3000; ++i) {
@@ -166,6 +178,7 @@ TEST(QuerySocketFormat, DecodersRejectGarbage) {
     (void)DecodeStringList(junk);
     (void)DecodeSeriesResult(junk);
     (void)DecodeMetadataResult(junk);
+    (void)DecodeExemplarsResult(junk);
     (void)DecodeErrorResult(junk);
   }
   // A count that promises more than the payload holds is refused up front.
@@ -295,6 +308,42 @@ TEST_F(QuerySocketTest, Metadata) {
   ASSERT_EQ(one->size(), 1u);
   EXPECT_EQ((*one)[0].type, MetricFamilyType::kGauge);
   EXPECT_EQ(client.Metadata("", 2)->size(), 2u);
+}
+
+TEST_F(QuerySocketTest, Exemplars) {
+  std::vector<SeriesExemplars> all = {
+      {Labels{{"__name__", "rpc_total"}, {"job", "api"}}, {{Labels{{"trace_id", "a1"}}, 1, 1000}, {Labels{{"trace_id", "a2"}}, 2, 5000}}},
+      {Labels{{"__name__", "rpc_total"}, {"job", "db"}}, {{Labels{{"trace_id", "b1"}}, 3, 2000}}},
+  };
+  QuerySocketServerOptions o;
+  o.exemplars = [&](int64_t mint, int64_t maxt, std::span<const LabelMatcher> m) -> Result<std::vector<SeriesExemplars>> {
+    std::vector<SeriesExemplars> out;
+    for (const auto& s : all) {
+      if (!MatchesAll(s.labels, m)) continue;
+      SeriesExemplars kept{s.labels, {}};
+      for (const auto& e : s.exemplars) {
+        if (e.t >= mint && e.t <= maxt) kept.exemplars.push_back(e);
+      }
+      if (!kept.exemplars.empty()) out.push_back(std::move(kept));
+    }
+    return out;
+  };
+  auto server = StartServer(o);
+  QuerySocketClient client(path_);
+  std::vector<LabelMatcher> m = {M(MatchType::kEqual, "__name__", "rpc_total")};
+  auto got = client.Exemplars(0, 3000, m);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].exemplars.size(), 1u);
+  EXPECT_EQ((*got)[1].exemplars[0].labels.Get("trace_id"), "b1");
+  std::vector<LabelMatcher> empty = {M(MatchType::kEqual, "x", "")};
+  EXPECT_EQ(client.Exemplars(0, 1, empty).status().code(), StatusCode::kInvalidArgument);
+
+  server->Stop();
+  auto plain = StartServer();  // no exemplar source: an empty answer
+  auto none = client.Exemplars(0, 3000, m);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
 }
 
 TEST_F(QuerySocketTest, ConcurrentClients) {
