@@ -609,36 +609,21 @@ ApiResponse PrometheusApi::Series(const Params& p) const {
 }
 
 ApiResponse PrometheusApi::LabelNames(const Params& p) const {
-  auto start = TimeParam(p.Get("start"), "start", kMinTimeMs);
-  if (!start.ok()) return InvalidParam("start", start.status().message());
-  auto end = TimeParam(p.Get("end"), "end", kMaxTimeMs);
-  if (!end.ok()) return InvalidParam("end", end.status().message());
-  auto limit = LimitParam(p.Get("limit"));
-  if (!limit.ok()) return InvalidParam("limit", limit.status().message());
-  auto sets = MatcherSets(p.All("match[]"));
-  if (!sets.ok()) return Error(ErrorType::kBadData, sets.status().message());
-  auto querier = backend_.querier();
-  if (!querier.ok()) return StorageError(querier.status());
-  std::set<std::string> names;
-  if (sets->empty()) sets->emplace_back();
-  for (const auto& set : *sets) {
-    auto got = (*querier)->LabelNames(*start, *end, set);
-    if (!got.ok()) return Error(ErrorType::kExecution, got.status().message());
-    names.insert(got->begin(), got->end());
-  }
-  std::vector<std::string> out(names.begin(), names.end());
-  std::vector<std::string> warnings;
-  if (*limit > 0 && out.size() > *limit) {
-    out.resize(*limit);
-    warnings.emplace_back(kTruncatedWarning);
-  }
-  return StringList(out, warnings, options_.max_response_bytes);
+  return UnionOverMatchSets(p, [](Querier& q, int64_t start, int64_t end, std::span<const LabelMatcher> set) {
+    return q.LabelNames(start, end, set);
+  });
 }
 
 ApiResponse PrometheusApi::LabelValues(const Params& p, std::string_view name) const {
   if (!ValidLabelNameParam(name)) {
     return Error(ErrorType::kBadData, "invalid label name: \"" + std::string(name) + "\"");
   }
+  return UnionOverMatchSets(p, [name](Querier& q, int64_t start, int64_t end, std::span<const LabelMatcher> set) {
+    return q.LabelValues(name, start, end, set);
+  });
+}
+
+ApiResponse PrometheusApi::UnionOverMatchSets(const Params& p, const StringListFetch& fetch) const {
   auto start = TimeParam(p.Get("start"), "start", kMinTimeMs);
   if (!start.ok()) return InvalidParam("start", start.status().message());
   auto end = TimeParam(p.Get("end"), "end", kMaxTimeMs);
@@ -649,14 +634,14 @@ ApiResponse PrometheusApi::LabelValues(const Params& p, std::string_view name) c
   if (!sets.ok()) return Error(ErrorType::kBadData, sets.status().message());
   auto querier = backend_.querier();
   if (!querier.ok()) return StorageError(querier.status());
-  std::set<std::string> values;
+  std::set<std::string> strings;
   if (sets->empty()) sets->emplace_back();
   for (const auto& set : *sets) {
-    auto got = (*querier)->LabelValues(name, *start, *end, set);
+    auto got = fetch(**querier, *start, *end, set);
     if (!got.ok()) return Error(ErrorType::kExecution, got.status().message());
-    values.insert(got->begin(), got->end());
+    strings.insert(got->begin(), got->end());
   }
-  std::vector<std::string> out(values.begin(), values.end());
+  std::vector<std::string> out(strings.begin(), strings.end());
   std::vector<std::string> warnings;
   if (*limit > 0 && out.size() > *limit) {
     out.resize(*limit);

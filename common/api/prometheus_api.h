@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <map>
 #include <memory>
 #include <string>
@@ -133,6 +134,11 @@ class PrometheusApi {
   ApiResponse Series(const Params& p) const;
   ApiResponse LabelNames(const Params& p) const;
   ApiResponse LabelValues(const Params& p, std::string_view name) const;
+  // /labels and /label/NAME/values: the sorted union of `fetch` over every
+  // match[] set (all series when none), with start, end and limit applied.
+  using StringListFetch = std::function<Result<std::vector<std::string>>(Querier&, int64_t, int64_t,
+                                                                          std::span<const LabelMatcher>)>;
+  ApiResponse UnionOverMatchSets(const Params& p, const StringListFetch& fetch) const;
   ApiResponse Metadata(const Params& p) const;
   ApiResponse QueryExemplars(const Params& p) const;
   ApiResponse FormatQuery(const Params& p) const;

@@ -73,6 +73,20 @@ npm_install() {
     || timeout 600 npm ci --no-audit --no-fund --prefer-offline >"$WORK/npm-$(basename "$1").log" 2>&1)
 }
 
+# prepare_shared_client: copies ../shared's OpenTelemetry client into $WORK
+# and installs it; sets SHARED_CLIENT. Returns 1 after reporting a skip (no
+# ../shared) or a failure (npm ci).
+prepare_shared_client() {
+  SHARED_CLIENT=$WORK/shared-client
+  if [ ! -f "$SHARED/clients/otel-js/send.mjs" ]; then
+    skip "shared OpenTelemetry client: $SHARED/clients/otel-js not found (fresh clone without ../shared)"
+    return 1
+  fi
+  cp -r "$SHARED/clients/otel-js" "$SHARED_CLIENT"
+  rm -rf "$SHARED_CLIENT/node_modules" "$SHARED_CLIENT/.test-out"
+  npm_install "$SHARED_CLIENT" || { fail "npm ci of the shared client" "$WORK/npm-shared-client.log"; return 1; }
+}
+
 summary() {
   echo
   echo "$PASS passed, $FAIL failed, $SKIP skipped"

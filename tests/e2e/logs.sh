@@ -47,19 +47,11 @@ for proto in grpc http/protobuf http/json; do
   logs_run "logs-own-$slug" "$CLIENT" "$proto" --count 12 --seed "logs-$slug" --service shop
 done
 
-if [ -f "$SHARED/clients/otel-js/send.mjs" ]; then
-  cp -r "$SHARED/clients/otel-js" "$WORK/shared-client"
-  rm -rf "$WORK/shared-client/node_modules" "$WORK/shared-client/.test-out"
-  if npm_install "$WORK/shared-client"; then
-    for proto in grpc http/protobuf http/json; do
-      slug=${proto//\//-}
-      logs_run "logs-shared-$slug" "$WORK/shared-client" "$proto" --count 10 --seed "logs-shared-$slug" --service otel-js
-    done
-  else
-    fail "npm ci of the shared client" "$WORK/npm-shared-client.log"
-  fi
-else
-  skip "shared OpenTelemetry client: $SHARED/clients/otel-js not found (fresh clone without ../shared)"
+if prepare_shared_client; then
+  for proto in grpc http/protobuf http/json; do
+    slug=${proto//\//-}
+    logs_run "logs-shared-$slug" "$SHARED_CLIENT" "$proto" --count 10 --seed "logs-shared-$slug" --service otel-js
+  done
 fi
 
 # Negative control: the checker notices a changed body.

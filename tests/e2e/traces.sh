@@ -73,19 +73,11 @@ for proto in grpc http/protobuf http/json; do
   traces_run "own-$slug" "$CLIENT" "$proto" --count 12 --seed "traces-$slug" --service shop
 done
 
-if [ -f "$SHARED/clients/otel-js/send.mjs" ]; then
-  cp -r "$SHARED/clients/otel-js" "$WORK/shared-client"
-  rm -rf "$WORK/shared-client/node_modules" "$WORK/shared-client/.test-out"
-  if npm_install "$WORK/shared-client"; then
-    for proto in grpc http/protobuf http/json; do
-      slug=${proto//\//-}
-      traces_run "shared-$slug" "$WORK/shared-client" "$proto" --count 10 --seed "shared-traces-$slug" --service otel-js
-    done
-  else
-    fail "npm ci of the shared client" "$WORK/npm-shared-client.log"
-  fi
-else
-  skip "shared client: $SHARED/clients/otel-js is absent"
+if prepare_shared_client; then
+  for proto in grpc http/protobuf http/json; do
+    slug=${proto//\//-}
+    traces_run "shared-$slug" "$SHARED_CLIENT" "$proto" --count 10 --seed "shared-traces-$slug" --service otel-js
+  done
 fi
 
 # Bad input: a stream with damaged frames is read past them (they are
