@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <barrier>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -251,10 +252,24 @@ TEST(MetricsStore, ConcurrentAppendsQueriesAndBackgroundWork) {
   MetricsStore* s = store->get();
   constexpr int kWriters = 2, kSteps = 200;
   std::atomic<int> done{0};
+  // The writers move in step: a writer running ahead would let the head cut
+  // a block past the other's next timestamp, which is then out of bounds.
+  std::barrier step(kWriters);
   std::vector<std::thread> threads;
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
+      // Counted on every exit, a failed assertion included, so the reader
+      // below stops, the other writer is released, and the failure is reported instead of hanging.
+      struct Done {
+        std::atomic<int>& n;
+        std::barrier<>& step;
+        ~Done() {
+          step.arrive_and_drop();
+          n++;
+        }
+      } count_done{done, step};
       for (int i = 0; i < kSteps; ++i) {
+        step.arrive_and_wait();
         std::vector<TimeSeries> batch;
         for (int k = 0; k < 10; ++k) {
           batch.push_back(Series("w" + std::to_string(w), std::to_string(k), {{int64_t{i} * 1000, double(i)}}));
@@ -263,7 +278,6 @@ TEST(MetricsStore, ConcurrentAppendsQueriesAndBackgroundWork) {
         ASSERT_TRUE(r.ok()) << r.status().ToString();
         ASSERT_EQ(r->samples_appended, 10u) << i;
       }
-      done++;
     });
   }
   threads.emplace_back([&] {
