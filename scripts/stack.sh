@@ -106,6 +106,32 @@ if ((demo)); then
   curl -fsS http://127.0.0.1:8888/metrics | grep -E '^otlp_recv_received_items_total' | head -n 9
   curl -fsS http://127.0.0.1:8889/metrics | grep -E '^tel_batch_(received_items|batch_items|dropped_items)_total' | head -n 6
   curl -fsS http://127.0.0.1:8890/metrics | grep -E '^tsdb_write_(head_series|samples_appended_total|frames_acked_total)' | head -n 3
+
+  app=$root/examples/demo-app
+  say "the demo application: frontend -> orders -> inventory, three Node services with the OpenTelemetry SDK (examples/demo-app)"
+  (cd "$app" && npm ci --no-audit --no-fund --prefer-offline >/dev/null)
+  node "$app/demo.mjs" --duration 15 --rate 20
+  say "slow requests: trace-store search --data $data/traces --service inventory --min-duration 300ms --limit 3"
+  for _ in $(seq 50); do  # trace-store cuts a trace 10 s after its last span
+    out=$("$bin/trace-store/trace-store" search --data "$data/traces" --service inventory --min-duration 300ms --limit 3)
+    [[ -n $out ]] && break
+    sleep 0.5
+  done
+  cut -c 1-160 <<<"$out"
+  say "the errors in the logs: log-ingest query --data $data/logs '{service_name=\"frontend\"}' --contains failed --limit 3"
+  "$bin/log-ingest/log-ingest" query --data "$data/logs" '{service_name="frontend"}' --contains failed --limit 3 | cut -c 1-160
+  say "RED metrics from the spans (trace-store sends span metrics every 15 s): calls and errors by service"
+  q='sum by (service, status_code) (traces_spanmetrics_calls_total{span_kind="SPAN_KIND_SERVER"})'
+  for _ in $(seq 60); do
+    out=$("$bin/tel-query/tel-query" promql "$q" --data "$data/metrics" 2>/dev/null) && [[ -n $out ]] && break
+    sleep 0.5
+  done
+  echo "tel-query promql '$q'"
+  echo "$out"
+  say "the service map: sum by (client, server) (traces_service_graph_request_total)"
+  "$bin/tel-query/tel-query" promql 'sum by (client, server) (traces_service_graph_request_total)' --data "$data/metrics" || true
+  echo
+  echo "Grafana: examples/grafana (data source and dashboards: stack health, RED, service map)"
 fi
 
 if ((exit_after)); then exit 0; fi
