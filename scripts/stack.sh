@@ -17,6 +17,7 @@
 # and tel-query serve answers PromQL on the Prometheus HTTP API :9090
 # (admin :8893), reading DIR/metrics while tsdb-write writes it.
 set -euo pipefail
+caller=$PWD  # a relative --data DIR is taken from here
 cd "$(dirname "$0")/.."
 root=$PWD
 demo=0 exit_after=0 print=0 data=$root/data
@@ -25,7 +26,7 @@ while (($#)); do
     --demo) demo=1 ;;
     --exit) exit_after=1 ;;
     --print) print=1 ;;
-    --data) data=$(realpath -m "$2"); shift ;;
+    --data) data=$(cd "$caller" && realpath -m "${2:?--data needs a directory}"); shift ;;
     *) echo "usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]" >&2; exit 2 ;;
   esac
   shift

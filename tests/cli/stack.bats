@@ -146,3 +146,26 @@ overrides() {
     echo "# $name: $(grep -c '^WATCHDOG=1$' "$T/$name.notify.log") watchdog pings" >&3
   done
 }
+
+@test "scripts/stack.sh and examples/pipelines.sh refuse unknown flags with their usage and exit 2" {
+  run --separate-stderr "$ROOT/scripts/stack.sh" --bogus
+  assert_failure 2
+  [[ $stderr == *"usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]"* ]]
+  run --separate-stderr "$ROOT/examples/pipelines.sh" --bogus
+  assert_failure 2
+  [[ $stderr == *"usage: examples/pipelines.sh"* ]]
+  run --separate-stderr node "$ROOT/examples/demo-app/demo.mjs" --duration 0
+  if command -v node >/dev/null; then
+    assert_failure 2
+    [[ $stderr == *"usage: node demo.mjs"* ]]
+  fi
+}
+
+@test "scripts/stack.sh --print: --data is made absolute, and every daemon of the units is there once" {
+  cd "$T"
+  run --separate-stderr "$ROOT/scripts/stack.sh" --print --data rel/dir
+  assert_success
+  assert_line --index 0 "tsdb-write serve --data $T/rel/dir/metrics --in listen:unix:$T/rel/dir/run/tsdb.sock"
+  [[ $(cut -d' ' -f1 <<<"$output" | sort | uniq -d) == "" ]]
+  [[ ! -e $T/rel ]]  # --print creates nothing
+}
