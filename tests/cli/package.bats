@@ -126,3 +126,43 @@ expected_files() {
     fail "no telkit user: $(cat "$T/r/etc/passwd")"
   grep -qE '^telkit:x:[0-9]+:' "$T/r/etc/group"
 }
+
+@test "the maintainer scripts: a fresh install creates the user and /var/lib/telkit, an upgrade says nothing, remove and purge keep the data" {
+  # Stand-ins for the commands the scripts run, logging their arguments.
+  mkdir -p "$T/stubs"
+  for c in systemd-sysusers adduser install systemctl getent; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s/calls"\n' "$c" "$T" >"$T/stubs/$c"
+    chmod +x "$T/stubs/$c"
+  done
+  d=$ROOT/cmake/debian
+  run env PATH="$T/stubs:$PATH" sh "$d/postinst" configure
+  assert_success
+  assert_output --partial 'systemctl enable --now telkit.target'
+  grep -qx 'systemd-sysusers telkit.conf' "$T/calls"
+  grep -qx 'install -d -m 0755 -o telkit -g telkit /var/lib/telkit' "$T/calls"
+  if grep -q '^adduser' "$T/calls"; then fail "adduser ran: $(cat "$T/calls")"; fi
+  : >"$T/calls"
+  run env PATH="$T/stubs:$PATH" sh "$d/postinst" configure 0.0.9  # an upgrade
+  assert_success
+  refute_output --partial 'systemctl enable'
+  # Without systemd-sysusers: adduser, unless getent knows the user (the
+  # scripts use only shell builtins and the stand-ins, so PATH is just those).
+  rm "$T/stubs/systemd-sysusers"
+  printf '#!/bin/sh\nexit 2\n' >"$T/stubs/getent"
+  : >"$T/calls"
+  run env PATH="$T/stubs" /bin/sh "$d/postinst" configure
+  assert_success
+  grep -q '^adduser --system --group --no-create-home --home /var/lib/telkit' "$T/calls"
+  printf '#!/bin/sh\necho "telkit:x:999:999::/var/lib/telkit:/usr/sbin/nologin"\n' >"$T/stubs/getent"
+  : >"$T/calls"
+  run env PATH="$T/stubs" /bin/sh "$d/postinst" configure
+  assert_success
+  if grep -q '^adduser' "$T/calls"; then fail "adduser ran: $(cat "$T/calls")"; fi
+  for s in prerm postrm; do
+    run env PATH="$T/stubs:$PATH" sh "$d/$s" remove
+    assert_success
+    run env PATH="$T/stubs:$PATH" sh "$d/$s" purge
+    assert_success
+  done
+  if grep -v '^install' "$T/calls" | grep -q 'rm \|/var/lib/telkit'; then fail "data touched: $(cat "$T/calls")"; fi
+}
