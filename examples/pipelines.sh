@@ -11,7 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-bin=$root/build/tools work= base=14317
+bin=$root/build/tools work='' base=14317
 while (($#)); do
   case $1 in
     --bin) bin=$2; shift ;;

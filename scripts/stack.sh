@@ -52,7 +52,6 @@ mkdir -p "$data/run"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 pids=()
 stop() {
-  local pid
   local i
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do  # upstream first, so each drains into the next
     kill -TERM "${pids[i]}" 2>/dev/null || true
