@@ -63,6 +63,7 @@ overrides() {
   case $1 in
     otlp-recv) echo --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 ;;
     log-ingest) echo --admin 127.0.0.1:0 ;;
+    trace-store) echo --admin-listen 127.0.0.1:0 --metrics-interval 1s ;;  # span metrics without the 15 s wait
     tel-query) echo --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 ;;
     *) echo --admin-listen 127.0.0.1:0 ;;
   esac
@@ -127,6 +128,9 @@ overrides() {
     fail "the log records did not reach log-ingest"
   wait_until 100 bash -c "'$(telkit_bin tsdb-write)' query --data '$V/metrics' '{job=\"checkout\"}' | grep -q ." ||
     fail "the metrics did not reach tsdb-write"
+  # trace-store's span metrics reach tsdb-write through its socket too.
+  wait_until 100 bash -c "'$(telkit_bin tsdb-write)' query --data '$V/metrics' 'traces_spanmetrics_calls_total{service=\"checkout\"}' | grep -q ." ||
+    fail "trace-store's span metrics did not reach tsdb-write: $(cat "$T/trace-store.log")"
   # WATCHDOG_USEC=400000: a ping at least every 200 ms.
   sleep 0.5
   for name in "${names[@]}"; do
