@@ -1,5 +1,6 @@
 # What `cmake --install` puts beside the binaries (telkit_tool() installs
-# those to bin/): man pages, shell completions and systemd units. Included
+# those to bin/): man pages, shell completions, systemd units, the sysusers.d
+# file, and documentation with the examples in share/doc/telkit. Included
 # from the top CMakeLists.txt; paths are relative to CMAKE_INSTALL_PREFIX
 # (normally /usr for packages, so units land in /usr/lib/systemd/system).
 
@@ -24,19 +25,38 @@ install(FILES ${_telkit_bash_completions} DESTINATION "${TELKIT_BASH_COMPLETION_
 file(GLOB _telkit_zsh_completions CONFIGURE_DEPENDS "${_telkit_root}/completions/zsh/_*")
 install(FILES ${_telkit_zsh_completions} DESTINATION "${TELKIT_ZSH_COMPLETION_DIR}")
 
-# The units say ExecStart=/usr/bin/NAME; for another prefix they are
-# rewritten to the installed binaries.
+# The units say ExecStart=/usr/bin/NAME; under another prefix they are
+# rewritten to the installed binaries. The prefix is the one of the install
+# (cmake --install --prefix, cpack's /usr), not the configured one, so the
+# copy is made at install time.
 file(GLOB _telkit_units CONFIGURE_DEPENDS
-     "${_telkit_root}/systemd/*.service" "${_telkit_root}/systemd/*.socket" "${_telkit_root}/systemd/*.target")
+     "${_telkit_root}/systemd/*.service" "${_telkit_root}/systemd/*.socket" "${_telkit_root}/systemd/*.timer"
+     "${_telkit_root}/systemd/*.target")
 foreach(_unit IN LISTS _telkit_units)
   get_filename_component(_name "${_unit}" NAME)
-  if(_name MATCHES "\\.service$" AND NOT CMAKE_INSTALL_FULL_BINDIR STREQUAL "/usr/bin")
-    file(READ "${_unit}" _text)
-    string(REPLACE "ExecStart=/usr/bin/" "ExecStart=${CMAKE_INSTALL_FULL_BINDIR}/" _text "${_text}")
-    file(GENERATE OUTPUT "${CMAKE_BINARY_DIR}/systemd/${_name}" CONTENT "${_text}")
-    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_unit}")
-    install(FILES "${CMAKE_BINARY_DIR}/systemd/${_name}" DESTINATION "${TELKIT_SYSTEMD_UNIT_DIR}")
+  if(_name MATCHES "\\.service$")
+    set(_out "${CMAKE_BINARY_DIR}/systemd-install/${_name}")
+    install(CODE "
+      file(READ \"${_unit}\" _text)
+      if(NOT \"\${CMAKE_INSTALL_PREFIX}/bin\" STREQUAL \"/usr/bin\")
+        string(REPLACE \"ExecStart=/usr/bin/\" \"ExecStart=\${CMAKE_INSTALL_PREFIX}/bin/\" _text \"\${_text}\")
+      endif()
+      file(WRITE \"${_out}\" \"\${_text}\")")
+    install(FILES "${_out}" DESTINATION "${TELKIT_SYSTEMD_UNIT_DIR}")
   else()
     install(FILES "${_unit}" DESTINATION "${TELKIT_SYSTEMD_UNIT_DIR}")
   endif()
 endforeach()
+
+# The telkit system user every unit runs as (systemd-sysusers creates it; the
+# package's postinst runs it).
+set(TELKIT_SYSUSERS_DIR "lib/sysusers.d" CACHE PATH "where sysusers.d files are installed")
+install(FILES "${_telkit_root}/systemd/telkit.sysusers" DESTINATION "${TELKIT_SYSUSERS_DIR}" RENAME telkit.conf)
+
+# Documentation and examples: README, the design notes and format pages,
+# the stack's command lines, and examples/ (demo app, pipelines, Grafana).
+install(FILES "${_telkit_root}/README.md" "${_telkit_root}/systemd/stack.commands"
+        DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+install(DIRECTORY "${_telkit_root}/docs/" DESTINATION "${CMAKE_INSTALL_DOCDIR}/docs")
+install(DIRECTORY "${_telkit_root}/examples/" DESTINATION "${CMAKE_INSTALL_DOCDIR}/examples"
+        PATTERN "node_modules" EXCLUDE)

@@ -24,6 +24,8 @@ packages=(
 )
 if (( want_tests )); then
   packages+=(bats bats-assert bats-support openssl procps psmisc groff-base man-db zsh)
+  # tests/cli/package.bats: cpack's .deb needs dpkg-shlibdeps for its Depends
+  packages+=(dpkg-dev)
   # ../shared/bench/metrics-ingest/gen.py and send.py, and the remote-write tests
   packages+=(python3-snappy python3-protobuf)
   # the real Prometheus and VictoriaMetrics: tel-batch's prom-rw output is proven

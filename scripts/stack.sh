@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs the telkit stack on its default local setup: every daemon in the
 # foreground of this script, data under one directory, no systemd needed.
-#   scripts/stack.sh [--demo] [--exit] [--data DIR]
-# --demo  also sends telemetry with the OpenTelemetry SDK and shows it queried
-# --exit  stop the stack after the demo instead of running until Ctrl-C
-# The stack today: otlp-recv (OTLP gRPC :4317, HTTP :4318, admin :8888)
-# -> Unix socket -> tel-batch (admin :8889), which batches and routes by
-# signal over Unix sockets (DIR/run/*.sock) to the stores:
+#   scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]
+# --demo   also sends telemetry with the OpenTelemetry SDK and shows it queried
+# --exit   stop the stack after the demo instead of running until Ctrl-C
+# --print  print the daemons' command lines and exit (nothing is started)
+# The command lines come from systemd/stack.commands, as do the units'
+# ExecStart= (tests/cli/stack.bats keeps them equal): otlp-recv (OTLP gRPC
+# :4317, HTTP :4318, admin :8888) -> Unix socket -> tel-batch (admin :8889),
+# which batches and routes by signal over Unix sockets (DIR/run/*.sock) to
+# the stores:
 #   metrics  tsdb-write   store DIR/metrics, admin :8890
 #   logs     log-ingest   store DIR/logs,    admin :8891
 #   traces   trace-store  store DIR/traces,  admin :8892 (span metrics and
@@ -14,18 +17,32 @@
 # and tel-query serve answers PromQL on the Prometheus HTTP API :9090
 # (admin :8893), reading DIR/metrics while tsdb-write writes it.
 set -euo pipefail
+caller=$PWD  # a relative --data DIR is taken from here
 cd "$(dirname "$0")/.."
 root=$PWD
-demo=0 exit_after=0 data=$root/data
+demo=0 exit_after=0 print=0 data=$root/data
 while (($#)); do
   case $1 in
     --demo) demo=1 ;;
     --exit) exit_after=1 ;;
-    --data) data=$(realpath -m "$2"); shift ;;
-    *) echo "usage: scripts/stack.sh [--demo] [--exit] [--data DIR]" >&2; exit 2 ;;
+    --print) print=1 ;;
+    --data) data=$(cd "$caller" && realpath -m "${2:?--data needs a directory}"); shift ;;
+    *) echo "usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]" >&2; exit 2 ;;
   esac
   shift
 done
+
+# stack_commands: "NAME PORT ARGS..." a daemon, in start order, with the
+# placeholders of systemd/stack.commands replaced for DIR.
+stack_commands() {
+  sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' \
+    -e "s|@LISTEN:\([-[:alnum:]]*\)@|listen:unix:@RUN@/\1.sock|g" \
+    -e "s|@RUN@|$data/run|g" -e "s|@DATA@|$data|g" "$root/systemd/stack.commands"
+}
+if ((print)); then
+  stack_commands | while read -r name _ args; do echo "$name $args"; done
+  exit 0
+fi
 
 if ((demo)); then scripts/setup.sh --demo; else scripts/setup.sh; fi
 scripts/build.sh otlp-recv tel-batch tel-cat tsdb-write log-ingest trace-store tel-query
@@ -35,7 +52,6 @@ mkdir -p "$data/run"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 pids=()
 stop() {
-  local pid
   local i
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do  # upstream first, so each drains into the next
     kill -TERM "${pids[i]}" 2>/dev/null || true
@@ -50,39 +66,13 @@ wait_ready() {  # wait_ready PORT NAME LOG
   echo "$2 did not start:"; cat "$3"; exit 1
 }
 
-say "starting tsdb-write: listen:unix:$data/run/tsdb.sock -> store $data/metrics, admin 127.0.0.1:8890"
-"$bin/tsdb-write/tsdb-write" serve --data "$data/metrics" --in "listen:unix:$data/run/tsdb.sock" \
-  2>>"$data/tsdb-write.log" &
-pids+=($!)
-wait_ready 8890 tsdb-write "$data/tsdb-write.log"
-
-say "starting log-ingest: listen:unix:$data/run/logs.sock -> store $data/logs, admin 127.0.0.1:8891"
-"$bin/log-ingest/log-ingest" --data "$data/logs" --in "listen:unix:$data/run/logs.sock" \
-  2>>"$data/log-ingest.log" &
-pids+=($!)
-wait_ready 8891 log-ingest "$data/log-ingest.log"
-
-say "starting trace-store: listen:unix:$data/run/traces.sock -> store $data/traces, admin 127.0.0.1:8892"
-"$bin/trace-store/trace-store" --data "$data/traces" --in "listen:unix:$data/run/traces.sock" \
-  --metrics-out "unix:$data/run/tsdb.sock" 2>>"$data/trace-store.log" &
-pids+=($!)
-wait_ready 8892 trace-store "$data/trace-store.log"
-
-say "starting tel-query serve: Prometheus HTTP API 127.0.0.1:9090 over $data/metrics, admin 127.0.0.1:8893"
-"$bin/tel-query/tel-query" serve --data "$data/metrics" 2>>"$data/tel-query.log" &
-pids+=($!)
-wait_ready 8893 tel-query "$data/tel-query.log"
-
-say "starting tel-batch: listen:unix:$data/run/batch.sock -> the three stores, admin 127.0.0.1:8889"
-"$bin/tel-batch/tel-batch" --in "listen:unix:$data/run/batch.sock" --traces-out "unix:$data/run/traces.sock" \
-  --metrics-out "unix:$data/run/tsdb.sock" --logs-out "unix:$data/run/logs.sock" 2>>"$data/tel-batch.log" &
-pids+=($!)
-wait_ready 8889 tel-batch "$data/tel-batch.log"
-
-say "starting otlp-recv: OTLP gRPC :4317, HTTP :4318, admin 127.0.0.1:8888 -> unix:$data/run/batch.sock"
-"$bin/otlp-recv/otlp-recv" --out "unix:$data/run/batch.sock" 2>>"$data/otlp-recv.log" &
-pids+=($!)
-wait_ready 8888 otlp-recv "$data/otlp-recv.log"
+while read -r name port args; do
+  say "starting $name $args (admin 127.0.0.1:$port)"
+  # shellcheck disable=SC2086  # the arguments are words; stack.commands has no quoting
+  "$bin/$name/$name" $args </dev/null 2>>"$data/$name.log" &
+  pids+=($!)
+  wait_ready "$port" "$name" "$data/$name.log"
+done < <(stack_commands)
 
 if ((demo)); then
   client=$root/tests/e2e/client
@@ -116,6 +106,32 @@ if ((demo)); then
   curl -fsS http://127.0.0.1:8888/metrics | grep -E '^otlp_recv_received_items_total' | head -n 9
   curl -fsS http://127.0.0.1:8889/metrics | grep -E '^tel_batch_(received_items|batch_items|dropped_items)_total' | head -n 6
   curl -fsS http://127.0.0.1:8890/metrics | grep -E '^tsdb_write_(head_series|samples_appended_total|frames_acked_total)' | head -n 3
+
+  app=$root/examples/demo-app
+  say "the demo application: frontend -> orders -> inventory, three Node services with the OpenTelemetry SDK (examples/demo-app)"
+  (cd "$app" && npm ci --no-audit --no-fund --prefer-offline >/dev/null)
+  node "$app/demo.mjs" --duration 15 --rate 20
+  say "slow requests: trace-store search --data $data/traces --service inventory --min-duration 300ms --limit 3"
+  for _ in $(seq 50); do  # trace-store cuts a trace 10 s after its last span
+    out=$("$bin/trace-store/trace-store" search --data "$data/traces" --service inventory --min-duration 300ms --limit 3)
+    [[ -n $out ]] && break
+    sleep 0.5
+  done
+  cut -c 1-160 <<<"$out"
+  say "the errors in the logs: log-ingest query --data $data/logs '{service_name=\"frontend\"}' --contains failed --limit 3"
+  "$bin/log-ingest/log-ingest" query --data "$data/logs" '{service_name="frontend"}' --contains failed --limit 3 | cut -c 1-160
+  say "RED metrics from the spans (trace-store sends span metrics every 15 s): calls and errors by service"
+  q='sum by (service, status_code) (traces_spanmetrics_calls_total{span_kind="SPAN_KIND_SERVER"})'
+  for _ in $(seq 60); do
+    out=$("$bin/tel-query/tel-query" promql "$q" --data "$data/metrics" 2>/dev/null) && [[ -n $out ]] && break
+    sleep 0.5
+  done
+  echo "tel-query promql '$q'"
+  echo "$out"
+  say "the service map: sum by (client, server) (traces_service_graph_request_total)"
+  "$bin/tel-query/tel-query" promql 'sum by (client, server) (traces_service_graph_request_total)' --data "$data/metrics" || true
+  echo
+  echo "Grafana: examples/grafana (data source and dashboards: stack health, RED, service map)"
 fi
 
 if ((exit_after)); then exit 0; fi
