@@ -47,6 +47,9 @@ struct Flags {
   // serve
   std::string listen = "127.0.0.1:9090";
   std::string admin_listen = "127.0.0.1:8893";
+  // Traces (serve --tempo-listen; trace, traceql)
+  std::string traces_data;
+  std::string tempo_listen = "127.0.0.1:3200";
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
 };
 
@@ -123,6 +126,9 @@ void Declare(CLI::App& app, Flags& f) {
   d->add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; empty: none")
       ->option_text("ADDR=127.0.0.1:8893");
   DataFlags(d, f);
+  d->add_option("--traces-data", f.traces_data, "The trace store directory (trace-store's)")->type_name("DIR");
+  d->add_option("--tempo-listen", f.tempo_listen, "Tempo API address (needs --traces-data); empty: none")
+      ->option_text("ADDR=127.0.0.1:3200");
   EngineFlags(d, f);
   d->footer(
       "ADDR is HOST:PORT. SIGTERM or SIGINT finishes requests in progress and exits;\n"
@@ -268,7 +274,10 @@ int RunMeta(Flags& f, CLI::App* sub) {
 int RunServe(Flags& f) {
   telkit::query::QueryServerOptions options;
   options.data = {f.data_dir, f.load_files};
-  if (f.data_dir.empty() && f.load_files.empty()) return Usage("serve", "no data: give --data DIR or --load FILE");
+  const bool metrics = !f.data_dir.empty() || !f.load_files.empty();
+  if (!metrics && f.traces_data.empty()) {
+    return Usage("serve", "no data: give --data DIR, --load FILE or --traces-data DIR");
+  }
   if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("serve", "--data and --load exclude each other");
   telkit::api::PrometheusApiServerOptions api;
   auto listen = telkit::ParseListenAddress(f.listen);
@@ -277,7 +286,16 @@ int RunServe(Flags& f) {
   if (std::string m = BuildEngine(f, api.api.engine); !m.empty()) return Usage("serve", m);
   api.api.flags = {{"query.lookback-delta", f.lookback}, {"query.timeout", f.timeout},
                    {"query.max-samples", std::to_string(f.max_samples)}, {"storage.tsdb.path", f.data_dir}};
-  options.prometheus = api;
+  if (metrics) options.prometheus = api;
+  if (!f.traces_data.empty() && !f.tempo_listen.empty()) {
+    auto tempo = telkit::ParseListenAddress(f.tempo_listen);
+    if (!tempo.ok()) return Usage("serve", "--tempo-listen: " + std::string(tempo.status().message()));
+    telkit::tempoapi::TempoApiServerOptions t;
+    t.listen = *tempo;
+    t.api.traces_dir = f.traces_data;
+    options.tempo = t;
+  }
+  if (!options.prometheus && !options.tempo) return Usage("serve", "--traces-data needs --tempo-listen");
   if (!f.admin_listen.empty()) {
     auto admin = telkit::ParseListenAddress(f.admin_listen);
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
@@ -286,7 +304,12 @@ int RunServe(Flags& f) {
   telkit::BlockDaemonSignals();
   auto server = telkit::query::QueryServer::Start(options);
   if (!server.ok()) return telkit::ReportFailure(server.status());
-  spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
+  if (options.prometheus) {
+    spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
+  }
+  if (options.tempo) {
+    spdlog::info("Tempo API on {}", telkit::ListenAddress{options.tempo->listen.host, (*server)->tempo_port()}.ToString());
+  }
   if (options.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{options.admin->host, (*server)->admin_port()}.ToString());
   }
