@@ -71,3 +71,75 @@ SELECT cart"
   run --separate-stderr "$TQ" serve --traces-data "$T/traces" --tempo-listen nonsense --admin-listen ''
   assert_failure 2
 }
+
+@test "trace ID: the waterfall, attributes on demand, the trace's log lines" {
+  LI=$(telkit_bin log-ingest)
+  tr -d '\n' <"$DATA/logs.json" >"$T/logs.jsonl"
+  echo >>"$T/logs.jsonl"
+  "$TELCAT" --from-json -o "$T/logs.stream" "$T/logs.jsonl"
+  "$LI" --data "$T/logs" --in "$T/logs.stream" --admin none --retention 0 2>/dev/null
+  COLUMNS=100 run --separate-stderr "$TQ" trace "$TRACE" --traces-data "$T/traces"
+  assert_success
+  assert_line --index 0 "Trace $TRACE  checkout: GET /cart  2 spans  250ms  2023-11-14T22:13:20.000Z  1 errors"
+  assert_line --index 2 --regexp '^GET /cart +checkout +server +250ms \|█+\|$'
+  assert_line --index 3 --regexp '^  SELECT cart +checkout +client +! +190ms \| ▓+ +\|$'
+  # Every span line fits the width (characters, not bytes).
+  local LC_ALL=C.UTF-8
+  while IFS= read -r l; do ((${#l} <= 100)) || fail "too wide: $l"; done < <(tail -n +2 <<<"$output")
+  run --separate-stderr "$TQ" trace "$TRACE" --traces-data "$T/traces" --attributes
+  assert_line '      status error: timeout'
+  assert_line '      db.system="postgresql"'
+  run --separate-stderr "$TQ" trace "$TRACE" --traces-data "$T/traces" --logs-data "$T/logs"
+  assert_success
+  assert_line 'Logs (1)'
+  assert_output --partial 'span=eee19b7ec3c1b174 payment failed'
+  run --separate-stderr "$TQ" trace "$TRACE" --traces-data "$T/traces" --logs-data "$T/logs" --no-logs
+  refute_output --partial 'Logs ('
+}
+
+@test "trace: unknown id exits 1, a bad id exits 2, no store exits 1" {
+  run --separate-stderr "$TQ" trace 0123456789abcdef0123456789abcdef --traces-data "$T/traces"
+  assert_failure 1
+  [[ $stderr == *"not found"* ]]
+  run --separate-stderr "$TQ" trace nothex --traces-data "$T/traces"
+  assert_failure 2
+  run --separate-stderr "$TQ" trace "$TRACE" --traces-data "$T/none"
+  assert_failure 1
+}
+
+@test "traceql Q: a table of matching traces; json; parse errors exit 2" {
+  run --separate-stderr "$TQ" traceql '{ status = error && span.db.system = "postgresql" }' --traces-data "$T/traces"
+  assert_success
+  assert_line --index 0 --regexp '^TRACE ID +ROOT SERVICE +ROOT NAME +START +DURATION +SPANS$'
+  assert_line --index 1 --regexp "^$TRACE +checkout +GET /cart +2023-11-14T22:13:20.000Z +250ms +1/2$"
+  run --separate-stderr "$TQ" traceql '{ kind = server } >> { kind = client }' --traces-data "$T/traces" -o json
+  assert_success
+  run jq -r '.traces[0].spanSets[0].spans[0].name' <<<"$output"
+  assert_output 'SELECT cart'
+  run --separate-stderr "$TQ" traceql '{ name = "nothing" }' --traces-data "$T/traces"
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  run --separate-stderr "$TQ" traceql '{}' --traces-data "$T/traces" --since 1h
+  assert_equal "${#lines[@]}" 1
+  run --separate-stderr "$TQ" traceql '{}' --traces-data "$T/traces" --start 1699999999 --end 1700000001
+  assert_equal "${#lines[@]}" 2
+  run --separate-stderr "$TQ" traceql '{ .a = }' --traces-data "$T/traces"
+  assert_failure 2
+  [[ $stderr == *"parse error at line 1, col 8: syntax error: unexpected '}'"* ]]
+  run --separate-stderr "$TQ" traceql '{}' --traces-data "$T/traces" --since 1h --start 0
+  assert_failure 2
+}
+
+@test "services: the service graph from span-metrics series" {
+  run --separate-stderr "$TQ" services --load "$TELKIT_REPO_DIR/tests/testdata/services/service_graph.test" --time 600
+  assert_success
+  assert_output "CLIENT     SERVER      RATE/S  ERRORS    P50    P95
+api     →  postgresql     0.5    0.0%      -      -
+web     →  api              1   10.0%  100ms  500ms"
+  run --separate-stderr "$TQ" services --load "$TELKIT_REPO_DIR/tests/testdata/services/service_graph.test" --time 86400
+  assert_output 'no service graph data'
+  run --separate-stderr "$TQ" services
+  assert_failure 2
+  run --separate-stderr "$TQ" services --load "$TELKIT_REPO_DIR/tests/testdata/services/service_graph.test" --window x
+  assert_failure 2
+}
