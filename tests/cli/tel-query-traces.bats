@@ -143,3 +143,23 @@ web     →  api              1   10.0%  100ms  500ms"
   run --separate-stderr "$TQ" services --load "$TELKIT_REPO_DIR/tests/testdata/services/service_graph.test" --window x
   assert_failure 2
 }
+
+@test "examples/grafana: Prometheus, Loki and Tempo data sources linked by uid" {
+  command -v python3 >/dev/null && python3 -c 'import yaml' 2>/dev/null || skip "python3 with yaml is not installed"
+  run python3 - "$TELKIT_REPO_DIR/examples/grafana/provisioning/datasources/telkit.yaml" <<'PY'
+import sys, yaml
+d = {x["uid"]: x for x in yaml.safe_load(open(sys.argv[1]))["datasources"]}
+assert sorted(d) == ["loki", "prometheus", "tempo"], sorted(d)
+assert [d[u]["type"] for u in ("prometheus", "loki", "tempo")] == ["prometheus", "loki", "tempo"]
+assert d["tempo"]["url"].endswith(":3200") and d["loki"]["url"].endswith(":3100")
+j = d["tempo"]["jsonData"]
+assert j["tracesToLogsV2"]["datasourceUid"] == "loki"
+assert j["tracesToMetrics"]["datasourceUid"] == "prometheus"
+assert j["serviceMap"]["datasourceUid"] == "prometheus"
+assert j["nodeGraph"]["enabled"] is True
+assert d["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "tempo"
+print("ok")
+PY
+  assert_success
+  assert_output ok
+}
