@@ -595,10 +595,69 @@ TraceMatch MatchOf(const Query& query, const TraceView& t, const std::vector<Spa
   return m;
 }
 
+namespace {
+
+bool Indexed(const std::string& key) {
+  for (std::string_view k : DefaultIndexedAttributes()) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+// Adds the conditions of `f` that every matching span meets to `req`: the
+// operands of a top-level && of equalities (and duration bounds).
+void CollectPrefilter(const FieldExpr& f, TraceSearchRequest* req) {
+  if (f.kind != FieldExpr::Kind::kBinary) return;
+  if (f.op == Op::kAnd) {
+    CollectPrefilter(*f.lhs, req);
+    CollectPrefilter(*f.rhs, req);
+    return;
+  }
+  const FieldExpr* field = f.lhs.get();
+  const FieldExpr* value = f.rhs.get();
+  if (field->kind == FieldExpr::Kind::kStatic) std::swap(field, value);
+  if (value->kind != FieldExpr::Kind::kStatic) return;
+  const Value& v = value->value;
+  if (field->kind == FieldExpr::Kind::kIntrinsic) {
+    if (f.op == Op::kEq) {
+      if (field->intrinsic == Intrinsic::kName && v.type == ValueType::kString) req->name = v.s;
+      if (field->intrinsic == Intrinsic::kKind && v.type == ValueType::kKind) req->kind = static_cast<int>(v.i);
+      if (field->intrinsic == Intrinsic::kStatus && v.type == ValueType::kStatus) req->status = static_cast<int>(v.i);
+    }
+    if (field->intrinsic == Intrinsic::kDuration && v.type == ValueType::kDuration && v.i > 0 && field == f.lhs.get()) {
+      if (f.op == Op::kGt || f.op == Op::kGte) req->min_duration_ns = std::max<uint64_t>(req->min_duration_ns, v.i);
+      if (f.op == Op::kLt || f.op == Op::kLte) req->max_duration_ns = static_cast<uint64_t>(v.i);
+    }
+    return;
+  }
+  if (field->kind != FieldExpr::Kind::kAttribute || field->parent || f.op != Op::kEq) return;
+  if (field->name == "service.name" && (field->scope == Scope::kResource || field->scope == Scope::kNone) &&
+      v.type == ValueType::kString) {
+    // Unscoped .service.name may also be a span attribute: only the resource form is sure.
+    if (field->scope == Scope::kResource) req->service = v.s;
+    return;
+  }
+  if ((field->scope == Scope::kSpan || field->scope == Scope::kResource || field->scope == Scope::kNone) &&
+      Indexed(field->name) && (v.type == ValueType::kString || v.type == ValueType::kInt)) {
+    req->attributes.emplace_back(field->name, v.type == ValueType::kString ? v.s : std::to_string(v.i));
+  }
+}
+
+}  // namespace
+
+TraceSearchRequest Prefilter(const Query& query) {
+  TraceSearchRequest req;
+  const auto& stages = query.pipeline.stages;
+  if (stages.empty() || stages[0].kind != Stage::Kind::kSpanset) return req;
+  const SpansetExpr& e = *stages[0].spanset;
+  if (e.kind == SpansetExpr::Kind::kFilter && e.filter) CollectPrefilter(*e.filter, &req);
+  return req;
+}
+
 Result<SearchResult> Search(TraceSource& source, const Query& query, const SearchOptions& o) {
   SearchResult result;
   Status inner;
-  TraceSearchRequest prefilter;
+  TraceSearchRequest prefilter = Prefilter(query);
   TELKIT_RETURN_IF_ERROR(source.ForEachTrace(o.start_ns, o.end_ns, prefilter, [&](std::span<const SpanRecord> spans) {
     ++result.inspected_traces;
     result.inspected_spans += spans.size();

@@ -133,6 +133,12 @@ struct SearchResult {
   uint64_t inspected_traces = 0, inspected_spans = 0, inspected_bytes = 0;
 };
 
+// Span conditions every trace matching `query` has a span meeting (from a
+// leading spanset filter's top-level && of equalities on name, kind, status,
+// resource.service.name and indexed attributes, and duration bounds): what
+// Search asks the source to narrow by.
+TraceSearchRequest Prefilter(const Query& query);
+
 // Runs `query` over the traces of `source` in the window. Errors of the
 // source come back as they are.
 Result<SearchResult> Search(TraceSource& source, const Query& query, const SearchOptions& options);

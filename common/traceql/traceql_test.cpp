@@ -338,6 +338,27 @@ TEST(TraceqlParser, PrintsFields) {
   EXPECT_EQ(*ParseGoDuration("1m30s"), 90'000'000'000);
 }
 
+TEST(TraceqlEngine, PrefilterTakesOnlySureConditions) {
+  auto q = Parse("{ resource.service.name = \"api\" && name = \"GET /\" && kind = server && status = error && "
+                 "duration > 1s && span.http.status_code = 500 && .other = 1 } | count() > 2");
+  ASSERT_TRUE(q.ok());
+  TraceSearchRequest r = Prefilter(**q);
+  EXPECT_EQ(r.service, "api");
+  EXPECT_EQ(r.name, "GET /");
+  EXPECT_EQ(r.kind, 2);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.min_duration_ns, 1'000'000'000u);
+  EXPECT_EQ(r.attributes, (std::vector<std::pair<std::string, std::string>>{{"http.status_code", "500"}}));
+  // Disjunctions, structural operators and unscoped service.name narrow nothing.
+  for (const char* text : {"{ name = \"a\" || kind = server }", "{ name = \"a\" } >> { kind = client }",
+                           "{ .service.name = \"api\" }", "{ !(name = \"a\") }"}) {
+    auto p = Parse(text);
+    ASSERT_TRUE(p.ok()) << text;
+    TraceSearchRequest n = Prefilter(**p);
+    EXPECT_TRUE(n.service.empty() && n.name.empty() && n.kind == -1 && n.attributes.empty()) << text;
+  }
+}
+
 TEST(TraceqlParser, BadInputNeverCrashes) {
   // Every prefix of some valid queries: an error or a query, never a crash.
   for (std::string q : {std::string("({ .a = 1 } | count() > 1) >> { status = error } | by(.b) | select(.c)"),
