@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -431,6 +433,82 @@ TEST(TraceqlStore, SearchThroughTraceReader) {
   r = Search(*source, **q, o);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Render(*r, script), "t1: r\n");
+}
+
+}  // namespace
+}  // namespace telkit::traceql
+
+namespace telkit::traceql {
+namespace {
+
+// Search latency over a generated store (not run by default):
+//   TELKIT_TRACEQL_BENCH_TRACES=20000 traceql_test --gtest_also_run_disabled_tests
+//     --gtest_filter='*Bench*'
+TEST(TraceqlBench, DISABLED_SearchLatency) {
+  const char* env = std::getenv("TELKIT_TRACEQL_BENCH_TRACES");
+  const int traces = env ? std::atoi(env) : 20000;
+  constexpr int kSpans = 10;
+  TempDir dir;
+  TraceStoreOptions opts;
+  int64_t now = static_cast<int64_t>(kBase);
+  opts.clock = [&now] { return now; };
+  auto store = TraceStore::Open(DefaultFileSystem(), dir.path() + "/t", opts);
+  ASSERT_TRUE(store.ok());
+  const char* services[] = {"web", "api", "db", "cache", "auth"};
+  for (int t = 0; t < traces; t += 100) {
+    pb::collector::trace::v1::ExportTraceServiceRequest req;
+    for (int k = t; k < std::min(traces, t + 100); ++k) {
+      for (int s = 0; s < kSpans; ++s) {
+        auto* rs = req.add_resource_spans();
+        auto* kv = rs->mutable_resource()->add_attributes();
+        kv->set_key("service.name");
+        kv->mutable_value()->set_string_value(services[s % 5]);
+        auto* sp = rs->add_scope_spans()->add_spans();
+        std::string tid(16, '\0'), sid(8, '\0');
+        std::memcpy(tid.data(), &k, sizeof k);
+        tid[15] = 1;
+        int id = k * kSpans + s;
+        std::memcpy(sid.data(), &id, sizeof id);
+        sid[7] = 1;
+        sp->set_trace_id(tid);
+        sp->set_span_id(sid);
+        if (s > 0) {
+          int parent = k * kSpans + s - 1;
+          std::string pid(8, '\0');
+          std::memcpy(pid.data(), &parent, sizeof parent);
+          pid[7] = 1;
+          sp->set_parent_span_id(pid);
+        }
+        sp->set_name(s == 0 ? "GET /api/orders" : "op" + std::to_string(s));
+        sp->set_kind(s == 0 ? pb::trace::v1::Span::SPAN_KIND_SERVER : pb::trace::v1::Span::SPAN_KIND_CLIENT);
+        if (k % 100 == 7 && s == 3) sp->mutable_status()->set_code(pb::trace::v1::Status::STATUS_CODE_ERROR);
+        auto* a = sp->add_attributes();
+        a->set_key("http.status_code");
+        a->mutable_value()->set_int_value(k % 100 == 7 ? 500 : 200);
+        sp->set_start_time_unix_nano(kBase + static_cast<uint64_t>(k) * 1'000'000 + s * 1000);
+        sp->set_end_time_unix_nano(kBase + static_cast<uint64_t>(k) * 1'000'000 + 100'000);
+      }
+    }
+    ASSERT_TRUE((*store)->Append(req.SerializeAsString()).ok());
+  }
+  now += 3600'000'000'000;
+  ASSERT_TRUE((*store)->CutIdle().ok());
+  auto reader = TraceReader::Open(dir.path() + "/t");
+  ASSERT_TRUE(reader.ok());
+  auto source = NewTraceReaderSource(reader->get());
+  for (const char* text : {"{ status = error }", "{ span.http.status_code >= 500 }", "{ } | count() > 9",
+                           "{ resource.service.name = \"web\" } >> { status = error }"}) {
+    auto q = Parse(text);
+    ASSERT_TRUE(q.ok());
+    SearchOptions o;
+    o.limit = 20;
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = Search(*source, **q, o);
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(r.ok());
+    std::printf("%-55s %6d traces %7d spans: %8.1f ms, %zu inspected, %zu found\n", text, traces, traces * kSpans, ms,
+                static_cast<size_t>(r->inspected_traces), r->traces.size());
+  }
 }
 
 }  // namespace
