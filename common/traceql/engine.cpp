@@ -658,6 +658,7 @@ Result<SearchResult> Search(TraceSource& source, const Query& query, const Searc
   SearchResult result;
   Status inner;
   TraceSearchRequest prefilter = Prefilter(query);
+  const bool latest_first = source.LatestFirst();
   TELKIT_RETURN_IF_ERROR(source.ForEachTrace(o.start_ns, o.end_ns, prefilter, [&](std::span<const SpanRecord> spans) {
     ++result.inspected_traces;
     result.inspected_spans += spans.size();
@@ -672,7 +673,8 @@ Result<SearchResult> Search(TraceSource& source, const Query& query, const Searc
     std::vector<Spanset> sets = EvaluateTrace(query, *t);
     if (sets.empty()) return true;
     result.traces.push_back(MatchOf(query, *t, sets, o.spans_per_spanset));
-    return true;
+    // Latest first: the first `limit` matches are the answer.
+    return !(latest_first && o.limit != 0 && result.traces.size() >= o.limit);
   }));
   TELKIT_RETURN_IF_ERROR(inner);
   std::sort(result.traces.begin(), result.traces.end(), [](const TraceMatch& a, const TraceMatch& b) {

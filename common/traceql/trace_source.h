@@ -35,6 +35,9 @@ class TraceSource {
                               const std::function<bool(std::span<const SpanRecord>)>& fn) = 0;
   // Every stored span of a trace; empty when unknown.
   virtual Result<std::vector<SpanRecord>> TraceById(const std::string& trace_id) = 0;
+  // Whether ForEachTrace visits traces latest start first: then a search
+  // with a limit stops after `limit` matches.
+  virtual bool LatestFirst() const { return false; }
 };
 
 // Over a TraceReader (not owned; must outlive the source). At most
