@@ -91,12 +91,15 @@ std::string FormatWaterfall(const traceql::TraceView& t, const WaterfallOptions&
     if (p >= 0) children[p].push_back(static_cast<int>(k));
     else roots.push_back(static_cast<int>(k));
   }
-  std::vector<std::pair<int, int>> order;  // span, depth
-  std::function<void(int, int)> visit = [&](int s, int depth) {
+  std::vector<std::pair<int, int>> order;  // span, depth (pre-order, iterative: traces may be deep)
+  std::vector<std::pair<int, int>> stack;
+  for (auto it = roots.rbegin(); it != roots.rend(); ++it) stack.emplace_back(*it, 0);
+  while (!stack.empty()) {
+    auto [s, depth] = stack.back();
+    stack.pop_back();
     order.emplace_back(s, depth);
-    for (int c : children[s]) visit(c, std::min(depth + 1, 30));
-  };
-  for (int r : roots) visit(r, 0);
+    for (auto it = children[s].rbegin(); it != children[s].rend(); ++it) stack.emplace_back(*it, std::min(depth + 1, 30));
+  }
 
   std::map<std::string, const char*> color_of;
   for (const auto& [s, d] : order) {

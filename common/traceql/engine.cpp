@@ -293,7 +293,7 @@ class Evaluator {
       for (int s : l) {
         int p = t_.spans[s].parent;
         if (op == SpansetOp::kSibling) {
-          if (p >= 0) mark[p] = 1;  // parents with a child in l
+          if (p >= 0 && mark[p] < 127) ++mark[p];  // children in l per parent (2 is enough)
           continue;
         }
         while (p >= 0 && !mark[p]) {
@@ -303,32 +303,40 @@ class Evaluator {
         }
       }
     }
+    // For >>: below[s] = 1 when an ancestor of s is in l (memoised walk up,
+    // O(spans) however deep the tree).
+    std::vector<char> below;
+    if (op == SpansetOp::kDescendant) {
+      below.assign(t_.spans.size(), 2);  // 2: not known yet
+      std::vector<int> path;
+      for (int s : r) {
+        int p = s;
+        while (p >= 0 && below[p] == 2) {
+          path.push_back(p);
+          p = t_.spans[p].parent;
+        }
+        // Resolve from the top down: a span is below l when its parent is
+        // in l or below l.
+        char known = p >= 0 ? static_cast<char>(below[p] == 1 || in_[p]) : 0;
+        for (auto it = path.rbegin(); it != path.rend(); ++it) {
+          below[*it] = known;
+          known = static_cast<char>(known || in_[*it]);
+        }
+        path.clear();
+      }
+    }
     SpanList out;
     for (int s : r) {
       bool hit = false;
       const int parent = t_.spans[s].parent;
       switch (op) {
         case SpansetOp::kChild: hit = parent >= 0 && in_[parent]; break;
-        case SpansetOp::kDescendant:
-          for (int p = parent, guard = 0; p >= 0 && guard < static_cast<int>(t_.spans.size()); p = t_.spans[p].parent, ++guard) {
-            if (in_[p]) {
-              hit = true;
-              break;
-            }
-          }
-          break;
+        case SpansetOp::kDescendant: hit = below[s] == 1; break;
         case SpansetOp::kParent:
         case SpansetOp::kAncestor: hit = mark[s] != 0; break;
         case SpansetOp::kSibling:
-          if (parent >= 0 && mark[parent]) {
-            // A sibling in l other than s itself.
-            for (int x : l) {
-              if (x != s && t_.spans[x].parent == parent) {
-                hit = true;
-                break;
-              }
-            }
-          }
+          // A sibling in l other than s itself.
+          hit = parent >= 0 && mark[parent] - (in_[s] ? 1 : 0) > 0;
           break;
         default: break;
       }
@@ -533,16 +541,21 @@ Result<TraceView> DecodeTrace(std::span<const SpanRecord> records) {
       ++t.spans[it->second].child_count;
     }
   }
-  // A cycle of parent ids (bad input) must not loop: cut links that close one.
+  // A cycle of parent ids (bad input) must not loop: cut the link that
+  // closes one. Each span is walked once (O(spans)).
+  std::vector<int> state(t.spans.size(), 0);  // 0 new, 1 done, k + 2: on the path from k
   for (size_t k = 0; k < t.spans.size(); ++k) {
-    int p = t.spans[k].parent;
-    for (size_t steps = 0; p >= 0; p = t.spans[p].parent) {
-      if (++steps > t.spans.size()) {
-        --t.spans[t.spans[k].parent].child_count;
-        t.spans[k].parent = -1;
-        break;
-      }
+    const int stamp = static_cast<int>(k) + 2;
+    int p = static_cast<int>(k);
+    while (p >= 0 && state[p] == 0) {
+      state[p] = stamp;
+      p = t.spans[p].parent;
     }
+    if (p >= 0 && state[p] == stamp) {  // back on this path: a cycle through p
+      --t.spans[t.spans[p].parent].child_count;
+      t.spans[p].parent = -1;
+    }
+    for (p = static_cast<int>(k); p >= 0 && state[p] == stamp; p = t.spans[p].parent) state[p] = 1;
   }
   if (t.root >= 0) {
     t.root_name = t.spans[t.root].name;

@@ -361,6 +361,63 @@ TEST(TraceqlEngine, PrefilterTakesOnlySureConditions) {
   }
 }
 
+// A 50000-span chain and a parent cycle: evaluation stays linear and ends.
+TEST(TraceqlEngine, DeepAndCyclicTracesStayLinear) {
+  pb::collector::trace::v1::ExportTraceServiceRequest req;
+  auto* rs = req.add_resource_spans();
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("service.name");
+  kv->mutable_value()->set_string_value("svc");
+  auto* ss = rs->add_scope_spans();
+  constexpr int kDepth = 50000;
+  auto sid = [](int i) {
+    std::string id(8, '\0');
+    std::memcpy(id.data(), &i, sizeof i);
+    id[7] = 1;
+    return id;
+  };
+  for (int i = 0; i < kDepth; ++i) {
+    auto* sp = ss->add_spans();
+    sp->set_trace_id(std::string(15, '\0') + "\x01");
+    sp->set_span_id(sid(i));
+    if (i > 0) sp->set_parent_span_id(sid(i - 1));
+    sp->set_name(i == 0 ? "root" : "child");
+    sp->set_start_time_unix_nano(kBase + i);
+    sp->set_end_time_unix_nano(kBase + 2 * kDepth - i);
+  }
+  // Three spans that are each other's parents.
+  for (int i = 0; i < 3; ++i) {
+    auto* sp = ss->add_spans();
+    sp->set_trace_id(std::string(15, '\0') + "\x01");
+    sp->set_span_id(sid(kDepth + i));
+    sp->set_parent_span_id(sid(kDepth + (i + 1) % 3));
+    sp->set_name("loop");
+    sp->set_start_time_unix_nano(kBase);
+    sp->set_end_time_unix_nano(kBase + 1);
+  }
+  std::vector<SpanRecord> records;
+  SplitStats stats;
+  ASSERT_TRUE(SplitTraceRequest(req.SerializeAsString(), SpanLimits{}, &records, &stats).ok());
+  auto t = DecodeTrace(records);
+  ASSERT_TRUE(t.ok());
+  MemoryTraceSource source({records});
+  auto t0 = std::chrono::steady_clock::now();
+  for (const char* text : {"{ name = \"root\" } >> { }", "{ } << { name = \"root\" }", "{ name = \"loop\" } >> { }",
+                           "{ } ~ { name = \"loop\" }", "{ } ~ { }"}) {
+    auto q = Parse(text);
+    ASSERT_TRUE(q.ok());
+    SearchOptions o;
+    o.spans_per_spanset = 1;
+    auto r = Search(source, **q, o);
+    ASSERT_TRUE(r.ok());
+    if (std::string(text).starts_with("{ name = \"root\" } >>")) {
+      ASSERT_EQ(r->traces.size(), 1u);
+      EXPECT_EQ(r->traces[0].spansets[0].matched, static_cast<size_t>(kDepth - 1));
+    }
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60));  // quadratic: many minutes
+}
+
 TEST(TraceqlParser, BadInputNeverCrashes) {
   // Every prefix of some valid queries: an error or a query, never a crash.
   for (std::string q : {std::string("({ .a = 1 } | count() > 1) >> { status = error } | by(.b) | select(.c)"),
