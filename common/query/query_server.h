@@ -26,6 +26,7 @@
 #include "common/api/prometheus_api_server.h"
 #include "common/base/status.h"
 #include "common/query/query_cli.h"
+#include "common/tempoapi/tempo_api_server.h"
 
 namespace telkit::query {
 
@@ -35,6 +36,9 @@ struct QueryServerOptions {
   std::optional<api::PrometheusApiServerOptions> prometheus;
   // /healthz /readyz /metrics; nullopt: not served.
   std::optional<ListenAddress> admin;
+  // Tempo's HTTP API over a trace store directory (tempoapi/); nullopt: not
+  // served. Needs no metrics data: with only this, `data` may be empty.
+  std::optional<tempoapi::TempoApiServerOptions> tempo;
 };
 
 class QueryServer {
@@ -47,6 +51,7 @@ class QueryServer {
 
   int prometheus_port() const { return prometheus_ ? prometheus_->port() : 0; }
   int admin_port() const { return admin_ ? admin_->port() : 0; }
+  int tempo_port() const { return tempo_ ? tempo_->port() : 0; }
   const MetricsRegistry& registry() const { return *registry_; }
 
   // Stops every listener, finishing requests in progress. Idempotent.
@@ -57,6 +62,7 @@ class QueryServer {
   std::unique_ptr<MetricsRegistry> registry_;
   std::unique_ptr<api::PrometheusApiServer> prometheus_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<tempoapi::TempoApiServer> tempo_;
 };
 
 // The API backend over `source`: a fixed in-memory Querier for load_files,

@@ -6,16 +6,57 @@
 # `trace-store get` and checked with check.mjs (every span, parent, attribute,
 # event, link and status; the metrics and logs frames of the same stream are
 # passed through so that check.mjs sees a whole run), and the span metrics
-# written with --metrics-out count exactly the manifest's spans.
+# written with --metrics-out count exactly the manifest's spans. TraceQL
+# finds every trace by its root span's service, name and kind through
+# `tel-query traceql` and Tempo's /api/search (`tel-query serve
+# --traces-data`), `{ status = error }` finds exactly the traces with an
+# error span, and /api/traces/<id> returns every span of each.
 # Ends with "N passed, N failed, N skipped".
 source "$(dirname "$0")/lib.bash"
 CLIENT=$E2E_ROOT/tests/e2e/client
 TS=$BIN_DIR/trace-store/trace-store
+TQ=$BIN_DIR/tel-query/tel-query
 
-for bin in "$RECV" "$TELCAT" "$TS"; do
+for bin in "$RECV" "$TELCAT" "$TS" "$TQ"; do
   [ -x "$bin" ] || { fail "$bin is not built"; summary; exit 1; }
 done
 if npm_install "$CLIENT"; then pass "npm ci (tests/e2e/client)"; else fail "npm ci (tests/e2e/client)" "$WORK/npm-client.log"; summary; exit 1; fi
+
+# traceql_check NAME: the manifest's traces found by TraceQL (tel-query
+# traceql and /api/search of tel-query serve) and by id over the Tempo API.
+traceql_check() {
+  local name=$1 db=$WORK/$1.db manifest=$WORK/$1.manifest.json port pid
+  port=$(free_port)
+  "$TQ" serve --traces-data "$db" --tempo-listen "127.0.0.1:$port" --admin-listen '' >"$WORK/$name.serve.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  if ! wait_http "http://127.0.0.1:$port/ready" 10; then fail "$name: tel-query serve did not start" "$WORK/$name.serve.log"; return; fi
+  # One line per trace: id, root service, root name, kind (lowercase), span count.
+  jq -r '.traces.spans | group_by(.traceId)[] |
+    ((map(select(.parentSpanId == "")) + .)[0]) as $r |
+    [$r.traceId, $r.service, $r.name, ($r.kind | ascii_downcase), length] | @tsv' "$manifest" >"$WORK/$name.roots.tsv"
+  local id svc span kind n q bad_cli=0 bad_api=0 bad_get=0 total=0
+  while IFS=$'\t' read -r id svc span kind n; do
+    total=$((total + 1))
+    q=$(jq -rn --arg s "$svc" --arg n "$span" --arg k "$kind" '"{ resource.service.name = \($s | tojson) && name = \($n | tojson) && kind = \($k) }"')
+    "$TQ" traceql "$q" --traces-data "$db" --limit 100000 -o json 2>>"$WORK/$name.traceql.log" |
+      jq -e --arg id "$id" 'any(.traces[]; .traceID == $id)' >/dev/null || { bad_cli=$((bad_cli + 1)); echo "tel-query traceql missed $id: $q" >>"$WORK/$name.traceql.log"; }
+    curl -fsS -G "http://127.0.0.1:$port/api/search" --data-urlencode "q=$q" --data-urlencode limit=100000 2>>"$WORK/$name.traceql.log" |
+      jq -e --arg id "$id" 'any(.traces[]; .traceID == $id)' >/dev/null || { bad_api=$((bad_api + 1)); echo "/api/search missed $id: $q" >>"$WORK/$name.traceql.log"; }
+    curl -fsS "http://127.0.0.1:$port/api/traces/$id" 2>>"$WORK/$name.traceql.log" |
+      jq -e --argjson n "$n" '[.batches[].scopeSpans[].spans[]] | length == $n' >/dev/null || { bad_get=$((bad_get + 1)); echo "/api/traces/$id: not $n spans" >>"$WORK/$name.traceql.log"; }
+  done <"$WORK/$name.roots.tsv"
+  if [ "$total" -gt 0 ] && [ "$bad_cli" = 0 ]; then pass "$name: tel-query traceql finds all $total traces by their root span"; else fail "$name: tel-query traceql missed $bad_cli of $total traces" "$WORK/$name.traceql.log"; fi
+  if [ "$total" -gt 0 ] && [ "$bad_api" = 0 ]; then pass "$name: /api/search (TraceQL) finds all $total traces"; else fail "$name: /api/search missed $bad_api of $total traces" "$WORK/$name.traceql.log"; fi
+  if [ "$total" -gt 0 ] && [ "$bad_get" = 0 ]; then pass "$name: /api/traces/<id> returns every span of all $total traces"; else fail "$name: /api/traces/<id> wrong for $bad_get of $total traces" "$WORK/$name.traceql.log"; fi
+  # { status = error }: exactly the traces with an ERROR span.
+  local want got
+  want=$(jq -r '[.traces.spans[] | select(.statusCode == "ERROR") | .traceId] | unique | join(" ")' "$manifest")
+  got=$(curl -fsS -G "http://127.0.0.1:$port/api/search" --data-urlencode 'q={ status = error }' --data-urlencode limit=100000 |
+    jq -r '[.traces[].traceID] | sort | join(" ")')
+  if [ "$want" = "$got" ]; then pass "$name: { status = error } finds exactly the traces with an error span"; else fail "$name: { status = error } found '$got', want '$want'"; fi
+  stop_pid "$pid" >/dev/null
+}
 
 # traces_run NAME CLIENT_DIR PROTOCOL [send.mjs flags...]
 traces_run() {
@@ -55,6 +96,7 @@ traces_run() {
   else
     fail "$name: traces read back differ from what the SDK sent" "$WORK/$name.check.log"
   fi
+  traceql_check "$name"
   local want got
   want=$(node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     console.log(m.counts?.spans ?? (m.traces?.spans ?? []).length)' "$WORK/$name.manifest.json")

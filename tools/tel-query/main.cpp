@@ -2,6 +2,10 @@
 //   tel-query promql EXPR        PromQL at one time or over a range
 //   tel-query series MATCH...    series, labels, label-values NAME
 //   tel-query serve              the Prometheus HTTP API over the store
+//                                (and Tempo's over --traces-data)
+//   tel-query trace ID           a trace as a waterfall, with its log lines
+//   tel-query traceql Q          traces matching a TraceQL query, as a table
+//   tel-query services           the service graph from the span metrics
 // Logic lives in common/query (query_cli.h, query_server.h).
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -22,6 +26,9 @@
 #include "common/promql/query_output.h"
 #include "common/query/query_cli.h"
 #include "common/query/query_server.h"
+#include "common/query/trace_cli.h"
+#include "common/traceql/parser.h"
+#include "common/tracestore/trace_reader.h"
 
 namespace {
 
@@ -47,8 +54,54 @@ struct Flags {
   // serve
   std::string listen = "127.0.0.1:9090";
   std::string admin_listen = "127.0.0.1:8893";
+  // Traces (serve --tempo-listen; trace, traceql)
+  std::string traces_data;
+  std::string tempo_listen = "127.0.0.1:3200";
+  // trace / traceql / services
+  std::string trace_id, traceql, logs_data, since, window = "5m", at;
+  bool attributes = false, no_logs = false;
+  size_t limit = 20, spss = 3;
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
+  CLI::App *trace = nullptr, *traceql_cmd = nullptr, *services = nullptr;
 };
+
+void DataFlags(CLI::App* c, Flags& f);
+
+void TracesFlag(CLI::App* c, Flags& f) {
+  c->add_option("--traces-data", f.traces_data, "The trace store directory (trace-store's)")
+      ->type_name("DIR")
+      ->required();
+}
+
+void DeclareTraces(CLI::App& app, Flags& f) {
+  CLI::App* t = app.add_subcommand("trace", "Draw a trace as a waterfall, then its log lines");
+  f.trace = t;
+  t->add_option("id", f.trace_id, "The trace id (hex)")->required()->type_name("ID");
+  TracesFlag(t, f);
+  t->add_flag("--attributes", f.attributes, "Show span attributes, events and links");
+  t->add_option("--logs-data", f.logs_data, "The log store directory: print the trace's lines")->type_name("DIR");
+  t->add_flag("--no-logs", f.no_logs, "Do not print log lines");
+  t->footer("Colours on a terminal unless NO_COLOR; width from the terminal or COLUMNS.");
+
+  CLI::App* q = app.add_subcommand("traceql", "List the traces that match a TraceQL query");
+  f.traceql_cmd = q;
+  q->add_option("query", f.traceql, "The TraceQL query: '{ status = error }'")->required()->type_name("Q");
+  TracesFlag(q, f);
+  q->add_option("--since", f.since, "Traces of the last D (default: all)")->type_name("D");
+  q->add_option("--start", f.meta_start, "Traces from S")->type_name("S");
+  q->add_option("--end", f.meta_end, "Traces up to E")->type_name("E");
+  q->add_option("--limit", f.limit, "At most N traces, latest first")->capture_default_str()->type_name("N");
+  q->add_option("--spss", f.spss, "Spans listed per spanset (json)")->capture_default_str()->type_name("N");
+  q->add_option("-o,--output", f.output, "Output: table|json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json"}));
+
+  CLI::App* g = app.add_subcommand("services", "Print the service graph from span metrics");
+  f.services = g;
+  DataFlags(g, f);
+  g->add_option("--time", f.at, "At T (default: now)")->type_name("T");
+  g->add_option("--window", f.window, "Rates and latencies over the last D")->capture_default_str()->type_name("D");
+}
 
 void DataFlags(CLI::App* c, Flags& f) {
   c->add_option("--data", f.data_dir, "The metrics store directory (tsdb-write's)")->type_name("DIR");
@@ -123,7 +176,11 @@ void Declare(CLI::App& app, Flags& f) {
   d->add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; empty: none")
       ->option_text("ADDR=127.0.0.1:8893");
   DataFlags(d, f);
+  d->add_option("--traces-data", f.traces_data, "The trace store directory (trace-store's)")->type_name("DIR");
+  d->add_option("--tempo-listen", f.tempo_listen, "Tempo API address (needs --traces-data); empty: none")
+      ->option_text("ADDR=127.0.0.1:3200");
   EngineFlags(d, f);
+  DeclareTraces(app, f);
   d->footer(
       "ADDR is HOST:PORT. SIGTERM or SIGINT finishes requests in progress and exits;\n"
       "SIGHUP is accepted and changes nothing.");
@@ -268,7 +325,10 @@ int RunMeta(Flags& f, CLI::App* sub) {
 int RunServe(Flags& f) {
   telkit::query::QueryServerOptions options;
   options.data = {f.data_dir, f.load_files};
-  if (f.data_dir.empty() && f.load_files.empty()) return Usage("serve", "no data: give --data DIR or --load FILE");
+  const bool metrics = !f.data_dir.empty() || !f.load_files.empty();
+  if (!metrics && f.traces_data.empty()) {
+    return Usage("serve", "no data: give --data DIR, --load FILE or --traces-data DIR");
+  }
   if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("serve", "--data and --load exclude each other");
   telkit::api::PrometheusApiServerOptions api;
   auto listen = telkit::ParseListenAddress(f.listen);
@@ -277,7 +337,16 @@ int RunServe(Flags& f) {
   if (std::string m = BuildEngine(f, api.api.engine); !m.empty()) return Usage("serve", m);
   api.api.flags = {{"query.lookback-delta", f.lookback}, {"query.timeout", f.timeout},
                    {"query.max-samples", std::to_string(f.max_samples)}, {"storage.tsdb.path", f.data_dir}};
-  options.prometheus = api;
+  if (metrics) options.prometheus = api;
+  if (!f.traces_data.empty() && !f.tempo_listen.empty()) {
+    auto tempo = telkit::ParseListenAddress(f.tempo_listen);
+    if (!tempo.ok()) return Usage("serve", "--tempo-listen: " + std::string(tempo.status().message()));
+    telkit::tempoapi::TempoApiServerOptions t;
+    t.listen = *tempo;
+    t.api.traces_dir = f.traces_data;
+    options.tempo = t;
+  }
+  if (!options.prometheus && !options.tempo) return Usage("serve", "--traces-data needs --tempo-listen");
   if (!f.admin_listen.empty()) {
     auto admin = telkit::ParseListenAddress(f.admin_listen);
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
@@ -286,7 +355,12 @@ int RunServe(Flags& f) {
   telkit::BlockDaemonSignals();
   auto server = telkit::query::QueryServer::Start(options);
   if (!server.ok()) return telkit::ReportFailure(server.status());
-  spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
+  if (options.prometheus) {
+    spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
+  }
+  if (options.tempo) {
+    spdlog::info("Tempo API on {}", telkit::ListenAddress{options.tempo->listen.host, (*server)->tempo_port()}.ToString());
+  }
   if (options.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{options.admin->host, (*server)->admin_port()}.ToString());
   }
@@ -301,13 +375,106 @@ int RunServe(Flags& f) {
   return kExitOk;
 }
 
+int TerminalWidth() {
+  winsize ws{};
+  int w = 100;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) w = ws.ws_col;
+  else if (const char* c = std::getenv("COLUMNS"); c != nullptr && std::atoi(c) > 20) w = std::atoi(c);
+  return std::min(w, 400);
+}
+
+bool UseColor() { return telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr; }
+
+int RunTrace(Flags& f) {
+  auto id = telkit::ParseHexId(f.trace_id);
+  if (!id.ok() || id->size() != 16) return Usage("trace", "invalid trace id '" + f.trace_id + "': want 32 hex digits");
+  auto reader = telkit::TraceReader::Open(f.traces_data);
+  if (!reader.ok()) return telkit::ReportFailure(reader.status().WithContext("open the trace store '" + f.traces_data + "'"));
+  auto spans = (*reader)->TraceById(*id);
+  if (!spans.ok()) return telkit::ReportFailure(spans.status());
+  if (spans->empty()) return telkit::ReportFailure(telkit::NotFoundError("trace '" + f.trace_id + "' not found"));
+  auto view = telkit::traceql::DecodeTrace(*spans);
+  if (!view.ok()) return telkit::ReportFailure(view.status());
+  telkit::query::WaterfallOptions o;
+  o.width = TerminalWidth();
+  o.color = UseColor();
+  o.attributes = f.attributes;
+  std::string out = telkit::query::FormatWaterfall(*view, o);
+  if (!f.no_logs && !f.logs_data.empty()) {
+    const int64_t margin = 60'000'000'000;
+    auto lines = telkit::query::TraceLogLines(f.logs_data, telkit::HexId(*id),
+                                              static_cast<int64_t>(view->start_ns) - margin,
+                                              static_cast<int64_t>(view->end_ns) + margin);
+    if (!lines.ok()) return telkit::ReportFailure(lines.status().WithContext("read the log store '" + f.logs_data + "'"));
+    out += "\n" + telkit::query::FormatTraceLogLines(*lines, o.color);
+  }
+  return Print(out);
+}
+
+int RunTraceql(Flags& f) {
+  auto query = telkit::traceql::Parse(f.traceql);
+  if (!query.ok()) {
+    int code = telkit::ReportFailure(query.status());
+    return code == kExitFailure ? kExitUsage : code;
+  }
+  const int64_t now_ms = NowMs();
+  telkit::traceql::SearchOptions o;
+  o.limit = f.limit;
+  o.spans_per_spanset = f.spss;
+  if (!f.since.empty() && (!f.meta_start.empty() || !f.meta_end.empty())) {
+    return Usage("traceql", "--since excludes --start and --end");
+  }
+  if (!f.since.empty()) {
+    auto d = telkit::promql::ParseApiDuration(f.since);
+    if (!d.ok()) return Usage("traceql", "--since: " + std::string(d.status().message()));
+    o.start_ns = (now_ms - *d) * 1'000'000;
+  }
+  for (auto [text, into] : {std::pair{&f.meta_start, &o.start_ns}, std::pair{&f.meta_end, &o.end_ns}}) {
+    if (text->empty()) continue;
+    auto v = telkit::query::ParseCliTime(*text, now_ms);
+    if (!v.ok()) return Usage("traceql", std::string(v.status().message()));
+    *into = *v * 1'000'000;
+  }
+  auto reader = telkit::TraceReader::Open(f.traces_data);
+  if (!reader.ok()) return telkit::ReportFailure(reader.status().WithContext("open the trace store '" + f.traces_data + "'"));
+  auto source = telkit::traceql::NewTraceReaderSource(reader->get());
+  auto result = telkit::traceql::Search(*source, **query, o);
+  if (!result.ok()) return telkit::ReportFailure(result.status());
+  if (f.output == "json") return Print(telkit::query::FormatTraceqlJson(*result));
+  return Print(telkit::query::FormatTraceqlTable(*result));
+}
+
+int RunServices(Flags& f) {
+  if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("services", "--data and --load exclude each other");
+  if (f.data_dir.empty() && f.load_files.empty()) return Usage("services", "no data: give --data DIR or --load FILE");
+  const int64_t now = NowMs();
+  int64_t t = now;
+  if (!f.at.empty()) {
+    auto v = telkit::query::ParseCliTime(f.at, now);
+    if (!v.ok()) return Usage("services", std::string(v.status().message()));
+    t = *v;
+  }
+  if (auto d = telkit::promql::ParseApiDuration(f.window); !d.ok() || *d <= 0) {
+    return Usage("services", "--window: invalid duration '" + f.window + "'");
+  }
+  auto querier = telkit::query::OpenDataSource({f.data_dir, f.load_files}, t);
+  if (!querier.ok()) return telkit::ReportFailure(querier.status());
+  auto edges = telkit::query::ServiceGraph(**querier, t, f.window);
+  if (!edges.ok()) return telkit::ReportFailure(edges.status());
+  return Print(telkit::query::FormatServiceGraph(*edges));
+}
+
 int Run(Flags& f) {
   if (f.promql->parsed()) return RunPromql(f);
+  if (f.trace->parsed()) return RunTrace(f);
+  if (f.traceql_cmd->parsed()) return RunTraceql(f);
+  if (f.services->parsed()) return RunServices(f);
   if (f.serve->parsed()) return RunServe(f);
   for (CLI::App* sub : {f.series, f.labels, f.label_values}) {
     if (sub->parsed()) return RunMeta(f, sub);
   }
-  std::cerr << "tel-query: error: a subcommand is required: promql, series, labels, label-values or serve "
+  std::cerr << "tel-query: error: a subcommand is required: promql, series, labels, label-values, serve, "
+               "trace, traceql or services "
                "(see 'tel-query --help')\n";
   return kExitUsage;
 }

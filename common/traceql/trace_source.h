@@ -1,0 +1,59 @@
+// Where the TraceQL engine reads traces from: a small interface with the
+// shape of TraceReader::ForEachTrace, implemented over today's TraceReader
+// by ONE adapter (trace_reader_source.cpp: a wide Search, then TraceById per
+// trace) and over memory (tests). Switching the adapter to a native
+// ForEachTrace changes nothing else.
+//
+// Thread-compatible: one caller at a time per source.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/tracestore/span_record.h"
+#include "common/tracestore/trace_catalogue.h"
+
+namespace telkit {
+class TraceReader;
+}
+
+namespace telkit::traceql {
+
+class TraceSource {
+ public:
+  virtual ~TraceSource() = default;
+  // Calls `fn` with every whole trace (all its stored spans) that has a span
+  // starting in [start_ns, end_ns) and meeting the span conditions of
+  // `prefilter` (its start/end/limit are ignored); stops when fn returns
+  // false. Order unspecified.
+  virtual Status ForEachTrace(int64_t start_ns, int64_t end_ns, const TraceSearchRequest& prefilter,
+                              const std::function<bool(std::span<const SpanRecord>)>& fn) = 0;
+  // Every stored span of a trace; empty when unknown.
+  virtual Result<std::vector<SpanRecord>> TraceById(const std::string& trace_id) = 0;
+  // Whether ForEachTrace visits traces latest start first: then a search
+  // with a limit stops after `limit` matches.
+  virtual bool LatestFirst() const { return false; }
+};
+
+// Over a TraceReader (not owned; must outlive the source). At most
+// `max_traces` traces are visited per ForEachTrace (latest first).
+std::unique_ptr<TraceSource> NewTraceReaderSource(TraceReader* reader, size_t max_traces = 100'000);
+
+// Over traces in memory (tests, tools): each element one trace's spans.
+class MemoryTraceSource : public TraceSource {
+ public:
+  explicit MemoryTraceSource(std::vector<std::vector<SpanRecord>> traces) : traces_(std::move(traces)) {}
+  Status ForEachTrace(int64_t start_ns, int64_t end_ns, const TraceSearchRequest& prefilter,
+                      const std::function<bool(std::span<const SpanRecord>)>& fn) override;
+  Result<std::vector<SpanRecord>> TraceById(const std::string& trace_id) override;
+
+ private:
+  std::vector<std::vector<SpanRecord>> traces_;
+};
+
+}  // namespace telkit::traceql
