@@ -63,17 +63,27 @@ Result<api::PrometheusApiBackend> MakeBackend(const DataSource& source, int64_t 
 }
 
 Result<std::unique_ptr<QueryServer>> QueryServer::Start(const QueryServerOptions& options) {
-  if (!options.prometheus) return InvalidArgumentError("no query API to serve");
+  if (!options.prometheus && !options.loki) return InvalidArgumentError("no query API to serve");
   std::unique_ptr<QueryServer> server(new QueryServer());
   server->registry_ = std::make_unique<MetricsRegistry>();
   RegisterProcessMetrics(*server->registry_, "tel-query");
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  TELKIT_ASSIGN_OR_RETURN(api::PrometheusApiBackend backend, MakeBackend(options.data, now));
-  std::function<bool()> ready = backend.ready;
-  TELKIT_ASSIGN_OR_RETURN(server->prometheus_, api::StartPrometheusApi(*options.prometheus, std::move(backend)));
-  server->prometheus_->RegisterMetrics(*server->registry_);
+  std::function<bool()> ready;
+  if (options.prometheus) {
+    TELKIT_ASSIGN_OR_RETURN(api::PrometheusApiBackend backend, MakeBackend(options.data, now));
+    ready = backend.ready;
+    TELKIT_ASSIGN_OR_RETURN(server->prometheus_, api::StartPrometheusApi(*options.prometheus, std::move(backend)));
+    server->prometheus_->RegisterMetrics(*server->registry_);
+  }
+  if (options.loki) {
+    Result<std::unique_ptr<LogReader>> reader = LogReader::Open(DefaultFileSystem(), options.logs_data);
+    if (!reader.ok()) return reader.status().WithContext("open the log store '" + options.logs_data + "'");
+    TELKIT_ASSIGN_OR_RETURN(server->loki_,
+                            lokiapi::StartLokiApi(*options.loki, std::shared_ptr<LogQuerier>(std::move(*reader))));
+    server->loki_->RegisterMetrics(*server->registry_);
+  }
   if (options.admin) {
     AdminServerOptions admin;
     admin.listen = *options.admin;
@@ -87,6 +97,7 @@ QueryServer::~QueryServer() { Stop(); }
 
 void QueryServer::Stop() {
   if (admin_) admin_->Stop();
+  if (loki_) loki_->Stop();
   if (prometheus_) prometheus_->Stop();
 }
 

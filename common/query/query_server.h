@@ -25,6 +25,7 @@
 #include "common/admin/metrics_registry.h"
 #include "common/api/prometheus_api_server.h"
 #include "common/base/status.h"
+#include "common/lokiapi/loki_api_server.h"
 #include "common/query/query_cli.h"
 
 namespace telkit::query {
@@ -33,6 +34,10 @@ struct QueryServerOptions {
   DataSource data;
   // The Prometheus HTTP API; nullopt: not served.
   std::optional<api::PrometheusApiServerOptions> prometheus;
+  // Loki's HTTP API over the log store in `logs_data` (read through
+  // LogReader, opened once); nullopt: not served.
+  std::optional<lokiapi::LokiApiServerOptions> loki;
+  std::string logs_data;
   // /healthz /readyz /metrics; nullopt: not served.
   std::optional<ListenAddress> admin;
 };
@@ -47,6 +52,7 @@ class QueryServer {
 
   int prometheus_port() const { return prometheus_ ? prometheus_->port() : 0; }
   int admin_port() const { return admin_ ? admin_->port() : 0; }
+  int loki_port() const { return loki_ ? loki_->port() : 0; }
   const MetricsRegistry& registry() const { return *registry_; }
 
   // Stops every listener, finishing requests in progress. Idempotent.
@@ -57,6 +63,7 @@ class QueryServer {
   std::unique_ptr<MetricsRegistry> registry_;
   std::unique_ptr<api::PrometheusApiServer> prometheus_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<lokiapi::LokiApiServer> loki_;
 };
 
 // The API backend over `source`: a fixed in-memory Querier for load_files,

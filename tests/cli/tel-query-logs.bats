@@ -101,3 +101,53 @@ OUT
   assert_failure 2
   [[ $stderr == *"logs takes a log query"* ]]
 }
+
+# start_loki ARGS...: tel-query serve with only the Loki API; sets PID, LOKI.
+start_loki() {
+  "$TQ" serve --logs-data "$T/logs" --loki-listen 127.0.0.1:0 --admin-listen '' "$@" 2>"$T/serve.log" &
+  PID=$!
+  for _ in $(seq 100); do
+    LOKI=$(grep -oE 'Loki API on 127.0.0.1:[0-9]+' "$T/serve.log" | grep -oE '[0-9]+$' || true)
+    [[ -n $LOKI ]] && return 0
+    sleep 0.05
+  done
+  cat "$T/serve.log"
+  return 1
+}
+
+teardown() {
+  [[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null || true
+}
+
+@test "serve --logs-data: Loki's API over the store; SIGTERM exits 0" {
+  start_loki
+  run curl -fsS "http://127.0.0.1:$LOKI/ready"
+  assert_output 'ready'
+  run curl -fsS "http://127.0.0.1:$LOKI/loki/api/v1/labels"
+  assert_output '{"status":"success","data":["env","job"]}'
+  run curl -fsS -G "http://127.0.0.1:$LOKI/loki/api/v1/query_range" --data-urlencode 'query={job="app"} |= "disk"'
+  assert_output --regexp '^\{"status":"success","data":\{"resultType":"streams","result":\[\{"stream":\{"env":"dev","job":"app"\},"values":\[\["[0-9]+","level=error msg=\\"disk full\\" n=7"\]\]\}\]'
+  run curl -fsS -G "http://127.0.0.1:$LOKI/loki/api/v1/query" --data-urlencode 'query=vector(1)+vector(1)'
+  assert_output --regexp '"result":\[\{"metric":\{\},"value":\[[0-9.]+,"2"\]\}\]'
+  run curl -sS -o /dev/null -w '%{http_code}' -G "http://127.0.0.1:$LOKI/loki/api/v1/query_range" --data-urlencode 'query={job="app"'
+  assert_output '400'
+  kill -TERM "$PID"
+  rc=0
+  wait "$PID" || rc=$?
+  PID=
+  [[ $rc == 0 ]] || fail "serve exited $rc after SIGTERM: $(cat "$T/serve.log")"
+}
+
+@test "serve: a missing log store fails at start" {
+  run --separate-stderr "$TQ" serve --logs-data "$T/none" --loki-listen 127.0.0.1:0 --admin-listen ''
+  assert_failure 1
+  [[ $stderr == *"open the log store"* ]]
+}
+
+@test "the Grafana example provisions Loki with a trace_id link to Tempo" {
+  f="$TELKIT_REPO_DIR/examples/grafana/provisioning/datasources/telkit-loki.yaml"
+  grep -q '^    type: loki$' "$f"
+  grep -q '^    url: http://127.0.0.1:3100$' "$f"
+  grep -q 'matcherRegex: trace_id$' "$f"
+  grep -q 'datasourceUid: tempo$' "$f"
+}

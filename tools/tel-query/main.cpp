@@ -53,6 +53,7 @@ struct Flags {
   // serve
   std::string listen = "127.0.0.1:9090";
   std::string admin_listen = "127.0.0.1:8893";
+  std::string loki_listen = "127.0.0.1:3100";
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
   // logql / logs (the log store)
   std::string logs_data;
@@ -173,6 +174,9 @@ void Declare(CLI::App& app, Flags& f) {
   d->add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; empty: none")
       ->option_text("ADDR=127.0.0.1:8893");
   DataFlags(d, f);
+  d->add_option("--logs-data", f.logs_data, "The log store directory: serves Loki's API")->type_name("DIR");
+  d->add_option("--loki-listen", f.loki_listen, "Loki API address (with --logs-data); empty: none")
+      ->option_text("ADDR=127.0.0.1:3100");
   EngineFlags(d, f);
   d->footer(
       "ADDR is HOST:PORT. SIGTERM or SIGINT finishes requests in progress and exits;\n"
@@ -318,8 +322,19 @@ int RunMeta(Flags& f, CLI::App* sub) {
 int RunServe(Flags& f) {
   telkit::query::QueryServerOptions options;
   options.data = {f.data_dir, f.load_files};
-  if (f.data_dir.empty() && f.load_files.empty()) return Usage("serve", "no data: give --data DIR or --load FILE");
+  if (f.data_dir.empty() && f.load_files.empty() && f.logs_data.empty()) {
+    return Usage("serve", "no data: give --data DIR, --load FILE or --logs-data DIR");
+  }
   if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("serve", "--data and --load exclude each other");
+  if (!f.logs_data.empty() && !f.loki_listen.empty()) {
+    auto loki = telkit::ParseListenAddress(f.loki_listen);
+    if (!loki.ok()) return Usage("serve", "--loki-listen: " + std::string(loki.status().message()));
+    telkit::lokiapi::LokiApiServerOptions lo;
+    lo.listen = *loki;
+    options.loki = lo;
+    options.logs_data = f.logs_data;
+  }
+  const bool metrics = !f.data_dir.empty() || !f.load_files.empty();
   telkit::api::PrometheusApiServerOptions api;
   auto listen = telkit::ParseListenAddress(f.listen);
   if (!listen.ok()) return Usage("serve", "--listen: " + std::string(listen.status().message()));
@@ -327,7 +342,7 @@ int RunServe(Flags& f) {
   if (std::string m = BuildEngine(f, api.api.engine); !m.empty()) return Usage("serve", m);
   api.api.flags = {{"query.lookback-delta", f.lookback}, {"query.timeout", f.timeout},
                    {"query.max-samples", std::to_string(f.max_samples)}, {"storage.tsdb.path", f.data_dir}};
-  options.prometheus = api;
+  if (metrics) options.prometheus = api;
   if (!f.admin_listen.empty()) {
     auto admin = telkit::ParseListenAddress(f.admin_listen);
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
@@ -336,7 +351,12 @@ int RunServe(Flags& f) {
   telkit::BlockDaemonSignals();
   auto server = telkit::query::QueryServer::Start(options);
   if (!server.ok()) return telkit::ReportFailure(server.status());
-  spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
+  if (options.prometheus) {
+    spdlog::info("Prometheus API on {}", telkit::ListenAddress{listen->host, (*server)->prometheus_port()}.ToString());
+  }
+  if (options.loki) {
+    spdlog::info("Loki API on {}", telkit::ListenAddress{options.loki->listen.host, (*server)->loki_port()}.ToString());
+  }
   if (options.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{options.admin->host, (*server)->admin_port()}.ToString());
   }
