@@ -511,6 +511,11 @@ bool LogPipeline::Process(int64_t ts_ns, std::string* line, LineLabels* lbs) {
           }
         } else {
           std::string v;
+          size_t first = line->find_first_not_of(" \t\r\n");
+          if (first == std::string::npos || (*line)[first] != '{') {
+            lbs->SetErr("JSONParserErr", "Value is not an object");
+            break;
+          }
           for (const JsonParam& p : st.json_params) {
             if (JsonPathValue(*line, p.path, &v)) SetParsed(lbs, p.label, v);
           }
@@ -1080,12 +1085,20 @@ std::string GoPrintf(const std::string& fmt, const std::vector<TVal>& args, size
     char buf[512];
     switch (verb) {
       case 'd': {
+        if (v.kind == TVal::Kind::kStr) {  // Go: %!d(string=x)
+          out += std::string("%!d(string=") + v.s + ")";
+          break;
+        }
         double d = ToNum(v, err);
         std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(d));
         out += buf;
         break;
       }
       case 'f': case 'e': case 'g': case 'F': case 'E': case 'G': {
+        if (v.kind == TVal::Kind::kStr) {
+          out += std::string("%!") + verb + "(string=" + v.s + ")";
+          break;
+        }
         double d = ToNum(v, err);
         std::snprintf(buf, sizeof buf, (spec + verb).c_str(), d);
         out += buf;
@@ -1351,6 +1364,20 @@ const std::map<std::string, TFunc>& Functions() {
            return TVal();
          }
          return TVal::Str(std::to_string(a.back().t));
+       }},
+      {"float64", [](auto& a, auto* e) {  // sprig: 0 when not a number
+         if (!ArgsAtLeast(a, 1, "float64", e)) return TVal();
+         std::string ignore;
+         return TVal::Num(ToNum(a.back(), &ignore));
+       }},
+      {"int", [](auto& a, auto* e) {
+         if (!ArgsAtLeast(a, 1, "int", e)) return TVal();
+         std::string ignore;
+         return TVal::Num(std::trunc(ToNum(a.back(), &ignore)));
+       }},
+      {"toString", [](auto& a, auto* e) {
+         if (!ArgsAtLeast(a, 1, "toString", e)) return TVal();
+         return TVal::Str(ToString(a.back()));
        }},
       {"add", [](auto& a, auto* e) {
          double s = 0;

@@ -76,9 +76,12 @@ TEST(LogqlPipeline, LabelFiltersAndErrors) {
 }
 
 TEST(LogqlPipeline, Templates) {
-  Out o = RunQ(R"q({app="a"} | logfmt | line_format "{{.level | ToUpper}} {{ printf \"%05.1f|%d|%s\" .n .n .msg }} {{ default \"none\" .missing }} {{ __line__ | len }}")q",
+  Out o = RunQ(R"q({app="a"} | logfmt | line_format "{{.level | ToUpper}} {{ printf \"%05.1f|%d|%s|%d\" (.n | float64) (int .n) .msg .msg }} {{ default \"none\" .missing }} {{ __line__ | len }}")q",
               "level=warn n=3.25 msg=hi");
-  EXPECT_EQ(o.line, "WARN 003.2|3|hi none 24");
+  EXPECT_EQ(o.line, "WARN 003.2|3|hi|%!d(string=hi) none 24");
+  o = RunQ(R"q({app="a"} | line_format "{{ div 1 0 }}")q", "x");
+  EXPECT_EQ(o.line, "x");
+  EXPECT_EQ(o.labels, R"q({__error__="TemplateFormatErr", __error_details__="div: division by zero", app="a"})q");
   o = RunQ(R"q({app="a"} | logfmt | line_format `{{ if eq .level "warn" }}W{{ else if eq .level "info" }}I{{ else }}?{{ end }}:{{ __timestamp__ | unixEpoch }}`)q",
           "level=info");
   EXPECT_EQ(o.line, "I:1700000000");
