@@ -63,7 +63,7 @@ Result<api::PrometheusApiBackend> MakeBackend(const DataSource& source, int64_t 
 }
 
 Result<std::unique_ptr<QueryServer>> QueryServer::Start(const QueryServerOptions& options) {
-  if (!options.prometheus && !options.tempo) return InvalidArgumentError("no query API to serve");
+  if (!options.prometheus && !options.loki && !options.tempo) return InvalidArgumentError("no query API to serve");
   std::unique_ptr<QueryServer> server(new QueryServer());
   server->registry_ = std::make_unique<MetricsRegistry>();
   RegisterProcessMetrics(*server->registry_, "tel-query");
@@ -81,6 +81,13 @@ Result<std::unique_ptr<QueryServer>> QueryServer::Start(const QueryServerOptions
     TELKIT_ASSIGN_OR_RETURN(server->tempo_, tempoapi::StartTempoApi(*options.tempo));
     server->tempo_->RegisterMetrics(*server->registry_);
   }
+  if (options.loki) {
+    Result<std::unique_ptr<LogReader>> reader = LogReader::Open(DefaultFileSystem(), options.logs_data);
+    if (!reader.ok()) return reader.status().WithContext("open the log store '" + options.logs_data + "'");
+    TELKIT_ASSIGN_OR_RETURN(server->loki_,
+                            lokiapi::StartLokiApi(*options.loki, std::shared_ptr<LogQuerier>(std::move(*reader))));
+    server->loki_->RegisterMetrics(*server->registry_);
+  }
   if (options.admin) {
     AdminServerOptions admin;
     admin.listen = *options.admin;
@@ -94,6 +101,7 @@ QueryServer::~QueryServer() { Stop(); }
 
 void QueryServer::Stop() {
   if (admin_) admin_->Stop();
+  if (loki_) loki_->Stop();
   if (prometheus_) prometheus_->Stop();
   if (tempo_) tempo_->Stop();
 }

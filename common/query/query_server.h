@@ -25,6 +25,7 @@
 #include "common/admin/metrics_registry.h"
 #include "common/api/prometheus_api_server.h"
 #include "common/base/status.h"
+#include "common/lokiapi/loki_api_server.h"
 #include "common/query/query_cli.h"
 #include "common/tempoapi/tempo_api_server.h"
 
@@ -34,6 +35,10 @@ struct QueryServerOptions {
   DataSource data;
   // The Prometheus HTTP API; nullopt: not served.
   std::optional<api::PrometheusApiServerOptions> prometheus;
+  // Loki's HTTP API over the log store in `logs_data` (read through
+  // LogReader, opened once); nullopt: not served.
+  std::optional<lokiapi::LokiApiServerOptions> loki;
+  std::string logs_data;
   // /healthz /readyz /metrics; nullopt: not served.
   std::optional<ListenAddress> admin;
   // Tempo's HTTP API over a trace store directory (tempoapi/); nullopt: not
@@ -52,6 +57,7 @@ class QueryServer {
   int prometheus_port() const { return prometheus_ ? prometheus_->port() : 0; }
   int admin_port() const { return admin_ ? admin_->port() : 0; }
   int tempo_port() const { return tempo_ ? tempo_->port() : 0; }
+  int loki_port() const { return loki_ ? loki_->port() : 0; }
   const MetricsRegistry& registry() const { return *registry_; }
 
   // Stops every listener, finishing requests in progress. Idempotent.
@@ -63,6 +69,7 @@ class QueryServer {
   std::unique_ptr<api::PrometheusApiServer> prometheus_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<tempoapi::TempoApiServer> tempo_;
+  std::unique_ptr<lokiapi::LokiApiServer> loki_;
 };
 
 // The API backend over `source`: a fixed in-memory Querier for load_files,

@@ -2,10 +2,12 @@
 //   tel-query promql EXPR        PromQL at one time or over a range
 //   tel-query series MATCH...    series, labels, label-values NAME
 //   tel-query serve              the Prometheus HTTP API over the store
-//                                (and Tempo's over --traces-data)
+//                                (Loki's over --logs-data, Tempo's over --traces-data)
 //   tel-query trace ID           a trace as a waterfall, with its log lines
 //   tel-query traceql Q          traces matching a TraceQL query, as a table
 //   tel-query services           the service graph from the span metrics
+//   tel-query logql QUERY        LogQL over the log store (--logs-data)
+//   tel-query logs [QUERY]       recent log lines, --follow, --trace-id
 // Logic lives in common/query (query_cli.h, query_server.h).
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -22,6 +24,10 @@
 #include "common/api/prometheus_api.h"
 #include "common/cli/cli.h"
 #include "common/daemon/daemon.h"
+#include "common/fs/file_system.h"
+#include "common/logql/logs_command.h"
+#include "common/logql/parser.h"
+#include "common/logql/output.h"
 #include "common/model/memory_store.h"
 #include "common/promql/query_output.h"
 #include "common/query/query_cli.h"
@@ -58,11 +64,20 @@ struct Flags {
   std::string traces_data;
   std::string tempo_listen = "127.0.0.1:3200";
   // trace / traceql / services
-  std::string trace_id, traceql, logs_data, since, window = "5m", at;
+  std::string traceql, traceql_since, window = "5m", at;  // trace_id, logs_data: below
   bool attributes = false, no_logs = false;
   size_t limit = 20, spss = 3;
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
   CLI::App *trace = nullptr, *traceql_cmd = nullptr, *services = nullptr;
+  std::string loki_listen = "127.0.0.1:3100";
+  CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
+  // logql / logs (the log store)
+  std::string logs_data;
+  std::string logql, log_time, log_start, log_end, log_step, log_direction = "backward", log_output = "table";
+  size_t log_limit = 100;
+  std::string since = "1h", trace_id, color = "auto";
+  bool follow = false;
+  CLI::App *logql_cmd = nullptr, *logs_cmd = nullptr;
 };
 
 void DataFlags(CLI::App* c, Flags& f);
@@ -87,7 +102,7 @@ void DeclareTraces(CLI::App& app, Flags& f) {
   f.traceql_cmd = q;
   q->add_option("query", f.traceql, "The TraceQL query: '{ status = error }'")->required()->type_name("Q");
   TracesFlag(q, f);
-  q->add_option("--since", f.since, "Traces of the last D (default: all)")->type_name("D");
+  q->add_option("--since", f.traceql_since, "Traces of the last D (default: all)")->type_name("D");
   q->add_option("--start", f.meta_start, "Traces from S")->type_name("S");
   q->add_option("--end", f.meta_end, "Traces up to E")->type_name("E");
   q->add_option("--limit", f.limit, "At most N traces, latest first")->capture_default_str()->type_name("N");
@@ -131,6 +146,41 @@ void MetaFlags(CLI::App* c, Flags& f) {
       ->check(CLI::IsMember({"table", "json"}));
 }
 
+void DeclareLogs(CLI::App& app, Flags& f) {
+  CLI::App* q = app.add_subcommand("logql", "Evaluate a LogQL query over the log store");
+  f.logql_cmd = q;
+  q->add_option("query", f.logql, "The LogQL query")->required()->type_name("QUERY");
+  q->add_option("--logs-data", f.logs_data, "The log store directory (log-ingest's)")->required()->type_name("DIR");
+  q->add_option("--time", f.log_time, "Metric query: instant at T (default: now)")->type_name("T");
+  q->add_option("--start", f.log_start, "From S (default: now-1h; metric: a range query)")->type_name("S");
+  q->add_option("--end", f.log_end, "Up to E (default: now)")->type_name("E");
+  q->add_option("--step", f.log_step, "Metric range query resolution (default: range/250)")->type_name("D");
+  q->add_option("--limit", f.log_limit, "Log query: at most N lines (0: all)")->capture_default_str();
+  q->add_option("--direction", f.log_direction, "Log query: backward (newest first) or forward")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"backward", "forward"}));
+  q->add_option("-o,--output", f.log_output, "Output: table|json|raw")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json", "raw"}));
+  q->footer("A log query reads [S, E); a metric query runs at T, or over S..E by D.\n"
+            "json: Loki's /loki/api/v1/query_range body.");
+
+  CLI::App* l = app.add_subcommand("logs", "Print recent log lines, like tail (-f)");
+  f.logs_cmd = l;
+  l->add_option("query", f.logql, "Selector and pipeline (default: every stream)")->type_name("QUERY");
+  l->add_option("--logs-data", f.logs_data, "The log store directory (log-ingest's)")->required()->type_name("DIR");
+  l->add_option("--since", f.since, "Lines of the last D")->capture_default_str();
+  l->add_option("--limit", f.log_limit, "At most N lines before following (0: all)")->capture_default_str();
+  l->add_flag("-f,--follow", f.follow, "Keep printing new lines until interrupted");
+  l->add_option("--trace-id", f.trace_id, "Only the lines of this trace (trace_id metadata)")->type_name("ID");
+  l->add_option("-o,--output", f.log_output, "Output: table|json|raw")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json", "raw"}));
+  l->add_option("--color", f.color, "Colour lines by level: auto|always|never")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+}
+
 void Declare(CLI::App& app, Flags& f) {
   app.require_subcommand(0, 1);
   app.footer(
@@ -170,6 +220,8 @@ void Declare(CLI::App& app, Flags& f) {
   v->add_option("--match", f.match, "Only of series matching this selector (repeatable)")->type_name("MATCH");
   MetaFlags(v, f);
 
+  DeclareLogs(app, f);
+
   CLI::App* d = app.add_subcommand("serve", "Serve the Prometheus HTTP API over the store");
   f.serve = d;
   d->add_option("--listen", f.listen, "Prometheus API address")->option_text("ADDR=127.0.0.1:9090");
@@ -179,6 +231,9 @@ void Declare(CLI::App& app, Flags& f) {
   d->add_option("--traces-data", f.traces_data, "The trace store directory (trace-store's)")->type_name("DIR");
   d->add_option("--tempo-listen", f.tempo_listen, "Tempo API address (needs --traces-data); empty: none")
       ->option_text("ADDR=127.0.0.1:3200");
+  d->add_option("--logs-data", f.logs_data, "The log store directory: serves Loki's API")->type_name("DIR");
+  d->add_option("--loki-listen", f.loki_listen, "Loki API address (with --logs-data); empty: none")
+      ->option_text("ADDR=127.0.0.1:3100");
   EngineFlags(d, f);
   DeclareTraces(app, f);
   d->footer(
@@ -326,10 +381,18 @@ int RunServe(Flags& f) {
   telkit::query::QueryServerOptions options;
   options.data = {f.data_dir, f.load_files};
   const bool metrics = !f.data_dir.empty() || !f.load_files.empty();
-  if (!metrics && f.traces_data.empty()) {
-    return Usage("serve", "no data: give --data DIR, --load FILE or --traces-data DIR");
+  if (!metrics && f.logs_data.empty() && f.traces_data.empty()) {
+    return Usage("serve", "no data: give --data DIR, --load FILE, --logs-data DIR or --traces-data DIR");
   }
   if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("serve", "--data and --load exclude each other");
+  if (!f.logs_data.empty() && !f.loki_listen.empty()) {
+    auto loki = telkit::ParseListenAddress(f.loki_listen);
+    if (!loki.ok()) return Usage("serve", "--loki-listen: " + std::string(loki.status().message()));
+    telkit::lokiapi::LokiApiServerOptions lo;
+    lo.listen = *loki;
+    options.loki = lo;
+    options.logs_data = f.logs_data;
+  }
   telkit::api::PrometheusApiServerOptions api;
   auto listen = telkit::ParseListenAddress(f.listen);
   if (!listen.ok()) return Usage("serve", "--listen: " + std::string(listen.status().message()));
@@ -346,7 +409,9 @@ int RunServe(Flags& f) {
     t.api.traces_dir = f.traces_data;
     options.tempo = t;
   }
-  if (!options.prometheus && !options.tempo) return Usage("serve", "--traces-data needs --tempo-listen");
+  if (!options.prometheus && !options.loki && !options.tempo) {
+    return Usage("serve", "nothing to serve: --logs-data needs --loki-listen, --traces-data --tempo-listen");
+  }
   if (!f.admin_listen.empty()) {
     auto admin = telkit::ParseListenAddress(f.admin_listen);
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
@@ -360,6 +425,9 @@ int RunServe(Flags& f) {
   }
   if (options.tempo) {
     spdlog::info("Tempo API on {}", telkit::ListenAddress{options.tempo->listen.host, (*server)->tempo_port()}.ToString());
+  }
+  if (options.loki) {
+    spdlog::info("Loki API on {}", telkit::ListenAddress{options.loki->listen.host, (*server)->loki_port()}.ToString());
   }
   if (options.admin) {
     spdlog::info("admin endpoint on {}", telkit::ListenAddress{options.admin->host, (*server)->admin_port()}.ToString());
@@ -421,11 +489,11 @@ int RunTraceql(Flags& f) {
   telkit::traceql::SearchOptions o;
   o.limit = f.limit;
   o.spans_per_spanset = f.spss;
-  if (!f.since.empty() && (!f.meta_start.empty() || !f.meta_end.empty())) {
+  if (!f.traceql_since.empty() && (!f.meta_start.empty() || !f.meta_end.empty())) {
     return Usage("traceql", "--since excludes --start and --end");
   }
-  if (!f.since.empty()) {
-    auto d = telkit::promql::ParseApiDuration(f.since);
+  if (!f.traceql_since.empty()) {
+    auto d = telkit::promql::ParseApiDuration(f.traceql_since);
     if (!d.ok()) return Usage("traceql", "--since: " + std::string(d.status().message()));
     o.start_ns = (now_ms - *d) * 1'000'000;
   }
@@ -462,9 +530,101 @@ int RunServices(Flags& f) {
   auto edges = telkit::query::ServiceGraph(**querier, t, f.window);
   if (!edges.ok()) return telkit::ReportFailure(edges.status());
   return Print(telkit::query::FormatServiceGraph(*edges));
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int RunLogql(Flags& f) {
+  const int64_t now = NowMs();
+  telkit::Status bad;
+  auto parse = [&](const std::string& text, int64_t fallback_ms) -> int64_t {
+    if (text.empty() || !bad.ok()) return fallback_ms * 1000000;
+    auto v = telkit::query::ParseCliTime(text, now);
+    if (!v.ok()) bad = v.status();
+    return v.ok() ? *v * 1000000 : 0;
+  };
+  auto expr = telkit::logql::ParseExpr(f.logql);
+  if (!expr.ok()) return telkit::ReportFailure(expr.status());
+  telkit::logql::QueryParams p;
+  p.limit = f.log_limit;
+  p.backward = f.log_direction == "backward";
+  const bool log_query = (*expr)->IsLog();
+  if (!f.log_time.empty() && (log_query || !f.log_start.empty() || !f.log_step.empty())) {
+    return Usage("logql", "--time is for instant metric queries; it excludes --start and --step");
+  }
+  if (log_query || !f.log_start.empty()) {
+    p.start_ns = parse(f.log_start, now - 3600 * 1000);
+    p.end_ns = parse(f.log_end, now);
+    if (!log_query) {
+      int64_t step_ms = std::max<int64_t>(1000, (p.end_ns - p.start_ns) / 1000000 / 250 / 1000 * 1000);
+      if (!f.log_step.empty()) {
+        auto d = telkit::promql::ParseApiDuration(f.log_step);
+        if (!d.ok()) bad = d.status();
+        else step_ms = *d;
+      }
+      p.step_ns = step_ms * 1000000;
+    } else {
+      p.step_ns = 1;
+      if (f.log_end.empty()) p.end_ns += 1;  // include lines written at this very instant
+    }
+  } else {
+    p.start_ns = p.end_ns = parse(f.log_time, now);
+  }
+  if (!bad.ok()) return Usage("logql", std::string(bad.message()));
+  auto reader = telkit::LogReader::Open(telkit::DefaultFileSystem(), f.logs_data);
+  if (!reader.ok()) return telkit::ReportFailure(reader.status());
+  telkit::logql::Engine engine(reader->get());
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = engine.Execute(**expr, p);
+  if (!r.ok()) return telkit::ReportFailure(r.status());
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (f.log_output == "json") return Print(telkit::logql::FormatLokiJson(*r, secs) + "\n");
+  if (f.log_output == "raw") return Print(telkit::logql::FormatRawLines(*r, p.backward));
+  telkit::logql::TableOptions table;
+  table.backward = p.backward;
+  table.color = telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr;
+  return Print(telkit::logql::FormatLogTable(*r, table));
+}
+
+volatile std::sig_atomic_t g_stop = 0;
+
+int RunLogs(Flags& f) {
+  auto since = telkit::promql::ParseApiDuration(f.since);
+  if (!since.ok()) return Usage("logs", "--since: " + std::string(since.status().message()));
+  telkit::logql::LogsCommand cmd;
+  cmd.query = f.logql;
+  cmd.trace_id = f.trace_id;
+  cmd.since_ns = *since * 1000000;
+  cmd.limit = f.log_limit;
+  cmd.follow = f.follow;
+  cmd.format = f.log_output == "json" ? telkit::logql::LogsCommand::Format::kJson
+               : f.log_output == "raw" ? telkit::logql::LogsCommand::Format::kRaw
+                                       : telkit::logql::LogsCommand::Format::kTable;
+  cmd.color = f.color == "always" ||
+              (f.color == "auto" && telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr);
+  if (auto q = telkit::logql::BuildLogsQuery(cmd.query, cmd.trace_id); !q.ok()) {
+    return Usage("logs", std::string(q.status().message()));
+  }
+  auto reader = telkit::LogReader::Open(telkit::DefaultFileSystem(), f.logs_data);
+  if (!reader.ok()) return telkit::ReportFailure(reader.status());
+  std::signal(SIGINT, [](int) { g_stop = 1; });
+  std::signal(SIGTERM, [](int) { g_stop = 1; });
+  std::signal(SIGPIPE, SIG_IGN);
+  auto st = telkit::logql::RunLogsCommand(
+      cmd, reader->get(),
+      [](std::string_view s) {
+        std::cout << s << std::flush;
+        return static_cast<bool>(std::cout);
+      },
+      [] { return g_stop != 0; }, NowNs);
+  if (!st.ok()) return telkit::ReportFailure(st);
+  return kExitOk;
 }
 
 int Run(Flags& f) {
+  if (f.logql_cmd->parsed()) return RunLogql(f);
+  if (f.logs_cmd->parsed()) return RunLogs(f);
   if (f.promql->parsed()) return RunPromql(f);
   if (f.trace->parsed()) return RunTrace(f);
   if (f.traceql_cmd->parsed()) return RunTraceql(f);
@@ -473,8 +633,8 @@ int Run(Flags& f) {
   for (CLI::App* sub : {f.series, f.labels, f.label_values}) {
     if (sub->parsed()) return RunMeta(f, sub);
   }
-  std::cerr << "tel-query: error: a subcommand is required: promql, series, labels, label-values, serve, "
-               "trace, traceql or services "
+  std::cerr << "tel-query: error: a subcommand is required: promql, series, labels, label-values, logql, logs, "
+               "trace, traceql, services or serve "
                "(see 'tel-query --help')\n";
   return kExitUsage;
 }
@@ -484,6 +644,6 @@ int Run(Flags& f) {
 int main(int argc, char** argv) {
   Flags flags;
   return telkit::RunTool(
-      "tel-query", "Query telemetry: PromQL over the metrics store, and its HTTP API", argc, argv,
+      "tel-query", "Query telemetry: PromQL and LogQL over the stores, and their HTTP APIs", argc, argv,
       [&](CLI::App& app) { Declare(app, flags); }, [&] { return Run(flags); });
 }
