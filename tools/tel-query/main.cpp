@@ -70,7 +70,6 @@ struct Flags {
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
   CLI::App *trace = nullptr, *traceql_cmd = nullptr, *services = nullptr;
   std::string loki_listen = "127.0.0.1:3100";
-  CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
   // logql / logs (the log store)
   std::string logs_data;
   std::string logql, log_time, log_start, log_end, log_step, log_direction = "backward", log_output = "table";
@@ -530,6 +529,8 @@ int RunServices(Flags& f) {
   auto edges = telkit::query::ServiceGraph(**querier, t, f.window);
   if (!edges.ok()) return telkit::ReportFailure(edges.status());
   return Print(telkit::query::FormatServiceGraph(*edges));
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
