@@ -57,7 +57,7 @@ pids+=($!)
 wait_ready 8890 tsdb-write "$data/tsdb-write.log"
 
 say "starting log-ingest: listen:unix:$data/run/logs.sock -> store $data/logs, admin 127.0.0.1:8891"
-"$bin/log-ingest/log-ingest" --data "$data/logs" --in "listen:unix:$data/run/logs.sock" \
+"$bin/log-ingest/log-ingest" --data "$data/logs" --in "listen:unix:$data/run/logs.sock" --admin-listen 127.0.0.1:8891 \
   2>>"$data/log-ingest.log" &
 pids+=($!)
 wait_ready 8891 log-ingest "$data/log-ingest.log"

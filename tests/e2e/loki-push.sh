@@ -25,7 +25,7 @@ else
 fi
 
 DATA=$WORK/logs.db SOCK=$WORK/ingest.sock
-"$INGEST" --data "$DATA" --in "listen:unix:$SOCK" --admin none --retention 0 >"$WORK/ingest.log" 2>&1 &
+"$INGEST" --data "$DATA" --in "listen:unix:$SOCK" --admin-listen none --retention 0 >"$WORK/ingest.log" 2>&1 &
 INGEST_PID=$!
 PIDS+=("$INGEST_PID")
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
