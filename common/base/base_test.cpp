@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/base/utf8.h"
 #include "common/base/crc32c.h"
 #include "common/base/status.h"
 
@@ -77,6 +78,22 @@ TEST(Status, ErrnoMapping) {
   EXPECT_EQ(ErrnoError("open 'x'", ENOENT).code(), StatusCode::kNotFound);
   EXPECT_EQ(ErrnoError("write", ENOSPC).code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(ErrnoError("open 'x'", ENOENT).message(), "open 'x': no such file or directory");
+}
+
+}  // namespace
+}  // namespace telkit
+
+namespace telkit {
+namespace {
+
+TEST(Utf8, ReplaceInvalidUtf8) {
+  std::string ok = "plain ascii and \xC3\xA9";
+  EXPECT_EQ(ReplaceInvalidUtf8(&ok), 0u);
+  EXPECT_EQ(ok, "plain ascii and \xC3\xA9");
+  std::string bad = "a\xFF" "b\xC3" "(\xED\xA0\x80";  // stray byte, truncated sequence, surrogate
+  EXPECT_EQ(ReplaceInvalidUtf8(&bad), 5u);
+  EXPECT_TRUE(IsValidUtf8(bad));
+  EXPECT_EQ(bad.substr(0, 5), "a\xEF\xBF\xBD" "b");
 }
 
 }  // namespace

@@ -82,4 +82,24 @@ bool IsValidUtf8(std::string_view s) {
   return FindInvalidUtf8(p, p + s.size()) == nullptr;
 }
 
+size_t ReplaceInvalidUtf8(std::string* s) {
+  if (IsValidUtf8(*s)) return 0;
+  std::string out;
+  out.reserve(s->size() + 8);
+  size_t replaced = 0;
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(s->data());
+  const uint8_t* end = p + s->size();
+  while (p < end) {
+    const uint8_t* bad = FindInvalidUtf8(p, end);
+    if (bad == nullptr) bad = end;
+    out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(bad - p));
+    if (bad == end) break;
+    out.append("\xEF\xBF\xBD");
+    ++replaced;
+    p = bad + 1;
+  }
+  *s = std::move(out);
+  return replaced;
+}
+
 }  // namespace telkit

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace telkit {
@@ -11,5 +13,9 @@ namespace telkit {
 // The first byte of [p, end) that starts an invalid sequence, or nullptr.
 const uint8_t* FindInvalidUtf8(const uint8_t* p, const uint8_t* end);
 bool IsValidUtf8(std::string_view s);
+// Replaces every byte that starts an invalid sequence (and cannot be part of
+// a valid one) by U+FFFD, in place. Returns how many were replaced (0: `s`
+// was valid and is unchanged).
+size_t ReplaceInvalidUtf8(std::string* s);
 
 }  // namespace telkit

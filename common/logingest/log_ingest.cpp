@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <thread>
 
 #include "common/admin/process_metrics.h"
 #include "common/otlp/signal.h"
@@ -27,6 +28,26 @@ int64_t NowNanos() {
 // The refusal reasons the store counts (docs/logstore.md).
 constexpr const char* kReasons[] = {"line_too_long", "too_many_labels", "invalid_labels",
                                     "stream_limit",  "rate_limited",    "too_old"};
+
+// The ingestion rate limit as backpressure: the lines are held (a frame is
+// not acknowledged, so the writer upstream slows down; stdin is not read)
+// until the token bucket covers them; lines are refused as rate_limited only
+// when one batch is larger than the whole burst, or when `stop` is set.
+// Returns the nanoseconds waited.
+uint64_t WaitForRateLimit(LogStore* store, const std::vector<LogPush>& pushes, const std::atomic<bool>* stop) {
+  uint64_t bytes = 0;
+  for (const LogPush& p : pushes)
+    for (const LogEntry& e : p.entries) bytes += LogEntryRawBytes(e);
+  uint64_t waited = 0;
+  for (int i = 0; i < 1000000 && (stop == nullptr || !stop->load()); ++i) {
+    const int64_t wait = store->RateLimitWaitNanos(bytes);
+    if (wait == 0) break;
+    const int64_t step = std::min<int64_t>(wait, 100'000'000);
+    std::this_thread::sleep_for(std::chrono::nanoseconds(step));
+    waited += static_cast<uint64_t>(step);
+  }
+  return waited;
+}
 
 }  // namespace
 
@@ -82,6 +103,9 @@ void LogIngestServer::RegisterMetrics() {
       &r.AddCounter("log_ingest_frames_total", "Stream frames read, by kind.", {{"kind", "malformed"}});
   frames_acked_ = &r.AddCounter("log_ingest_frames_acked_total", "Frames acknowledged (durable or counted).");
   records_ = &r.AddCounter("log_ingest_records_total", "OTLP log records received.");
+  r.AddCallback("log_ingest_rate_limit_wait_seconds_total",
+                "Time frames were held back (not acknowledged) by the ingestion rate limit.", MetricType::kCounter, {},
+                [this] { return static_cast<double>(rate_wait_ns_.load()) * 1e-9; });
   LogStore* st = store_.get();
   auto stat = [st](auto field) { return [st, field] { return static_cast<double>(st->stats().*field); }; };
   using S = LogStoreStats;
@@ -142,6 +166,7 @@ Status LogIngestServer::IngestFrame(const Frame& frame) {
   for (const auto& p : pushes) n += p.entries.size();
   records_->Increment(n);
   if (pushes.empty()) return OkStatus();
+  rate_wait_ns_.fetch_add(WaitForRateLimit(store_.get(), pushes, &stopping_));
   auto r = store_->Push(pushes);
   return r.status();
 }
@@ -272,6 +297,7 @@ Status PlainIngester::Flush(bool eof) {
   if (batch_.empty()) return OkStatus();
   std::vector<LogPush> p = {LogPush{options_.labels, std::move(batch_)}};
   batch_.clear();
+  stats_.rate_wait_ns += WaitForRateLimit(store_, p, nullptr);
   TELKIT_ASSIGN_OR_RETURN(LogPushResult r, store_->Push(p));
   stats_.lines_accepted += r.accepted;
   stats_.duplicates += r.duplicates;

@@ -82,6 +82,7 @@ class LogIngestServer {
   Counter* frames_malformed_ = nullptr;
   Counter* frames_acked_ = nullptr;
   Counter* records_ = nullptr;
+  std::atomic<uint64_t> rate_wait_ns_{0};
   mutable std::mutex mu_;
   Status failed_;
   bool shut_down_ = false;
@@ -102,6 +103,7 @@ struct PlainIngestStats {
   uint64_t duplicates = 0;
   uint64_t bad_json = 0;        // not a JSON object: stored as text, arrival time
   uint64_t bad_time = 0;        // no usable timestamp: arrival time
+  uint64_t rate_wait_ns = 0;    // time held back by the ingestion rate limit
 };
 
 class PlainIngester {

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 
+#include "common/otlp/loki_stream.h"
 #include "common/otlp/signal.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 
 namespace telkit {
 namespace {
@@ -98,6 +101,109 @@ TEST(LogIngest, ServerCountsMalformedAndOtherFramesAndStoresLogs) {
   // A second server on the same directory is refused (the writer lock).
   EXPECT_EQ(LogIngestServer::Start(c).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_TRUE((*s)->Shutdown().ok());
+}
+
+constexpr int64_t kBaseNs = 1'700'000'000'000'000'000;
+
+// A logs frame of one stream with exactly `labels` (the Loki convention,
+// docs/logs-mapping.md) and the lines (ts, text).
+Frame StreamFrame(const std::vector<Label>& labels, const std::vector<std::pair<int64_t, std::string>>& lines) {
+  opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest req;
+  auto* rl = req.add_resource_logs();
+  auto* marker = rl->mutable_resource()->add_attributes();
+  marker->set_key(std::string(kLokiStreamAttribute));
+  marker->mutable_value()->set_bool_value(true);
+  for (const Label& l : labels) {
+    auto* kv = rl->mutable_resource()->add_attributes();
+    kv->set_key(l.name);
+    kv->mutable_value()->set_string_value(l.value);
+  }
+  auto* sl = rl->add_scope_logs();
+  for (const auto& [ts, text] : lines) {
+    auto* r = sl->add_log_records();
+    r->set_time_unix_nano(static_cast<uint64_t>(kBaseNs + ts));  // 0 would mean "now"
+    r->mutable_body()->set_string_value(text);
+  }
+  Frame f;
+  f.signal = static_cast<uint8_t>(Signal::kLogs);
+  f.payload = req.SerializeAsString();
+  return f;
+}
+
+double Metric(LogIngestServer& s, const std::string& series) {
+  std::string text = s.registry().ExpositionText();
+  size_t pos = text.find("\n" + series + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(text.substr(pos + series.size() + 2));
+}
+
+// The limits of the issue, each through the daemon's path with its counter:
+// line size, labels per stream, streams (per tenant: the store is one
+// tenant), out-of-order lines accepted, exact duplicates dropped.
+TEST(LogIngest, LimitsAuditThroughFrames) {
+  TempDir dir;
+  LogIngestConfig c;
+  c.data_dir = dir.path() + "/db";
+  c.store.background = false;
+  c.store.limits.max_line_bytes = 100;
+  c.store.limits.max_labels_per_stream = 3;
+  c.store.limits.max_streams = 2;
+  auto s = LogIngestServer::Start(c);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  LogIngestServer& srv = **s;
+  ASSERT_TRUE(srv.IngestFrame(StreamFrame({{"job", "a"}}, {{3, "three"}, {1, "one"}, {2, "two"}, {1, "one"},
+                                                          {4, std::string(101, 'x')}}))
+                  .ok());
+  ASSERT_TRUE(srv.IngestFrame(StreamFrame({{"job", "a"}}, {{2, "two"}, {0, "zero"}})).ok());  // dup, older line
+  ASSERT_TRUE(srv.IngestFrame(StreamFrame({{"job", "b"}, {"x", "1"}, {"y", "2"}, {"z", "3"}}, {{1, "l"}})).ok());
+  ASSERT_TRUE(srv.IngestFrame(StreamFrame({{"job", "c"}}, {{1, "second stream"}})).ok());
+  ASSERT_TRUE(srv.IngestFrame(StreamFrame({{"job", "d"}}, {{1, "third stream"}, {2, "x"}})).ok());
+  EXPECT_EQ(Metric(srv, "log_ingest_rejected_lines_total{reason=\"line_too_long\"}"), 1);
+  EXPECT_EQ(Metric(srv, "log_ingest_rejected_lines_total{reason=\"too_many_labels\"}"), 1);
+  EXPECT_EQ(Metric(srv, "log_ingest_rejected_lines_total{reason=\"stream_limit\"}"), 2);
+  EXPECT_EQ(Metric(srv, "log_ingest_duplicates_total"), 2);
+  EXPECT_EQ(Metric(srv, "log_ingest_lines_total"), 5);
+  LogQuery q;
+  q.matchers = {*LabelMatcher::Make(MatchType::kEqual, "job", "a")};
+  q.limit = 0;
+  auto r = srv.store()->Select(q);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  std::vector<std::string> lines;
+  for (const auto& e : (*r)[0].entries) lines.push_back(e.line);
+  EXPECT_EQ(lines, (std::vector<std::string>{"zero", "one", "two", "three"}));  // out of order in, sorted out
+  EXPECT_TRUE(srv.Shutdown().ok());
+}
+
+// The rate limit holds frames (backpressure: not acknowledged meanwhile)
+// instead of dropping lines; only a frame over the whole burst loses lines.
+TEST(LogIngest, RateLimitHoldsFramesInsteadOfDropping) {
+  TempDir dir;
+  LogIngestConfig c;
+  c.data_dir = dir.path() + "/db";
+  c.store.background = false;
+  c.store.limits.rate_bytes_per_sec = 100000;  // burst = one second
+  auto s = LogIngestServer::Start(c);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  LogIngestServer& srv = **s;
+  auto frame = [](int first, int n) {
+    std::vector<std::pair<int64_t, std::string>> lines;
+    for (int i = first; i < first + n; ++i) lines.emplace_back(i, std::string(1000 - 17, 'a' + i % 26));
+    return StreamFrame({{"job", "rate"}}, lines);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(srv.IngestFrame(frame(0, 70)).ok());   // within the burst: at once
+  ASSERT_TRUE(srv.IngestFrame(frame(70, 70)).ok());  // waits ~0.4 s for tokens
+  const double held = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(held, 0.3);
+  EXPECT_EQ(Metric(srv, "log_ingest_rejected_lines_total{reason=\"rate_limited\"}"), 0);
+  EXPECT_EQ(Metric(srv, "log_ingest_lines_total"), 140);
+  EXPECT_GT(Metric(srv, "log_ingest_rate_limit_wait_seconds_total"), 0.2);
+  ASSERT_TRUE(srv.IngestFrame(frame(140, 110)).ok());  // over the burst: waits for a full bucket, drops the rest
+  const double dropped = Metric(srv, "log_ingest_rejected_lines_total{reason=\"rate_limited\"}");
+  EXPECT_GE(dropped, 9);
+  EXPECT_LE(dropped, 11);
+  EXPECT_TRUE(srv.Shutdown().ok());
 }
 
 }  // namespace

@@ -332,6 +332,17 @@ Status LogStore::CheckOpen() const {
   return failed_;
 }
 
+int64_t LogStore::RateLimitWaitNanos(uint64_t bytes) const {
+  const LogLimits& lim = options_.limits;
+  if (lim.rate_bytes_per_sec <= 0) return 0;
+  const double burst = lim.burst_bytes > 0 ? lim.burst_bytes : lim.rate_bytes_per_sec;
+  const double need = std::min(static_cast<double>(bytes), burst);
+  std::lock_guard l(mu_);
+  const double tokens = std::min(burst, tokens_ + (SteadyNanos() - tokens_at_ns_) * 1e-9 * lim.rate_bytes_per_sec);
+  if (tokens >= need) return 0;
+  return static_cast<int64_t>((need - tokens) / lim.rate_bytes_per_sec * 1e9) + 1;
+}
+
 Result<LogPushResult> LogStore::Push(std::span<const LogPush> pushes) {
   int64_t t0 = SteadyNanos();
   LogPushResult res;

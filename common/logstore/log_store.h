@@ -150,6 +150,11 @@ class LogStore : public LogQuerier {
   // OK means the accepted lines are durable. A non-OK status is a store
   // failure (after which every Push fails); FAILED_PRECONDITION after Close.
   Result<LogPushResult> Push(std::span<const LogPush> pushes);
+  // With an ingestion rate limit: how long until the token bucket holds
+  // min(bytes, burst) raw bytes, so that a caller can wait (backpressure)
+  // instead of having Push refuse lines as rate_limited. 0 when it does now
+  // or without a limit. Raw bytes as LogEntryRawBytes counts them.
+  int64_t RateLimitWaitNanos(uint64_t bytes) const;
 
   // Cuts every open chunk now (writes, indexes) and truncates the WAL.
   Status Flush();

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 
+#include "common/otlp/loki_stream.h"
 #include "common/otlp/otlp_json.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 
@@ -48,7 +49,46 @@ std::string Hex(const std::string& bytes) {
   return nonzero ? out : std::string();
 }
 
+bool IsLokiStream(const opentelemetry::proto::resource::v1::Resource& resource) {
+  for (const KeyValue& kv : resource.attributes()) {
+    if (kv.key() == kLokiStreamAttribute) return kv.value().bool_value();
+  }
+  return false;
+}
+
 }  // namespace
+
+// A Loki push stream carried as OTLP (docs/logs-mapping.md, "Loki push"):
+// labels and metadata exactly as pushed, no level, no OTLP extras.
+static void MapLokiStream(const opentelemetry::proto::logs::v1::ResourceLogs& rl, const OtlpLogsMapOptions& options,
+                          std::vector<LogPush>& out, std::map<Labels, size_t>& by_stream) {
+  std::vector<Label> ls;
+  for (const KeyValue& kv : rl.resource().attributes()) {
+    if (kv.key() == kLokiStreamAttribute) continue;
+    std::string name = OtlpAttributeName(kv.key());
+    if (std::any_of(ls.begin(), ls.end(), [&](const Label& l) { return l.name == name; })) continue;
+    ls.push_back(Label{std::move(name), AnyValueText(kv.value())});
+  }
+  auto labels = Labels::FromUnsorted(std::move(ls));
+  if (!labels.ok()) return;  // cannot happen: names are unique
+  std::vector<LogEntry> entries;
+  for (const auto& sl : rl.scope_logs()) {
+    for (const auto& r : sl.log_records()) {
+      LogEntry e;
+      e.ts = static_cast<int64_t>(r.time_unix_nano() != 0 ? r.time_unix_nano() : r.observed_time_unix_nano());
+      if (e.ts == 0) e.ts = options.now_ns;
+      e.line = AnyValueText(r.body());
+      for (const KeyValue& kv : r.attributes())
+        e.metadata.push_back(Label{OtlpAttributeName(kv.key()), AnyValueText(kv.value())});
+      entries.push_back(std::move(e));
+    }
+  }
+  if (entries.empty()) return;
+  auto [it, inserted] = by_stream.emplace(*labels, out.size());
+  if (inserted) out.push_back(LogPush{*labels, {}});
+  auto& dst = out[it->second].entries;
+  dst.insert(dst.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
+}
 
 std::string OtlpAttributeName(std::string_view name) {
   std::string out;
@@ -89,6 +129,10 @@ std::vector<LogPush> MapOtlpLogs(const opentelemetry::proto::collector::logs::v1
   std::vector<LogPush> out;
   std::map<Labels, size_t> by_stream;
   for (const auto& rl : req.resource_logs()) {
+    if (IsLokiStream(rl.resource())) {
+      MapLokiStream(rl, options, out, by_stream);
+      continue;
+    }
     std::vector<Label> base;
     std::vector<Label> resource_meta;
     std::string service_name;

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <optional>
@@ -20,8 +22,10 @@ constexpr char kStashedEncoding[] = "X-Telkit-Stashed-Content-Encoding";
 constexpr char kProtobufType[] = "application/x-protobuf";
 constexpr char kJsonType[] = "application/json";
 constexpr char kRemoteWritePath[] = "/api/v1/write";
+constexpr char kLokiPushPath[] = "/loki/api/v1/push";
 
 bool IsRemoteWrite(const httplib::Request& req) { return req.path == kRemoteWritePath; }
+bool IsLokiPush(const httplib::Request& req) { return req.path == kLokiPushPath; }
 
 
 std::string Lowercase(std::string_view s) {
@@ -56,6 +60,7 @@ std::optional<Signal> SignalForPath(std::string_view path) {
   if (path == "/v1/metrics") return Signal::kMetrics;
   if (path == "/v1/logs") return Signal::kLogs;
   if (path == kRemoteWritePath) return Signal::kPrometheusRemoteWrite;
+  if (path == kLokiPushPath) return Signal::kLogs;
   return std::nullopt;
 }
 
@@ -64,6 +69,16 @@ std::optional<PayloadFormat> ParseContentType(std::string_view value) {
   std::string type = Lowercase(Trim(value.substr(0, value.find(';'))));
   if (type == kProtobufType || type == "application/protobuf") return PayloadFormat::kProtobuf;
   if (type == kJsonType) return PayloadFormat::kJson;
+  return std::nullopt;
+}
+
+// Loki's rule: application/json is JSON, anything else (normally
+// application/x-protobuf, or no Content-Type) a snappy-compressed protobuf.
+// Other explicit types are refused here (415) rather than misread.
+std::optional<PayloadFormat> ParseLokiContentType(std::string_view value) {
+  std::string type = Lowercase(Trim(value.substr(0, value.find(';'))));
+  if (type == kJsonType) return PayloadFormat::kJson;
+  if (type.empty() || type == kProtobufType || type == "application/protobuf") return PayloadFormat::kProtobuf;
   return std::nullopt;
 }
 
@@ -111,7 +126,14 @@ class Handlers {
       return Refusal{RefuseReason::kUnauthenticated, "missing or invalid bearer token"};
     }
     const std::string content_type = req.get_header_value("Content-Type");
-    if (*signal == Signal::kPrometheusRemoteWrite) {
+    const bool loki = IsLokiPush(req);
+    if (loki) {
+      if (!ParseLokiContentType(content_type)) {
+        return Refusal{RefuseReason::kUnsupportedMediaType,
+                       "unsupported content type '" + content_type +
+                           "'; Loki push takes application/json or application/x-protobuf (snappy)"};
+      }
+    } else if (*signal == Signal::kPrometheusRemoteWrite) {
       if (!IsRemoteWrite1ContentType(content_type)) {
         return Refusal{RefuseReason::kUnsupportedMediaType,
                        "unsupported content type '" + content_type +
@@ -126,7 +148,8 @@ class Handlers {
                      "unsupported content type '" + content_type + "'; use application/x-protobuf or application/json"};
     }
     std::optional<ContentEncoding> parsed_encoding = ParseContentEncoding(encoding);
-    if (!parsed_encoding || (*signal != Signal::kPrometheusRemoteWrite && *parsed_encoding == ContentEncoding::kSnappy)) {
+    if (!parsed_encoding ||
+        (!loki && *signal != Signal::kPrometheusRemoteWrite && *parsed_encoding == ContentEncoding::kSnappy)) {
       return Refusal{RefuseReason::kUnsupportedEncoding,
                      "unsupported content encoding '" + encoding + "'; use gzip or identity"};
     }
@@ -149,8 +172,9 @@ class Handlers {
     if (code == StatusCode::kUnavailable && retry_after_seconds == 0) {
       retry_after_seconds = receiver_.options().retry_after_seconds;
     }
+    if (IsLokiPush(req) && code == StatusCode::kUnavailable) res.status = 429;  // what Loki clients retry on
     std::optional<PayloadFormat> format = ParseContentType(req.get_header_value("Content-Type"));
-    if (!format || IsRemoteWrite(req)) {  // remote write answers errors in plain text, as Prometheus
+    if (!format || IsRemoteWrite(req) || IsLokiPush(req)) {  // remote write answers errors in plain text, as Prometheus
       res.body = message + "\n";
       res.set_header("Content-Type", "text/plain; charset=utf-8");
     } else if (*format == PayloadFormat::kJson) {
@@ -199,7 +223,9 @@ class Handlers {
     ExportRequest request;
     request.signal = *SignalForPath(req.path);
     request.transport = Transport::kHttp;
-    request.format = *ParseContentType(req.get_header_value("Content-Type"));
+    const bool loki = IsLokiPush(req);
+    request.format = loki ? *ParseLokiContentType(req.get_header_value("Content-Type"))
+                          : *ParseContentType(req.get_header_value("Content-Type"));
     request.encoding = *ParseContentEncoding(encoding_value);
 
     const uint64_t limit = receiver_.options().max_request_bytes;
@@ -233,6 +259,10 @@ class Handlers {
       return;
     }
 
+    if (loki) {
+      WriteLokiAnswer(res, receiver_.ExportLokiPush(std::move(request)));
+      return;
+    }
     const Signal signal = request.signal;
     const PayloadFormat format = request.format;
     ExportOutcome outcome = receiver_.Export(std::move(request));
@@ -338,6 +368,29 @@ class Handlers {
     }
     res.status = HttpStatusFor(outcome.reason);
     res.body = std::string(outcome.status.message()) + "\n";
+    res.set_header("Content-Type", "text/plain; charset=utf-8");
+    if (outcome.retry_after_seconds > 0) res.set_header("Retry-After", std::to_string(outcome.retry_after_seconds));
+  }
+
+  // Loki's answers: 204 without a body when every entry was kept; 400 with
+  // the first reason when some were dropped (the others are stored, as Loki
+  // does); errors in plain text, and 429 with Retry-After where OTLP says 503.
+  static void WriteLokiAnswer(httplib::Response& res, const ExportOutcome& outcome) {
+    if (outcome.status.ok() && outcome.rejected_items == 0) {
+      res.status = 204;
+      return;
+    }
+    std::string message;
+    if (outcome.status.ok()) {
+      res.status = 400;
+      message = outcome.rejected_message;
+      if (outcome.rejected_items > 1) message += fmt::format(" (and {} more entries)", outcome.rejected_items - 1);
+    } else {
+      res.status = HttpStatusFor(outcome.reason);
+      if (outcome.status.code() == StatusCode::kUnavailable) res.status = 429;
+      message = outcome.status.message();
+    }
+    res.body = message + "\n";
     res.set_header("Content-Type", "text/plain; charset=utf-8");
     if (outcome.retry_after_seconds > 0) res.set_header("Retry-After", std::to_string(outcome.retry_after_seconds));
   }

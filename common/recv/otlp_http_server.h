@@ -13,6 +13,12 @@
 //                 series that break the label rules are dropped and counted,
 //                 the rest forwarded as one prom-rw frame.
 //
+//   POST /loki/api/v1/push  Loki's push API (docs/format/loki-push.md): JSON
+//                 (gzip/deflate allowed) or snappy protobuf; forwarded as one
+//                 logs frame; answered 204, or in plain text 400 (malformed,
+//                 or entries dropped: the others are kept), 413, 415, and
+//                 429 with Retry-After where OTLP answers 503.
+//
 // The OTLP answer uses the request's encoding: 200 with the Export*ServiceResponse
 // (partial_success when items were rejected); errors carry a google.rpc.Status
 // (rpc_status.h). Status codes:

@@ -140,6 +140,8 @@ struct OtlpReceiver::Counters {
   Counter* rejected_items[4][kTransportCount];
   Counter* prom_rw_rejected_series[kPromRejectCount];
   Counter* prom_rw_dropped_histograms;
+  Counter* loki_rejected_entries[kLokiRejectCount];
+  Counter* loki_invalid_utf8;
   Counter* refused[kTransportCount][kRefuseReasonCount];
   Counter* bytes_in[kTransportCount];
   Gauge* in_flight[kTransportCount];
@@ -189,6 +191,15 @@ OtlpReceiver::OtlpReceiver(const OtlpReceiverOptions& options, std::unique_ptr<S
       "otlp_recv_prom_rw_native_histograms_total",
       "Native histogram samples in accepted remote-write requests (not stored by telkit yet; forwarded "
       "as received unless bad series had to be removed).");
+  for (int r = 0; r < kLokiRejectCount; ++r) {
+    c.loki_rejected_entries[r] = &registry.AddCounter(
+        "otlp_recv_loki_rejected_entries_total",
+        "Loki push entries dropped from accepted requests (answered 400 with the first reason), by reason.",
+        {{"reason", std::string(LokiRejectName(static_cast<LokiReject>(r)))}});
+  }
+  c.loki_invalid_utf8 = &registry.AddCounter(
+      "otlp_recv_loki_invalid_utf8_total",
+      "Invalid UTF-8 sequences in Loki push labels, lines and structured metadata, replaced by U+FFFD.");
   c.queue_frames = &registry.AddGauge("otlp_recv_queue_frames", "Frames waiting for the output.");
   c.queue_bytes = &registry.AddGauge("otlp_recv_queue_bytes",
                                      "Payload bytes waiting for the output, the frame being written included.");
@@ -379,6 +390,79 @@ ExportOutcome OtlpReceiver::ExportRemoteWrite(ExportRequest request) {
       }
     }
     c.prom_rw_dropped_histograms->Increment(static_cast<uint64_t>(decoded->dropped_native_histograms));
+  }
+  return outcome;
+}
+
+ExportOutcome OtlpReceiver::ExportLokiPush(ExportRequest request) {
+  request.signal = Signal::kLogs;
+  counters_->bytes_in[static_cast<int>(request.transport)]->Increment(request.body.size());
+  if (draining_.load()) return Refuse(request, RefuseReason::kDraining, "receiver is shutting down, retry later");
+  if (request.body.size() > options_.max_request_bytes) {
+    return Refuse(request, RefuseReason::kTooLarge,
+                  fmt::format("request body of {} bytes exceeds the limit of {} bytes", request.body.size(),
+                              options_.max_request_bytes));
+  }
+  const bool json = request.format == PayloadFormat::kJson;
+  std::string bytes;
+  if (request.encoding == ContentEncoding::kIdentity && json) {
+    bytes = std::move(request.body);
+  } else {
+    Result<std::string> inflated = InvalidArgumentError("");
+    std::string_view what;
+    if (!json && (request.encoding == ContentEncoding::kSnappy || request.encoding == ContentEncoding::kIdentity)) {
+      what = "snappy";
+      inflated = SnappyDecompress(request.body, options_.max_decompressed_bytes);
+    } else if (json && request.encoding == ContentEncoding::kGzip) {
+      what = "gzip";
+      inflated = GzipDecompress(request.body, options_.max_decompressed_bytes);
+    } else if (json && request.encoding == ContentEncoding::kDeflate) {
+      what = "deflate";
+      inflated = ZlibDeflateDecompress(request.body, options_.max_decompressed_bytes);
+    } else {
+      return Refuse(request, RefuseReason::kUnsupportedEncoding,
+                    json ? "JSON push bodies take Content-Encoding gzip, deflate or none"
+                         : "protobuf push bodies are snappy-compressed; Content-Encoding must be snappy or none");
+    }
+    if (!inflated.ok()) {
+      if (inflated.status().code() == StatusCode::kResourceExhausted) {
+        return Refuse(request, RefuseReason::kDecompressedTooLarge,
+                      fmt::format("request body decompresses to more than {} bytes", options_.max_decompressed_bytes));
+      }
+      return Refuse(request, RefuseReason::kBadData,
+                    fmt::format("invalid {} body: {}", what, inflated.status().message()));
+    }
+    bytes = std::move(inflated).value();
+    request.body = std::string();
+  }
+  if (bytes.size() > options_.max_decompressed_bytes) {
+    return Refuse(request, RefuseReason::kDecompressedTooLarge,
+                  fmt::format("push body of {} bytes exceeds the limit of {} bytes", bytes.size(),
+                              options_.max_decompressed_bytes));
+  }
+  Result<DecodedLokiPush> decoded =
+      json ? DecodeLokiPushJson(bytes, options_.loki) : DecodeLokiPushProtobuf(bytes, options_.loki);
+  if (!decoded.ok()) return Refuse(request, RefuseReason::kBadData, decoded.status().message());
+  const int64_t entries = decoded->entries + decoded->rejected_entries;
+  if (entries > options_.max_items_per_request) {
+    return Refuse(request, RefuseReason::kTooManyItems,
+                  fmt::format("request holds {} entries, more than the limit of {}", entries,
+                              options_.max_items_per_request));
+  }
+  ExportOutcome outcome;
+  outcome.accepted_items = decoded->entries;
+  outcome.rejected_items = decoded->rejected_entries;
+  outcome.rejected_message = decoded->first_error;
+  std::string payload = decoded->entries > 0 ? LokiPushToOtlpLogs(*decoded) : std::string();
+  outcome = Enqueue(request, std::move(payload), std::move(outcome), /*forward_empty=*/false);
+  if (outcome.status.ok()) {  // a refused request is retried: count it then
+    Counters& c = *counters_;
+    for (int r = 0; r < kLokiRejectCount; ++r) {
+      if (decoded->rejected_by_reason[r] > 0) {
+        c.loki_rejected_entries[r]->Increment(static_cast<uint64_t>(decoded->rejected_by_reason[r]));
+      }
+    }
+    c.loki_invalid_utf8->Increment(static_cast<uint64_t>(decoded->invalid_utf8));
   }
   return outcome;
 }

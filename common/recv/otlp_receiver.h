@@ -1,5 +1,11 @@
 // The transport-independent core of otlp-recv: what happens to one OTLP
 // export request, whichever front end (OTLP/HTTP, OTLP/gRPC) received it.
+// Loki pushes (POST /loki/api/v1/push) become OTLP logs frames:
+//
+//   body --limits--> snappy (protobuf) or gzip/deflate (JSON), bounded
+//        --> DecodeLokiPush* (judge every stream and entry, repair UTF-8)
+//        --> LokiPushToOtlpLogs --> the same queue, as one logs frame
+//
 // Prometheus remote write 1.0 (signal prom-rw, from POST /api/v1/write) takes
 // the same path with its own validation:
 //
@@ -43,6 +49,7 @@
 #include "common/admin/metrics_registry.h"
 #include "common/base/status.h"
 #include "common/otlp/signal.h"
+#include "common/recv/loki_push.h"
 #include "common/stream/format.h"
 #include "common/stream/stream_output.h"
 
@@ -102,6 +109,8 @@ struct OtlpReceiverOptions {
   int retry_after_seconds = 2;
   // Refuse string fields that are not valid UTF-8 (protobuf's own rule).
   bool check_utf8 = true;
+  // Per-stream and per-entry limits of the Loki push API.
+  LokiPushLimits loki;
 };
 
 // Checks that the limits are positive and consistent
@@ -145,6 +154,13 @@ class OtlpReceiver {
 
   // Validates, converts and queues one request; never blocks on the output.
   ExportOutcome Export(ExportRequest request);
+
+  // The same for a Loki push body (request.signal is ignored: logs).
+  // request.format: kJson, or kProtobuf (a snappy block); request.encoding:
+  // identity, gzip or deflate for JSON, identity or snappy for protobuf.
+  // Accepted with rejected_items > 0 when some entries were dropped
+  // (rejected_message: the first reason, in Loki's words).
+  ExportOutcome ExportLokiPush(ExportRequest request);
 
   // Counts a refusal a front end decided without calling Export.
   void CountRefusal(Transport transport, RefuseReason reason);

@@ -19,7 +19,7 @@ teardown() {
 }
 
 @test "plain text lines from stdin are stored and queried back in order" {
-  printf 'first line\nsecond ERROR line\nthird line\n' | "$LI" --data "$T/db" --labels job=app,host=h1 --admin none
+  printf 'first line\nsecond ERROR line\nthird line\n' | "$LI" --data "$T/db" --labels job=app,host=h1 --admin-listen none
   run "$LI" query --data "$T/db" '{job="app"}'
   assert_success
   assert_equal "${#lines[@]}" 3
@@ -42,7 +42,7 @@ teardown() {
     echo "not json at all"
     echo "{\"ts\":\"$(date -u -d @"$NOW" +%Y-%m-%dT%H:%M:%SZ)\",\"MESSAGE\":\"rfc3339 time\"}"
   } >"$T/journal.json"
-  run "$LI" --data "$T/db" --labels job=journal --json --message-field MESSAGE --admin none "$T/journal.json"
+  run "$LI" --data "$T/db" --labels job=journal --json --message-field MESSAGE --admin-listen none "$T/journal.json"
   assert_success
   assert_output --partial '3 lines read, 3 stored, 0 refused, 0 duplicates, 1 not JSON'
   run "$LI" query --data "$T/db" '{job="journal"}' --contains nginx --format jsonl
@@ -60,7 +60,7 @@ teardown() {
   tr -d '\n' <"$TELKIT_REPO_DIR/tests/testdata/otlp/traces.json" >>"$T/logs.jsonl"
   echo >>"$T/logs.jsonl"
   "$TELCAT" --from-json -o "$T/in.stream" "$T/logs.jsonl"
-  run "$LI" --data "$T/db" --in "$T/in.stream" --admin none --retention 0
+  run "$LI" --data "$T/db" --in "$T/in.stream" --admin-listen none --retention 0
   assert_success
   run "$LI" query --data "$T/db" '{service_name="checkout"}' --format jsonl --limit 0
   assert_success
@@ -80,7 +80,7 @@ teardown() {
   tr -d '\n' <"$TELKIT_REPO_DIR/tests/testdata/otlp/logs.json" >"$T/logs.jsonl"
   echo >>"$T/logs.jsonl"
   "$TELCAT" --from-json -o "$T/in.stream" "$T/logs.jsonl"
-  start_daemon log-ingest --data "$T/db" --in "listen:unix:$T/logs.sock" --admin 127.0.0.1:0 --retention 0
+  start_daemon log-ingest --data "$T/db" --in "listen:unix:$T/logs.sock" --admin-listen 127.0.0.1:0 --retention 0
   wait_for_log 'admin endpoint on'
   ADMIN_PORT=$(log_port 'admin endpoint on')
   wait_until 100 test -S "$T/logs.sock"
@@ -106,13 +106,13 @@ teardown() {
     head -c 300000 /dev/zero | tr '\0' 'x'
     echo
     printf 'bad \xff\xfe utf8\n'
-  } | "$LI" --data "$T/db" --labels job=bad --admin none --max-line-bytes 1000 2>"$T/err"
+  } | "$LI" --data "$T/db" --labels job=bad --admin-listen none --max-line-bytes 1000 2>"$T/err"
   grep -q '3 lines read, 2 stored, 1 refused' "$T/err"
   run "$LI" query --data "$T/db" '{job="bad"}'
   assert_line --index 1 --partial $'bad \xef\xbf\xbd\xef\xbf\xbd utf8'
   # Input that is not a stream at all: a clear error, exit 1.
   head -c 5000 /dev/urandom >"$T/garbage.stream"
-  run "$LI" --data "$T/db2" --in "$T/garbage.stream" --admin none
+  run "$LI" --data "$T/db2" --in "$T/garbage.stream" --admin-listen none
   assert_failure 1
   assert_output --partial 'not a telkit stream'
 }
@@ -121,13 +121,27 @@ teardown() {
   run "$LI" --labels job=x
   assert_failure 2
   assert_output --partial 'log-ingest: error: --data is required'
-  run "$LI" --data "$T/db" --labels 'bad-name=x' --admin none
+  run "$LI" --data "$T/db" --labels 'bad-name=x' --admin-listen none
   assert_failure 2
-  run "$LI" --data "$T/db" --labels job=x --retention 7x --admin none
+  run "$LI" --data "$T/db" --labels job=x --retention 7x --admin-listen none
   assert_failure 2
   run "$LI" query --data "$T/db" '{job=""}'
   assert_failure 2
   assert_output --partial 'selector'
   run "$LI" query --data "$T/db" '{job="x"}' --start yesterday
   assert_failure 2
+}
+
+@test "--admin-listen like every daemon; --admin still works, warns and is not in --help" {
+  run "$LI" --help
+  assert_success
+  assert_output --partial '--admin-listen'
+  refute_output --regexp '--admin[^-]'
+  printf 'one\n' | "$LI" --data "$T/db" --labels job=old --admin none 2>"$T/err"
+  grep -q -- '--admin is deprecated; use --admin-listen' "$T/err"
+  run "$LI" query --data "$T/db" '{job="old"}'
+  assert_output --partial 'one'
+  run "$LI" --data "$T/db" --labels job=x --admin-listen nonsense
+  assert_failure 2
+  assert_output --partial -- '--admin-listen'
 }

@@ -69,7 +69,7 @@ logql_checks() {
 logs_run() {
   local name=$1 dir=$2 proto=$3; shift 3
   local data=$WORK/$name.db sock=$WORK/$name.sock
-  "$INGEST" --data "$data" --in "listen:unix:$sock" --admin none --retention 0 >"$WORK/$name.ingest.log" 2>&1 &
+  "$INGEST" --data "$data" --in "listen:unix:$sock" --admin-listen none --retention 0 >"$WORK/$name.ingest.log" 2>&1 &
   local ingest_pid=$!
   PIDS+=("$ingest_pid")
   local i

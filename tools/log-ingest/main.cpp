@@ -35,6 +35,7 @@ struct Flags {
   std::string message_field;
   std::vector<std::string> files;
   std::string admin = "127.0.0.1:8891";
+  std::string admin_deprecated;  // --admin, the old spelling of --admin-listen
   std::vector<std::string> index_attributes;
   std::string retention = "7d";
   uint64_t retention_bytes = 0;
@@ -61,7 +62,9 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_flag("--json", f.json, "Plain mode: lines are JSON objects");
   app.add_option("--time-field", f.time_field, "Plain JSON: timestamp field (default: auto)")->type_name("NAME");
   app.add_option("--message-field", f.message_field, "Plain JSON: field stored as the line")->type_name("NAME");
-  app.add_option("--admin", f.admin, "Admin endpoint HOST:PORT, or 'none'")->capture_default_str();
+  app.add_option("--admin-listen", f.admin, "Admin endpoint HOST:PORT, or 'none'")->capture_default_str();
+  // Deprecated spelling, kept working but not shown in --help.
+  app.add_option("--admin", f.admin_deprecated, "Deprecated: --admin-listen")->group("");
   app.add_option("--index-attribute", f.index_attributes, "OTLP resource attribute to index (repeatable)")
       ->type_name("NAME")
       ->delimiter(',');
@@ -70,7 +73,7 @@ void Declare(CLI::App& app, Flags& f) {
       ->capture_default_str();
   app.add_option("--max-line-bytes", f.max_line_bytes, "Refuse longer lines")->capture_default_str();
   app.add_option("--max-streams", f.max_streams, "Refuse new streams beyond this (0: off)")->capture_default_str();
-  app.add_option("--rate-limit", f.rate_limit, "Ingestion limit in bytes/s (0: off)")->capture_default_str();
+  app.add_option("--rate-limit", f.rate_limit, "Ingest at most bytes/s; waits beyond (0: off)")->capture_default_str();
   app.add_option("--chunk-bytes", f.chunk_bytes, "Raw bytes that cut a chunk")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -157,9 +160,13 @@ int Run(Flags& f) {
   config.data_dir = f.data;
   config.inputs = f.inputs;
   config.mapping.index_attributes = f.index_attributes;
+  if (!f.admin_deprecated.empty()) {
+    spdlog::warn("--admin is deprecated; use --admin-listen");
+    f.admin = f.admin_deprecated;
+  }
   if (f.admin != "none" && !f.admin.empty()) {
     auto a = telkit::ParseListenAddress(f.admin);
-    if (!a.ok()) return Usage("--admin: " + a.status().message());
+    if (!a.ok()) return Usage("--admin-listen: " + a.status().message());
     config.admin = *a;
   }
   if (f.retention == "0") {
