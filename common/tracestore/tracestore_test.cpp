@@ -187,6 +187,80 @@ TEST(SpanRecord, LimitsAndBadIds) {
   EXPECT_EQ(rs.scope_spans(0).spans(0).attributes(0).value().string_value(), std::string(10, 'x'));
 }
 
+// The wire-format walk gives what the message-based path gives, and
+// refuses what protobuf's parser refuses.
+TEST(SpanRecord, FastSplitMatchesMessagePath) {
+  ExportTraceServiceRequest req;
+  req.ParseFromString(Request(Trace(1, 3)) + Request(Trace(2, 2)));
+  auto* rs = req.mutable_resource_spans(0);
+  rs->set_schema_url("https://opentelemetry.io/schemas/1.21.0");
+  rs->mutable_scope_spans(0)->set_schema_url("scope-url");
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("peer.service");
+  kv->mutable_value()->set_int_value(-7);
+  auto* sp = rs->mutable_scope_spans(0)->mutable_spans(0);
+  auto* a = sp->add_attributes();
+  a->set_key("http.status_code");
+  a->mutable_value()->set_double_value(0.5);
+  a = sp->add_attributes();
+  a->set_key("db.system");
+  a->mutable_value()->set_bool_value(true);
+  a = sp->add_attributes();
+  a->set_key("rpc.method");
+  a->mutable_value()->mutable_array_value()->add_values()->set_string_value("x");
+  sp->mutable_status()->set_message("boom");
+  sp->mutable_status()->set_code(pb::trace::v1::Status::STATUS_CODE_ERROR);
+  sp->set_kind(pb::trace::v1::Span::SPAN_KIND_CLIENT);
+  req.mutable_resource_spans(1)->mutable_scope_spans(0)->mutable_spans(0)->set_span_id("short");  // invalid
+  std::string bytes = req.SerializeAsString();
+  std::vector<SpanRecord> fast, slow;
+  SplitStats fs, ss;
+  ASSERT_TRUE(SplitTraceRequest(bytes, {}, &fast, &fs).ok());
+  ASSERT_TRUE(SplitTraceRequestSlow(bytes, {}, &slow, &ss).ok());
+  ASSERT_EQ(fast.size(), 4u);
+  ASSERT_EQ(fast.size(), slow.size());
+  EXPECT_EQ(fs.spans, ss.spans);
+  EXPECT_EQ(fs.invalid_spans, 1u);
+  for (size_t i = 0; i < fast.size(); ++i) {
+    EXPECT_EQ(fast[i].otlp, slow[i].otlp) << i;
+    EXPECT_EQ(fast[i].trace_id, slow[i].trace_id);
+    EXPECT_EQ(fast[i].span_id, slow[i].span_id);
+    EXPECT_EQ(fast[i].parent_span_id, slow[i].parent_span_id);
+    EXPECT_EQ(fast[i].service, slow[i].service);
+    EXPECT_EQ(fast[i].name, slow[i].name);
+    EXPECT_EQ(fast[i].kind, slow[i].kind);
+    EXPECT_EQ(fast[i].status, slow[i].status);
+    EXPECT_EQ(fast[i].start_ns, slow[i].start_ns);
+    EXPECT_EQ(fast[i].end_ns, slow[i].end_ns);
+    EXPECT_EQ(fast[i].attributes, slow[i].attributes) << i;
+  }
+  EXPECT_EQ(fast[0].status, 2);
+  EXPECT_EQ(fast[0].attributes,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"http.method", "GET"}, {"http.status_code", "0.5"}, {"db.system", "true"}, {"peer.service", "-7"}}));
+  // Invalid UTF-8 in a span name, an event name or a nested attribute value:
+  // refused as the parser refuses it.
+  for (int where = 0; where < 3; ++where) {
+    ExportTraceServiceRequest bad = req;
+    auto* s0 = bad.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0);
+    std::string invalid = "ok\xc3\x28";
+    if (where == 0) s0->set_name(invalid);
+    if (where == 1) s0->mutable_events(0)->set_name(invalid);
+    if (where == 2) s0->mutable_attributes(3)->mutable_value()->mutable_array_value()->mutable_values(0)->set_string_value(invalid);
+    std::string b;
+    bad.SerializePartialToString(&b);
+    std::vector<SpanRecord> out;
+    SplitStats st;
+    EXPECT_EQ(SplitTraceRequest(b, {}, &out, &st).code(), StatusCode::kInvalidArgument) << where;
+    EXPECT_TRUE(out.empty());
+  }
+  // Truncated bytes: both paths refuse, nothing is added.
+  std::vector<SpanRecord> out;
+  SplitStats st;
+  EXPECT_FALSE(SplitTraceRequest(std::string_view(bytes).substr(0, bytes.size() - 3), {}, &out, &st).ok());
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(SpanRecord, HexIds) {
   EXPECT_EQ(HexId(std::string("\x01\xab", 2)), "01ab");
   EXPECT_EQ(ParseHexId("01AB").value(), std::string("\x01\xab", 2));
