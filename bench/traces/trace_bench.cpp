@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <ctime>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,6 +26,12 @@ namespace pb = opentelemetry::proto;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 double CpuSeconds() {
   rusage u;
@@ -113,6 +121,7 @@ int main(int argc, char** argv) {
   std::string dir = argc > 1 ? argv[1] : "/tmp/trace_bench";
   uint64_t target = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 300000;
   int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  int zstd_level = argc > 4 ? std::atoi(argv[4]) : telkit::TraceStoreOptions().zstd_level;
   std::filesystem::remove_all(dir);
   std::mt19937_64 rng(42);
   std::vector<std::string> requests, ids;
@@ -136,6 +145,7 @@ int main(int argc, char** argv) {
 
   telkit::TraceStoreOptions o;
   o.idle_ns = 0;
+  o.zstd_level = zstd_level;
   auto store = telkit::TraceStore::Open(telkit::DefaultFileSystem(), dir, o);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
@@ -145,17 +155,31 @@ int main(int argc, char** argv) {
   auto w0 = Clock::now();
   std::vector<std::thread> ts;
   std::atomic<size_t> next{0};
+  std::mutex split_mu;
+  double append_cpu = 0, cut_cpu = 0;
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&] {
+      double a = 0, c = 0;
       for (size_t i; (i = next.fetch_add(1)) < batches.size();) {
+        double c0 = ThreadCpuSeconds();
         if (!(*store)->Append(batches[i]).ok()) std::abort();
-        if (i % 200 == 199) (void)(*store)->CutIdle();  // the daemon's cutter, inline
+        double c1 = ThreadCpuSeconds();
+        a += c1 - c0;
+        if (i % 200 == 199) {
+          (void)(*store)->CutIdle();  // the daemon's cutter, inline
+          c += ThreadCpuSeconds() - c1;
+        }
       }
+      std::lock_guard<std::mutex> l(split_mu);
+      append_cpu += a;
+      cut_cpu += c;
     });
   }
   for (auto& t : ts) t.join();
+  double c0 = ThreadCpuSeconds();
   auto cut = (*store)->CutAll();
   if (!cut.ok()) std::abort();
+  cut_cpu += ThreadCpuSeconds() - c0;
   double wall = std::chrono::duration<double>(Clock::now() - w0).count();
   double cpu = CpuSeconds() - cpu0;
   uint64_t disk = 0;
@@ -168,6 +192,8 @@ int main(int argc, char** argv) {
               ids.size(), batches.size(), double(bytes_in) / spans);
   std::printf("| ingest into durable storage (%d threads) | %.0f spans/s wall, %.2f s |\n", threads, spans / wall, wall);
   std::printf("| CPU per 1M spans | %.2f CPU s (%.0f spans/s per core) |\n", cpu / spans * 1e6, spans / cpu);
+  std::printf("| of which Append / block cuts (thread CPU) | %.2f / %.2f CPU s per 1M spans |\n",
+              append_cpu / spans * 1e6, cut_cpu / spans * 1e6);
   std::printf("| bytes on disk per span (blocks + catalogue + WAL) | %.1f B (blocks alone %.1f B) |\n",
               double(disk) / spans, double(st.block_bytes) / spans);
   std::printf("| WAL commits (group commit) | %llu for %zu appends |\n", (unsigned long long)st.wal.commits,

@@ -131,14 +131,12 @@ size_t TraceBlockIndex::MemoryBytes() const {
 uint32_t TraceBlockIndexBuilder::Intern(std::string_view s) {
   if (index_.strings.empty()) {
     index_.strings.emplace_back();
-    ids_.emplace("", 0);
+    ids_.reserve(1024);
+    ids_.emplace(std::string_view(), 0);
   }
-  auto it = ids_.find(std::string(s));
-  if (it != ids_.end()) return it->second;
-  auto id = static_cast<uint32_t>(index_.strings.size());
-  index_.strings.emplace_back(s);
-  ids_.emplace(std::string(s), id);
-  return id;
+  auto [it, fresh] = ids_.try_emplace(s, static_cast<uint32_t>(index_.strings.size()));
+  if (fresh) index_.strings.emplace_back(s);
+  return it->second;
 }
 
 void TraceBlockIndexBuilder::AddTrace(std::string_view trace_id, uint64_t offset, uint32_t length,

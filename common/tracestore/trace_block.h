@@ -86,7 +86,8 @@ struct TraceBlockIndex {
   size_t MemoryBytes() const;
 };
 
-// Builds the index frame while a block is written.
+// Builds the index frame while a block is written. The dictionary refers
+// to the strings of the spans added: they must outlive the builder.
 class TraceBlockIndexBuilder {
  public:
   // Adds one trace: its frame's place in the file and its spans (sorted as
@@ -100,7 +101,7 @@ class TraceBlockIndexBuilder {
  private:
   uint32_t Intern(std::string_view s);
   TraceBlockIndex index_;
-  std::unordered_map<std::string, uint32_t> ids_;
+  std::unordered_map<std::string_view, uint32_t> ids_;  // views of the spans' strings
 };
 
 // The footer naming the index frame's place.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <set>
 
 #include "common/tracestore/trace_block.h"
@@ -18,7 +19,32 @@ int64_t WallNanos() {
 // Re-logged live spans are split into WAL records of at most this many bytes.
 constexpr size_t kCarryRecordBytes = 1 << 20;
 
+uint64_t SpanKey(const std::string& span_id) {
+  uint64_t k = 0;
+  std::memcpy(&k, span_id.data(), std::min<size_t>(8, span_id.size()));
+  return k;
+}
+
 }  // namespace
+
+bool TraceStore::LiveTrace::Has(const std::string& span_id) const {
+  if (spans.size() <= kLinearSpans) {
+    for (const SpanRecord& r : spans) {
+      if (r.span_id == span_id) return true;
+    }
+    return false;
+  }
+  return ids.count(SpanKey(span_id)) != 0;
+}
+
+void TraceStore::LiveTrace::Add(SpanRecord r) {
+  spans.push_back(std::move(r));
+  if (spans.size() == kLinearSpans + 1) {
+    for (const SpanRecord& s : spans) ids.insert(SpanKey(s.span_id));
+  } else if (spans.size() > kLinearSpans + 1) {
+    ids.insert(SpanKey(spans.back().span_id));
+  }
+}
 
 TraceStore::TraceStore(FileSystem* fs, std::string dir, TraceStoreOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(std::move(options)) {
@@ -125,7 +151,7 @@ void TraceStore::ApplyLocked(std::vector<SpanRecord>* spans, int64_t now) {
     LiveTrace& t = it->second;
     t.last_ns = now;
     bool refused = false;
-    if (t.by_span_id.count(r.span_id)) {
+    if (t.Has(r.span_id)) {
       stats_.spans_duplicate++;
       continue;
     } else if (options_.max_spans_per_trace != 0 && t.spans.size() >= options_.max_spans_per_trace) {
@@ -141,8 +167,7 @@ void TraceStore::ApplyLocked(std::vector<SpanRecord>* spans, int64_t now) {
     }
     if (options_.on_span && !replaying_) options_.on_span(r);
     t.bytes += r.otlp.size();
-    t.by_span_id.emplace(r.span_id, static_cast<uint32_t>(t.spans.size()));
-    t.spans.push_back(std::move(r));
+    t.Add(std::move(r));
     stats_.spans_stored++;
     stats_.live_spans++;
   }
@@ -205,8 +230,6 @@ Result<size_t> TraceStore::Cut(bool all) {
       std::sort(t.spans.begin(), t.spans.end(), [](const SpanRecord& a, const SpanRecord& b) {
         return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.span_id < b.span_id;
       });
-      t.by_span_id.clear();
-      for (size_t i = 0; i < t.spans.size(); ++i) t.by_span_id.emplace(t.spans[i].span_id, i);
     }
     Status s;
     auto wal_cut = wal_->CutSegment();
@@ -251,9 +274,7 @@ Result<size_t> TraceStore::Cut(bool all) {
       auto [it, fresh] = live_.try_emplace(tid, std::move(t));
       if (!fresh) {  // spans arrived meanwhile: merge
         for (SpanRecord& r : t.spans) {
-          if (it->second.by_span_id.emplace(r.span_id, it->second.spans.size()).second) {
-            it->second.spans.push_back(std::move(r));
-          }
+          if (!it->second.Has(r.span_id)) it->second.Add(std::move(r));
         }
       }
     }

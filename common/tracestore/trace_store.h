@@ -38,6 +38,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/base/status.h"
@@ -124,7 +125,12 @@ class TraceStore {
  private:
   struct LiveTrace {
     std::vector<SpanRecord> spans;
-    std::unordered_map<std::string, uint32_t> by_span_id;  // span id -> index (dedup)
+    // Span ids (8 bytes as an integer) for dedup, kept only past
+    // kLinearSpans spans: below, a scan of `spans` is cheaper than a set.
+    std::unordered_set<uint64_t> ids;
+    static constexpr size_t kLinearSpans = 32;
+    bool Has(const std::string& span_id) const;
+    void Add(SpanRecord r);
     uint64_t bytes = 0;
     int64_t last_ns = 0;
   };
