@@ -44,7 +44,17 @@ bool SpanMatches(const TraceSearchRequest& req, const SpanRecord& s) {
 Result<std::unique_ptr<TraceCatalogue>> TraceCatalogue::Open(const std::string& path, bool read_only) {
   std::unique_ptr<TraceCatalogue> c(new TraceCatalogue());
   TELKIT_ASSIGN_OR_RETURN(c->db_, SqliteDb::Open(path, read_only, "catalogue"));
-  if (!read_only) TELKIT_RETURN_IF_ERROR(c->db_->InitSchema(kSchema, kTraceCatalogueSchemaVersion));
+  if (!read_only) {
+    TELKIT_RETURN_IF_ERROR(c->db_->InitSchema(kSchema, kTraceCatalogueSchemaVersion));
+    return c;
+  }
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->db_->Prepare("PRAGMA user_version"));
+  SqliteStatementScope g(s);
+  int have = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+  if (have != kTraceCatalogueSchemaVersion) {
+    return UnimplementedError("catalogue '" + path + "' has schema version " + std::to_string(have) + ", want " +
+                              std::to_string(kTraceCatalogueSchemaVersion));
+  }
   return c;
 }
 

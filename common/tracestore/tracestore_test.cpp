@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -482,6 +483,25 @@ TEST(TraceReader, ForEachTraceWholeTracesByPrefilter) {
   int calls = 0;
   ASSERT_TRUE((*reader)->ForEachTrace(0, INT64_MAX, all, [&](std::span<const SpanRecord>) { return ++calls < 3; }).ok());
   EXPECT_EQ(calls, 3);
+}
+
+// A schema 1 catalogue (per-span rows, blocks without index) is refused by
+// the writer and by readers, with the version in the message.
+TEST(TraceCatalogue, RefusesSchemaOne) {
+  TempDir dir;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir.path() + "/catalogue.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); PRAGMA user_version=1",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = TraceStore::Open(DefaultFileSystem(), dir.path(), {});
+  EXPECT_EQ(store.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(store.status().ToString().find("schema version 1"), std::string::npos) << store.status().ToString();
+  auto reader = TraceReader::Open(dir.path());
+  EXPECT_EQ(reader.status().code(), StatusCode::kUnimplemented);
 }
 
 TEST(TraceStore, LiveThenBlockThenReopen) {
