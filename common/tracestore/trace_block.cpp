@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <memory>
 
@@ -11,6 +12,8 @@
 
 namespace telkit {
 namespace {
+
+static_assert(std::endian::native == std::endian::little, "block columns are read by copying little-endian arrays");
 
 void PutU32(std::string* out, uint32_t v) {
   char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
@@ -121,21 +124,19 @@ int64_t TraceBlockIndex::FindString(std::string_view s) const {
 }
 
 size_t TraceBlockIndex::MemoryBytes() const {
-  size_t n = sizeof(*this) + traces.size() * (sizeof(BlockTrace) + 16) + service.size() * 4 + name.size() * 4 +
-             kind.size() + status.size() + start_ns.size() * 8 + duration_ns.size() * 8 + attr_end.size() * 4 +
-             attrs.size() * 8;
-  for (const std::string& s : strings) n += sizeof(std::string) + s.capacity();
-  return n;
+  return sizeof(*this) + traces.size() * (sizeof(BlockTrace) + 16) + service.size() * 4 + name.size() * 4 +
+         kind.size() + status.size() + start_ns.size() * 8 + duration_ns.size() * 8 + attr_end.size() * 4 +
+         attrs.size() * 8 + strings.MemoryBytes();
 }
 
 uint32_t TraceBlockIndexBuilder::Intern(std::string_view s) {
   if (index_.strings.empty()) {
-    index_.strings.emplace_back();
+    index_.strings.push_back("");
     ids_.reserve(1024);
     ids_.emplace(std::string_view(), 0);
   }
   auto [it, fresh] = ids_.try_emplace(s, static_cast<uint32_t>(index_.strings.size()));
-  if (fresh) index_.strings.emplace_back(s);
+  if (fresh) index_.strings.push_back(s);
   return it->second;
 }
 
@@ -180,7 +181,8 @@ std::string EncodeTraceBlockIndexRaw(const TraceBlockIndex& x) {
   size_t n = x.service.size();
   raw.reserve(16 + x.traces.size() * kTraceIndexTraceBytes + n * 30 + x.attrs.size() * 8);
   PutU32(&raw, static_cast<uint32_t>(x.strings.size()));
-  for (const std::string& s : x.strings) {
+  for (size_t i = 0; i < x.strings.size(); ++i) {
+    std::string_view s = x.strings[i];
     PutU32(&raw, static_cast<uint32_t>(s.size()));
     raw.append(s);
   }
@@ -259,6 +261,15 @@ struct Cursor {
     pos += 8;
     return v;
   }
+  // A column of n fixed-width little-endian values, copied whole (the
+  // host is little-endian: static_assert below).
+  template <typename T>
+  void Column(std::vector<T>* out, size_t n) {
+    if (!Need(n * sizeof(T))) return;
+    out->resize(n);
+    std::memcpy(out->data(), d.data() + pos, n * sizeof(T));
+    pos += n * sizeof(T);
+  }
   std::string_view Bytes(size_t n) {
     if (!Need(n)) return {};
     std::string_view v = d.substr(pos, n);
@@ -274,8 +285,8 @@ Result<TraceBlockIndex> DecodeTraceBlockIndexRaw(std::string_view raw) {
   Cursor c{raw};
   uint32_t ns = c.U32();
   if (!c.ok || ns > raw.size() / 4) return DataLossError("trace block index: bad string count");
-  x.strings.reserve(ns);
-  for (uint32_t i = 0; i < ns && c.ok; ++i) x.strings.emplace_back(c.Bytes(c.U32()));
+  x.strings.reserve(ns, raw.size());
+  for (uint32_t i = 0; i < ns && c.ok; ++i) x.strings.push_back(c.Bytes(c.U32()));
   uint32_t nt = c.U32();
   if (!c.ok || nt > raw.size() / kTraceIndexTraceBytes) return DataLossError("trace block index: bad trace count");
   x.traces.resize(nt);
@@ -293,25 +304,20 @@ Result<TraceBlockIndex> DecodeTraceBlockIndexRaw(std::string_view raw) {
   }
   uint32_t n = c.U32();
   if (!c.ok || n > raw.size() / 30) return DataLossError("trace block index: bad span count");
-  x.service.resize(n);
-  x.name.resize(n);
-  x.start_ns.resize(n);
-  x.duration_ns.resize(n);
-  x.attr_end.resize(n);
-  for (uint32_t& v : x.service) v = c.U32();
-  for (uint32_t& v : x.name) v = c.U32();
-  std::string_view k = c.Bytes(n), s = c.Bytes(n);
-  x.kind.assign(k.begin(), k.end());
-  x.status.assign(s.begin(), s.end());
-  for (int64_t& v : x.start_ns) v = static_cast<int64_t>(c.U64());
-  for (uint64_t& v : x.duration_ns) v = c.U64();
-  for (uint32_t& v : x.attr_end) v = c.U32();
+  c.Column(&x.service, n);
+  c.Column(&x.name, n);
+  c.Column(&x.kind, n);
+  c.Column(&x.status, n);
+  c.Column(&x.start_ns, n);
+  c.Column(&x.duration_ns, n);
+  c.Column(&x.attr_end, n);
   uint32_t na = c.U32();
   if (!c.ok || na > raw.size() / 8) return DataLossError("trace block index: bad attribute count");
-  x.attrs.resize(na);
-  for (auto& [kk, vv] : x.attrs) {
-    kk = c.U32();
-    vv = c.U32();
+  static_assert(sizeof(std::pair<uint32_t, uint32_t>) == 8);
+  if (c.Need(size_t{na} * 8)) {
+    x.attrs.resize(na);
+    std::memcpy(static_cast<void*>(x.attrs.data()), raw.data() + c.pos, size_t{na} * 8);
+    c.pos += size_t{na} * 8;
   }
   if (!c.ok) return DataLossError("trace block index: truncated");
   if (c.pos != raw.size()) return DataLossError("trace block index: trailing bytes");

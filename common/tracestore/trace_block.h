@@ -64,9 +64,35 @@ struct BlockTrace {
   int64_t end_ns = 0;    // latest span end
 };
 
+// The dictionary of an index: strings in one buffer (no allocation per
+// string; a block may hold tens of thousands of distinct URL paths).
+class StringTable {
+ public:
+  size_t size() const { return end_.size(); }
+  bool empty() const { return end_.empty(); }
+  std::string_view operator[](size_t i) const {
+    size_t begin = i == 0 ? 0 : end_[i - 1];
+    return std::string_view(blob_).substr(begin, end_[i] - begin);
+  }
+  void push_back(std::string_view s) {
+    blob_.append(s);
+    end_.push_back(static_cast<uint32_t>(blob_.size()));
+  }
+  void reserve(size_t n, size_t bytes) {
+    end_.reserve(n);
+    blob_.reserve(bytes);
+  }
+  size_t MemoryBytes() const { return blob_.capacity() + end_.capacity() * 4; }
+  bool operator==(const StringTable&) const = default;
+
+ private:
+  std::string blob_;
+  std::vector<uint32_t> end_;  // string i is blob_[end_[i-1], end_[i])
+};
+
 // The decoded index frame of a block: everything search needs.
 struct TraceBlockIndex {
-  std::vector<std::string> strings;  // the dictionary; strings[0] == ""
+  StringTable strings;  // the dictionary; strings[0] == ""
   std::vector<BlockTrace> traces;    // sorted by trace id
   // Span columns, one entry per span, the spans of a trace together.
   std::vector<uint32_t> service;  // string id of resource service.name

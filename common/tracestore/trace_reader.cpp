@@ -194,7 +194,7 @@ void BlockTagNames(const TraceBlockIndex& x, std::set<std::string>* names) {
   for (const auto& kv : x.attrs) {
     if (!seen[kv.first]) {
       seen[kv.first] = true;
-      names->insert(x.strings[kv.first]);
+      names->emplace(x.strings[kv.first]);
     }
   }
 }
@@ -204,7 +204,7 @@ void BlockTagValues(const TraceBlockIndex& x, const std::string& tag, std::set<s
   auto add = [&](uint32_t id) {
     if (!seen[id]) {
       seen[id] = true;
-      values->insert(x.strings[id]);
+      values->emplace(x.strings[id]);
     }
   };
   if (tag == "service.name") {
