@@ -71,16 +71,24 @@ std::string EncodeTraceFrame(std::span<const SpanRecord* const> spans, int zstd_
 }
 
 namespace {
-Result<std::string> DecompressFrame(std::string_view frame) {
+// A decompressed frame: the buffer is not zero-filled first (decompression
+// writes every byte), which matters for multi-megabyte block indexes.
+struct RawFrame {
+  std::unique_ptr<char[]> data;
+  size_t size = 0;
+  std::string_view view() const { return std::string_view(data.get(), size); }
+};
+
+Result<RawFrame> DecompressFrame(std::string_view frame) {
   if (frame.size() < kTraceFrameHeaderBytes) return DataLossError("trace frame: short header");
   uint32_t clen = GetU32(frame.data()), crc = GetU32(frame.data() + 4), rlen = GetU32(frame.data() + 8);
   if (frame.size() - kTraceFrameHeaderBytes != clen) return DataLossError("trace frame: length mismatch");
   const char* c = frame.data() + kTraceFrameHeaderBytes;
   if (Crc32c(c, clen) != crc) return DataLossError("trace frame: checksum mismatch");
   if (rlen > kMaxTraceFrameRawBytes) return DataLossError("trace frame: raw length too large");
-  std::string raw(rlen, '\0');
+  RawFrame raw{std::make_unique_for_overwrite<char[]>(rlen == 0 ? 1 : rlen), rlen};
   static thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  size_t n = ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), c, clen);
+  size_t n = ZSTD_decompressDCtx(dctx.get(), raw.data.get(), rlen, c, clen);
   if (ZSTD_isError(n) || n != rlen) return DataLossError("trace frame: zstd: bad data");
   return raw;
 }
@@ -88,7 +96,8 @@ Result<std::string> DecompressFrame(std::string_view frame) {
 }  // namespace
 
 Result<std::vector<std::string>> DecodeTraceFrame(std::string_view frame) {
-  TELKIT_ASSIGN_OR_RETURN(std::string raw, DecompressFrame(frame));
+  TELKIT_ASSIGN_OR_RETURN(RawFrame frame_raw, DecompressFrame(frame));
+  std::string_view raw = frame_raw.view();
   std::vector<std::string> out;
   size_t pos = 0;
   while (pos < raw.size()) {
@@ -346,8 +355,8 @@ Result<TraceBlockIndex> DecodeTraceBlockIndexRaw(std::string_view raw) {
 }
 
 Result<TraceBlockIndex> DecodeTraceBlockIndex(std::string_view frame) {
-  TELKIT_ASSIGN_OR_RETURN(std::string raw, DecompressFrame(frame));
-  return DecodeTraceBlockIndexRaw(raw);
+  TELKIT_ASSIGN_OR_RETURN(RawFrame raw, DecompressFrame(frame));
+  return DecodeTraceBlockIndexRaw(raw.view());
 }
 
 Result<TraceBlockIndex> ReadTraceBlockIndex(FileSystem* fs, const std::string& path, uint64_t offset,
