@@ -2,7 +2,10 @@
 // HTTP and DB attributes) into a TraceStore on the real file system (WAL
 // fsyncs and blocks included), then trace-by-id and search latencies, from
 // the writer and from a TraceReader (another process's view).
-//   trace_bench [DIR] [SPANS=300000] [THREADS=2]
+//   trace_bench [DIR] [SPANS=300000] [THREADS=2] [ZSTD_LEVEL=3] [SEARCH_SPANS=0]
+//   trace_bench --search DIR TRACES   (the searches again, over a filled DIR)
+// SEARCH_SPANS > 0 then fills the store up to that many spans (generated as
+// they are appended, so memory stays bounded) and times searches over it.
 // Prints one table; see bench/traces/README.md.
 #include <sys/resource.h>
 
@@ -11,6 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <ctime>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,6 +29,12 @@ namespace pb = opentelemetry::proto;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 double CpuSeconds() {
   rusage u;
@@ -98,21 +109,146 @@ std::string MakeTrace(std::mt19937_64& rng, uint64_t t0, std::vector<std::string
   return req.SerializeAsString();
 }
 
+double ThreadCpuSeconds();
+
+// Wall latencies, and the reading thread's CPU time (on a loaded shared
+// machine the CPU figure is the one that compares across runs).
 struct Lat {
   std::vector<double> us;
+  double cpu0 = ThreadCpuSeconds();
   void Print(const char* what) {
+    double cpu_ms = (ThreadCpuSeconds() - cpu0) * 1000 / static_cast<double>(us.size());
     std::sort(us.begin(), us.end());
-    std::printf("| %-34s | p50 %.2f ms, p99 %.2f ms (%zu reads) |\n", what, us[us.size() / 2] / 1000,
-                us[us.size() * 99 / 100] / 1000, us.size());
+    std::printf("| %-34s | p50 %.2f ms, p99 %.2f ms wall; %.2f CPU ms per read (%zu reads) |\n", what,
+                us[us.size() / 2] / 1000, us[us.size() * 99 / 100] / 1000, cpu_ms, us.size());
   }
 };
+
+uint64_t CountSpans(const std::string& request) {
+  pb::collector::trace::v1::ExportTraceServiceRequest r;
+  r.ParseFromString(request);
+  uint64_t n = 0;
+  for (auto& rs : r.resource_spans()) n += rs.scope_spans(0).spans_size();
+  return n;
+}
+
+void TimeSearches(const std::string& dir, int64_t first, int64_t last);
+
+// Fills the store up to `total` spans (continuing the trace sequence), then
+// times searches over everything through a TraceReader.
+void SearchAtScale(telkit::TraceStore* store, const std::string& dir, uint64_t total, uint64_t spans, size_t traces,
+                   uint64_t t0, std::mt19937_64& rng) {
+  auto w0 = Clock::now();
+  std::vector<std::string> ids;
+  // 100 traces a request (fewer fsyncs: the fill is not what is measured),
+  // a cut every 2000 traces as in the measured phase.
+  for (uint64_t b = 1; spans < total; ++b) {
+    std::string batch;
+    for (int j = 0; j < 100; ++j) {
+      batch += MakeTrace(rng, t0 + (traces++) * 1'000'000, &ids);
+      ids.clear();
+    }
+    spans += CountSpans(batch);
+    if (!store->Append(batch).ok()) std::abort();
+    if (b % 20 == 0 && !store->CutIdle().ok()) std::abort();
+  }
+  if (!store->CutAll().ok()) std::abort();
+  double fill = std::chrono::duration<double>(Clock::now() - w0).count();
+  auto st = store->stats();
+  std::printf("| store for search | %llu spans, %zu traces, %llu blocks, %.1f B per span in blocks (filled in %.0f s) |\n",
+              (unsigned long long)spans, traces, (unsigned long long)st.blocks, double(st.block_bytes) / spans, fill);
+  TimeSearches(dir, static_cast<int64_t>(t0), static_cast<int64_t>(t0 + traces * 1'000'000ull + 1'000'000'000));
+}
+
+// Searches through a TraceReader over spans starting in [first, last).
+void TimeSearches(const std::string& dir, int64_t first, int64_t last) {
+  auto reader = telkit::TraceReader::Open(dir);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "%s\n", reader.status().ToString().c_str());
+    std::exit(1);
+  }
+  std::mt19937_64 pick(11);
+  auto time_search = [&](const char* what, int runs, auto make) {
+    Lat lat;
+    size_t found = 0;
+    for (int i = 0; i < runs; ++i) {
+      telkit::TraceSearchRequest q = make(i);
+      auto a = Clock::now();
+      auto r = (*reader)->Search(q);
+      lat.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+      if (!r.ok()) std::abort();
+      found += r->size();
+    }
+    lat.Print(what);
+    return found;
+  };
+  time_search("Search svc+name+min-dur, 60 s window", 20, [&](int i) {
+    telkit::TraceSearchRequest q;
+    q.service = kServices[1 + i % 5];
+    q.name = "SELECT orders";
+    q.min_duration_ns = 150'000'000;
+    q.start_ns = first + static_cast<int64_t>(pick() % static_cast<uint64_t>(last - first));
+    q.end_ns = q.start_ns + 60'000'000'000;
+    return q;
+  });
+  time_search("Search svc+status=error, all spans", 5, [&](int i) {
+    telkit::TraceSearchRequest q;
+    q.service = kServices[1 + i % 5];
+    q.status = 2;
+    q.start_ns = first;
+    q.end_ns = last;
+    return q;
+  });
+  time_search("Search http.route attr+min-dur, all", 5, [&](int i) {
+    telkit::TraceSearchRequest q;
+    q.attributes = {{"http.route", kRoutes[i % 5]}};
+    q.min_duration_ns = 199'000'000;
+    q.start_ns = first;
+    q.end_ns = last;
+    return q;
+  });
+  // ForEachTrace, the TraceQL engine's entry point: whole traces.
+  Lat each;
+  size_t traces_seen = 0, spans_seen = 0;
+  for (int i = 0; i < 3; ++i) {
+    telkit::TraceSearchRequest pre;
+    pre.service = "payments";
+    pre.status = 2;
+    pre.min_duration_ns = 190'000'000;
+    auto a = Clock::now();
+    telkit::Status s = (*reader)->ForEachTrace(first, last, pre, [&](std::span<const telkit::SpanRecord> t) {
+      traces_seen++;
+      spans_seen += t.size();
+      return true;
+    });
+    each.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+    if (!s.ok()) std::abort();
+  }
+  char what[96];
+  std::snprintf(what, sizeof what, "ForEachTrace payments+error+>190ms, all (%zu traces)", traces_seen / 3);
+  each.Print(what);
+  (void)spans_seen;
+  // Hook: a TraceQL row (tel-query's engine over ForEachTrace) goes here
+  // once the engine lands, e.g. { resource.service.name = "payments" &&
+  // status = error && duration > 190ms } timed the same way.
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--search") {
+    // Only the searches, over a store a previous run filled with SPANS traces.
+    uint64_t t0 = 1'700'000'000'000'000'000ull;
+    std::printf("| figure | value |\n|---|---|\n");
+    TimeSearches(argv[2], static_cast<int64_t>(t0),
+                 static_cast<int64_t>(t0 + std::strtoull(argv[3], nullptr, 10) * 1'000'000ull + 1'000'000'000));
+    return 0;
+  }
   std::string dir = argc > 1 ? argv[1] : "/tmp/trace_bench";
   uint64_t target = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 300000;
+  uint64_t search_spans = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 0;
   int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  int zstd_level = argc > 4 ? std::atoi(argv[4]) : telkit::TraceStoreOptions().zstd_level;
   std::filesystem::remove_all(dir);
   std::mt19937_64 rng(42);
   std::vector<std::string> requests, ids;
@@ -136,6 +272,7 @@ int main(int argc, char** argv) {
 
   telkit::TraceStoreOptions o;
   o.idle_ns = 0;
+  o.zstd_level = zstd_level;
   auto store = telkit::TraceStore::Open(telkit::DefaultFileSystem(), dir, o);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
@@ -145,17 +282,31 @@ int main(int argc, char** argv) {
   auto w0 = Clock::now();
   std::vector<std::thread> ts;
   std::atomic<size_t> next{0};
+  std::mutex split_mu;
+  double append_cpu = 0, cut_cpu = 0;
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&] {
+      double a = 0, c = 0;
       for (size_t i; (i = next.fetch_add(1)) < batches.size();) {
+        double c0 = ThreadCpuSeconds();
         if (!(*store)->Append(batches[i]).ok()) std::abort();
-        if (i % 200 == 199) (void)(*store)->CutIdle();  // the daemon's cutter, inline
+        double c1 = ThreadCpuSeconds();
+        a += c1 - c0;
+        if (i % 200 == 199) {
+          (void)(*store)->CutIdle();  // the daemon's cutter, inline
+          c += ThreadCpuSeconds() - c1;
+        }
       }
+      std::lock_guard<std::mutex> l(split_mu);
+      append_cpu += a;
+      cut_cpu += c;
     });
   }
   for (auto& t : ts) t.join();
+  double c0 = ThreadCpuSeconds();
   auto cut = (*store)->CutAll();
   if (!cut.ok()) std::abort();
+  cut_cpu += ThreadCpuSeconds() - c0;
   double wall = std::chrono::duration<double>(Clock::now() - w0).count();
   double cpu = CpuSeconds() - cpu0;
   uint64_t disk = 0;
@@ -168,11 +319,14 @@ int main(int argc, char** argv) {
               ids.size(), batches.size(), double(bytes_in) / spans);
   std::printf("| ingest into durable storage (%d threads) | %.0f spans/s wall, %.2f s |\n", threads, spans / wall, wall);
   std::printf("| CPU per 1M spans | %.2f CPU s (%.0f spans/s per core) |\n", cpu / spans * 1e6, spans / cpu);
+  std::printf("| of which Append / block cuts (thread CPU) | %.2f / %.2f CPU s per 1M spans |\n",
+              append_cpu / spans * 1e6, cut_cpu / spans * 1e6);
   std::printf("| bytes on disk per span (blocks + catalogue + WAL) | %.1f B (blocks alone %.1f B) |\n",
               double(disk) / spans, double(st.block_bytes) / spans);
   std::printf("| WAL commits (group commit) | %llu for %zu appends |\n", (unsigned long long)st.wal.commits,
               batches.size());
   Lat byid, byid_reader, search;
+  byid.cpu0 = ThreadCpuSeconds();
   std::mt19937_64 pick(7);
   for (int i = 0; i < 500; ++i) {
     const std::string& id = ids[pick() % ids.size()];
@@ -181,8 +335,10 @@ int main(int argc, char** argv) {
     byid.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
     if (!r.ok() || r->empty()) std::abort();
   }
+  byid.Print("trace by id (writer)");
   auto reader = telkit::TraceReader::Open(dir);
   if (!reader.ok()) std::abort();
+  byid_reader.cpu0 = ThreadCpuSeconds();
   for (int i = 0; i < 500; ++i) {
     const std::string& id = ids[pick() % ids.size()];
     auto a = Clock::now();
@@ -190,6 +346,8 @@ int main(int argc, char** argv) {
     byid_reader.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
     if (!r.ok() || r->empty()) std::abort();
   }
+  byid_reader.Print("trace by id (TraceReader)");
+  search.cpu0 = ThreadCpuSeconds();
   for (int i = 0; i < 20; ++i) {
     telkit::TraceSearchRequest q;
     q.service = kServices[1 + i % 5];
@@ -203,8 +361,7 @@ int main(int argc, char** argv) {
     search.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
     if (!r.ok()) std::abort();
   }
-  byid.Print("trace by id (writer)");
-  byid_reader.Print("trace by id (TraceReader)");
   search.Print("search svc+name+min-dur, 60 s, limit 20");
+  if (search_spans > spans) SearchAtScale(store->get(), dir, search_spans, spans, ids.size(), t0, rng);
   return 0;
 }

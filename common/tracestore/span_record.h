@@ -53,9 +53,17 @@ struct SplitStats {
 };
 
 // Splits a serialized ExportTraceServiceRequest. INVALID_ARGUMENT when the
-// bytes do not parse. Spans with bad ids are dropped and counted.
+// bytes do not parse. Spans with bad ids are dropped and counted. Walks the
+// wire format and slices the resource, scope and span bytes (no message
+// objects) unless an attribute value may need cutting.
 Status SplitTraceRequest(std::string_view request, const SpanLimits& limits, std::vector<SpanRecord>* out,
                          SplitStats* stats);
+
+// The same through protobuf message objects: what SplitTraceRequest falls
+// back to for requests its wire-format walk does not take (attribute values
+// to cut, malformed or unusual encodings). Exposed for tests.
+Status SplitTraceRequestSlow(std::string_view request, const SpanLimits& limits, std::vector<SpanRecord>* out,
+                             SplitStats* stats);
 
 // Fills the search fields of `record` from record.otlp (used when reading
 // blocks back). INVALID_ARGUMENT when otlp is not one ResourceSpans with one span.

@@ -1,7 +1,8 @@
 // TraceCatalogue: the trace store's SQLite catalogue (DIR/catalogue.db): the
-// block list, the trace-id index (block, frame offset and length per trace),
-// the search columns of every stored span, the indexed attributes per trace,
-// and the WAL position blocks cover. Schema: docs/format/tracestore-catalogue.md.
+// block list (with each block's time range and index frame), the trace-id
+// index (block, frame offset and length per trace) and the WAL position
+// blocks cover. The search columns live in the blocks' index frames
+// (trace_block.h), not here. Schema: docs/format/tracestore-catalogue.md.
 // WAL journal mode with synchronous=FULL: a committed transaction is durable
 // and read-only readers in other processes see consistent snapshots.
 //
@@ -23,7 +24,7 @@
 
 namespace telkit {
 
-inline constexpr int kTraceCatalogueSchemaVersion = 1;
+inline constexpr int kTraceCatalogueSchemaVersion = 2;
 
 struct TraceBlockInfo {
   uint64_t id = 0;
@@ -33,6 +34,8 @@ struct TraceBlockInfo {
   uint64_t bytes = 0;        // file size
   uint64_t traces = 0;
   uint64_t spans = 0;
+  uint64_t index_offset = 0;  // the block's index frame
+  uint64_t index_length = 0;
 };
 
 // One trace's frame in a block.
@@ -44,8 +47,6 @@ struct TraceFrameRef {
   int64_t start_ns = 0;
   int64_t end_ns = 0;
   uint32_t spans = 0;
-  std::string root_service;  // of the span without parent ("" when none here)
-  std::string root_name;
 };
 
 // Search conditions, all of which must hold for one span of a trace (the
@@ -95,21 +96,15 @@ class TraceCatalogue {
   Result<int64_t> Meta(const std::string& key, int64_t absent);
   Status SetMeta(const std::string& key, int64_t value);
 
-  // Adds a block, its traces' frames, their spans' search columns and
-  // indexed attributes. `spans[i]` belongs to frames[trace_of[i]].
-  Status AddBlock(const TraceBlockInfo& block, std::span<const TraceFrameRef> frames,
-                  std::span<const SpanRecord* const> spans, std::span<const uint32_t> trace_of);
+  // Adds a block and its traces' frames (the trace-id index).
+  Status AddBlock(const TraceBlockInfo& block, std::span<const TraceFrameRef> frames);
   Status RemoveBlock(uint64_t block);
   Result<std::vector<TraceBlockInfo>> Blocks();  // by id
 
+  // The blocks holding a span that may start in [start_ns, end_ns), by id.
+  Result<std::vector<TraceBlockInfo>> BlocksOverlapping(int64_t start_ns, int64_t end_ns);
+
   Result<std::vector<TraceFrameRef>> FindTrace(const std::string& trace_id);
-  // Matching traces in blocks, latest first, at most req.limit.
-  Result<std::vector<TraceSummary>> Search(const TraceSearchRequest& req);
-  // Tag names: the intrinsic ones and the indexed attributes seen.
-  Result<std::vector<std::string>> TagNames();
-  // Distinct values of a tag ("service.name", "name", "kind", "status" or an
-  // indexed attribute), sorted, at most `limit`.
-  Result<std::vector<std::string>> TagValues(const std::string& tag, size_t limit);
 
  private:
   TraceCatalogue() = default;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <set>
 
 #include "common/tracestore/trace_block.h"
@@ -18,7 +19,32 @@ int64_t WallNanos() {
 // Re-logged live spans are split into WAL records of at most this many bytes.
 constexpr size_t kCarryRecordBytes = 1 << 20;
 
+uint64_t SpanKey(const std::string& span_id) {
+  uint64_t k = 0;
+  std::memcpy(&k, span_id.data(), std::min<size_t>(8, span_id.size()));
+  return k;
+}
+
 }  // namespace
+
+bool TraceStore::LiveTrace::Has(const std::string& span_id) const {
+  if (spans.size() <= kLinearSpans) {
+    for (const SpanRecord& r : spans) {
+      if (r.span_id == span_id) return true;
+    }
+    return false;
+  }
+  return ids.count(SpanKey(span_id)) != 0;
+}
+
+void TraceStore::LiveTrace::Add(SpanRecord r) {
+  spans.push_back(std::move(r));
+  if (spans.size() == kLinearSpans + 1) {
+    for (const SpanRecord& s : spans) ids.insert(SpanKey(s.span_id));
+  } else if (spans.size() > kLinearSpans + 1) {
+    ids.insert(SpanKey(spans.back().span_id));
+  }
+}
 
 TraceStore::TraceStore(FileSystem* fs, std::string dir, TraceStoreOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(std::move(options)) {
@@ -125,7 +151,7 @@ void TraceStore::ApplyLocked(std::vector<SpanRecord>* spans, int64_t now) {
     LiveTrace& t = it->second;
     t.last_ns = now;
     bool refused = false;
-    if (t.by_span_id.count(r.span_id)) {
+    if (t.Has(r.span_id)) {
       stats_.spans_duplicate++;
       continue;
     } else if (options_.max_spans_per_trace != 0 && t.spans.size() >= options_.max_spans_per_trace) {
@@ -141,8 +167,7 @@ void TraceStore::ApplyLocked(std::vector<SpanRecord>* spans, int64_t now) {
     }
     if (options_.on_span && !replaying_) options_.on_span(r);
     t.bytes += r.otlp.size();
-    t.by_span_id.emplace(r.span_id, static_cast<uint32_t>(t.spans.size()));
-    t.spans.push_back(std::move(r));
+    t.Add(std::move(r));
     stats_.spans_stored++;
     stats_.live_spans++;
   }
@@ -205,8 +230,6 @@ Result<size_t> TraceStore::Cut(bool all) {
       std::sort(t.spans.begin(), t.spans.end(), [](const SpanRecord& a, const SpanRecord& b) {
         return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.span_id < b.span_id;
       });
-      t.by_span_id.clear();
-      for (size_t i = 0; i < t.spans.size(); ++i) t.by_span_id.emplace(t.spans[i].span_id, i);
     }
     Status s;
     auto wal_cut = wal_->CutSegment();
@@ -251,9 +274,7 @@ Result<size_t> TraceStore::Cut(bool all) {
       auto [it, fresh] = live_.try_emplace(tid, std::move(t));
       if (!fresh) {  // spans arrived meanwhile: merge
         for (SpanRecord& r : t.spans) {
-          if (it->second.by_span_id.emplace(r.span_id, it->second.spans.size()).second) {
-            it->second.spans.push_back(std::move(r));
-          }
+          if (!it->second.Has(r.span_id)) it->second.Add(std::move(r));
         }
       }
     }
@@ -281,54 +302,59 @@ Status TraceStore::WriteBlock(uint64_t id, const std::vector<std::pair<std::stri
   info.id = id;
   info.created_ns = Now();
   std::vector<TraceFrameRef> frames;
-  std::vector<const SpanRecord*> spans;
-  std::vector<uint32_t> trace_of;
+  frames.reserve(traces.size());
+  TraceBlockIndexBuilder index;
+  uint64_t spans = 0;
   {
     TELKIT_ASSIGN_OR_RETURN(auto file, fs_->NewWritableFile(path));
-    TELKIT_RETURN_IF_ERROR(file->Append(kTraceBlockMagic));
-    uint64_t offset = kTraceBlockMagic.size();
+    // Frames are gathered and written in ~1 MiB appends.
+    std::string buf(kTraceBlockMagic);
+    uint64_t offset = 0;
     bool first = true;
     std::vector<const SpanRecord*> ptrs;
     for (const auto& [tid, t] : traces) {
       ptrs.clear();
+      for (const SpanRecord& r : t.spans) ptrs.push_back(&r);
+      std::string frame = EncodeTraceFrame(ptrs, options_.zstd_level);
       TraceFrameRef f;
       f.trace_id = tid;
-      f.spans = static_cast<uint32_t>(t.spans.size());
-      bool tfirst = true;
-      for (const SpanRecord& r : t.spans) {
-        ptrs.push_back(&r);
-        spans.push_back(&r);
-        trace_of.push_back(static_cast<uint32_t>(frames.size()));
-        auto st = static_cast<int64_t>(r.start_ns), en = static_cast<int64_t>(r.end_ns);
-        f.start_ns = tfirst ? st : std::min(f.start_ns, st);
-        f.end_ns = tfirst ? en : std::max(f.end_ns, en);
-        tfirst = false;
-        if (r.parent_span_id.empty() && f.root_name.empty()) {
-          f.root_service = r.service;
-          f.root_name = r.name;
-        }
-      }
-      std::string frame = EncodeTraceFrame(ptrs, options_.zstd_level);
-      TELKIT_RETURN_IF_ERROR(file->Append(frame));
-      f.offset = offset;
+      f.offset = offset + buf.size();
       f.length = frame.size();
-      offset += frame.size();
+      index.AddTrace(tid, f.offset, static_cast<uint32_t>(f.length), ptrs);
+      const BlockTrace& bt = index.index().traces.back();
+      f.start_ns = bt.start_ns;
+      f.end_ns = bt.end_ns;
+      f.spans = bt.spans;
+      spans += bt.spans;
+      buf += frame;
+      if (buf.size() >= (1u << 20)) {
+        TELKIT_RETURN_IF_ERROR(file->Append(buf));
+        offset += buf.size();
+        buf.clear();
+      }
       info.min_start_ns = first ? f.start_ns : std::min(info.min_start_ns, f.start_ns);
       info.max_end_ns = first ? f.end_ns : std::max(info.max_end_ns, f.end_ns);
       first = false;
       frames.push_back(std::move(f));
     }
+    std::string index_frame = index.Finish(options_.zstd_level);
+    info.index_offset = offset + buf.size();
+    info.index_length = index_frame.size();
+    buf += index_frame;
+    buf += EncodeTraceBlockFooter(info.index_offset, info.index_length);
+    TELKIT_RETURN_IF_ERROR(file->Append(buf));
+    offset += buf.size();
     TELKIT_RETURN_IF_ERROR(file->Sync());
     TELKIT_RETURN_IF_ERROR(file->Close());
     info.bytes = offset;
   }
   TELKIT_RETURN_IF_ERROR(fs_->SyncDir(blocks_dir));
   info.traces = frames.size();
-  info.spans = spans.size();
+  info.spans = spans;
   {
     std::lock_guard<std::mutex> c(cat_mu_);
     TELKIT_RETURN_IF_ERROR(catalogue_->Begin());
-    Status s = catalogue_->AddBlock(info, frames, spans, trace_of);
+    Status s = catalogue_->AddBlock(info, frames);
     if (s.ok()) s = catalogue_->SetWalStart(wal_start);
     if (s.ok()) s = catalogue_->Commit();
     if (!s.ok()) {
@@ -336,6 +362,7 @@ Status TraceStore::WriteBlock(uint64_t id, const std::vector<std::pair<std::stri
       return s;
     }
   }
+  cache_.Put(info, std::make_shared<const TraceBlockIndex>(index.index()));
   std::lock_guard<std::mutex> l(live_mu_);
   stats_.blocks_written++;
   stats_.blocks++;
@@ -426,44 +453,64 @@ Result<std::vector<TraceSummary>> TraceStore::Search(const TraceSearchRequest& r
     }
     live = SearchSpans(req, ptrs);
   }
-  std::lock_guard<std::mutex> c(cat_mu_);
-  TELKIT_ASSIGN_OR_RETURN(auto blocks, catalogue_->Search(req));
+  std::vector<TraceBlockInfo> infos;
+  {
+    std::lock_guard<std::mutex> c(cat_mu_);
+    TELKIT_ASSIGN_OR_RETURN(infos, catalogue_->BlocksOverlapping(req.start_ns, req.end_ns));
+  }
+  std::vector<TraceSummary> blocks;
+  const std::string blocks_dir = JoinPath(dir_, "blocks");
+  for (const TraceBlockInfo& b : infos) {
+    auto x = cache_.Get(fs_, blocks_dir, b);
+    if (!x.ok() && x.status().code() == StatusCode::kNotFound) continue;  // removed by retention meanwhile
+    if (!x.ok()) return x.status();
+    SearchBlockIndex(req, **x, &blocks);
+  }
   return MergeSummaries(std::move(blocks), live, req.limit);
+}
+
+Result<std::vector<TraceBlockInfo>> TraceStore::AllBlocks() {
+  std::lock_guard<std::mutex> c(cat_mu_);
+  return catalogue_->Blocks();
 }
 
 Result<std::vector<std::string>> TraceStore::TagNames() {
   std::set<std::string> names;
-  {
-    std::lock_guard<std::mutex> c(cat_mu_);
-    TELKIT_ASSIGN_OR_RETURN(auto b, catalogue_->TagNames());
-    names.insert(b.begin(), b.end());
+  TELKIT_ASSIGN_OR_RETURN(auto infos, AllBlocks());
+  const std::string blocks_dir = JoinPath(dir_, "blocks");
+  for (const TraceBlockInfo& b : infos) {
+    auto x = cache_.Get(fs_, blocks_dir, b);
+    if (!x.ok() && x.status().code() == StatusCode::kNotFound) continue;
+    if (!x.ok()) return x.status();
+    BlockTagNames(**x, &names);
   }
-  std::lock_guard<std::mutex> l(live_mu_);
-  for (const auto& [tid, t] : live_) {
-    for (const SpanRecord& r : t.spans) {
-      for (const auto& kv : r.attributes) names.insert(kv.first);
+  {
+    std::lock_guard<std::mutex> l(live_mu_);
+    for (const auto& [tid, t] : live_) {
+      for (const SpanRecord& r : t.spans) {
+        for (const auto& kv : r.attributes) names.insert(kv.first);
+      }
     }
   }
-  return std::vector<std::string>(names.begin(), names.end());
+  std::vector<std::string> out(IntrinsicTagNames().begin(), IntrinsicTagNames().end());
+  out.insert(out.end(), names.begin(), names.end());
+  return out;
 }
 
 Result<std::vector<std::string>> TraceStore::TagValues(const std::string& tag, size_t limit) {
   std::set<std::string> values;
-  {
-    std::lock_guard<std::mutex> c(cat_mu_);
-    TELKIT_ASSIGN_OR_RETURN(auto b, catalogue_->TagValues(tag, limit));
-    values.insert(b.begin(), b.end());
+  TELKIT_ASSIGN_OR_RETURN(auto infos, AllBlocks());
+  const std::string blocks_dir = JoinPath(dir_, "blocks");
+  for (const TraceBlockInfo& b : infos) {
+    auto x = cache_.Get(fs_, blocks_dir, b);
+    if (!x.ok() && x.status().code() == StatusCode::kNotFound) continue;
+    if (!x.ok()) return x.status();
+    BlockTagValues(**x, tag, &values);
   }
-  std::lock_guard<std::mutex> l(live_mu_);
-  for (const auto& [tid, t] : live_) {
-    for (const SpanRecord& r : t.spans) {
-      if (tag == "service.name") values.insert(r.service);
-      else if (tag == "name") values.insert(r.name);
-      else if (tag == "kind") values.insert(std::to_string(r.kind));
-      else if (tag == "status") values.insert(std::to_string(r.status));
-      for (const auto& kv : r.attributes) {
-        if (kv.first == tag) values.insert(kv.second);
-      }
+  {
+    std::lock_guard<std::mutex> l(live_mu_);
+    for (const auto& [tid, t] : live_) {
+      for (const SpanRecord& r : t.spans) SpanTagValues(r, tag, &values);
     }
   }
   std::vector<std::string> out(values.begin(), values.end());

@@ -3,9 +3,10 @@
 // docs/format/tracestore-{wal,block,catalogue}.md.
 //
 //   DIR/wal/          WAL (common/tsdb/wal.h) of ExportTraceServiceRequest bytes
-//   DIR/blocks/       B00000001.tblk ... (trace_block.h), one zstd frame per trace
+//   DIR/blocks/       B00000001.tblk ... (trace_block.h), one zstd frame per
+//                     trace, then an index frame of search columns
 //   DIR/catalogue.db  SQLite (WAL journal mode): blocks, trace-id index,
-//                     search columns, wal_start (trace_catalogue.h)
+//                     wal_start (trace_catalogue.h)
 //
 // Ingest: Append() validates a request, logs it in the WAL (group commit)
 // and returns once it is durable; then its spans join the live traces in
@@ -37,12 +38,14 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/base/status.h"
 #include "common/fs/file_system.h"
 #include "common/tracestore/span_record.h"
 #include "common/tracestore/trace_catalogue.h"
+#include "common/tracestore/trace_reader.h"
 #include "common/tsdb/wal.h"
 
 namespace telkit {
@@ -122,7 +125,12 @@ class TraceStore {
  private:
   struct LiveTrace {
     std::vector<SpanRecord> spans;
-    std::unordered_map<std::string, uint32_t> by_span_id;  // span id -> index (dedup)
+    // Span ids (8 bytes as an integer) for dedup, kept only past
+    // kLinearSpans spans: below, a scan of `spans` is cheaper than a set.
+    std::unordered_set<uint64_t> ids;
+    static constexpr size_t kLinearSpans = 32;
+    bool Has(const std::string& span_id) const;
+    void Add(SpanRecord r);
     uint64_t bytes = 0;
     int64_t last_ns = 0;
   };
@@ -133,6 +141,7 @@ class TraceStore {
   // Writes and commits a block (no WAL segment removal).
   Status WriteBlock(uint64_t id, const std::vector<std::pair<std::string, LiveTrace>>& traces, uint32_t wal_start);
   int64_t Now() const { return options_.clock(); }
+  Result<std::vector<TraceBlockInfo>> AllBlocks();
 
   FileSystem* const fs_;
   const std::string dir_;
@@ -147,6 +156,7 @@ class TraceStore {
   TraceStoreStats stats_;
   std::mutex cat_mu_;  // catalogue_
   std::unique_ptr<TraceCatalogue> catalogue_;
+  BlockIndexCache cache_;  // decoded block indexes (thread-safe)
   uint64_t next_block_ = 1;
   bool closed_ = false;
   bool replaying_ = false;  // under live_mu_
