@@ -162,6 +162,21 @@ Result<ScrapeConfigFile> Parse(const YAML::Node& root) {
   return file;
 }
 
+std::string QueryEscape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string ReadAll(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
   *ok = static_cast<bool>(in);
@@ -265,10 +280,20 @@ std::vector<ScrapeTarget> BuildScrapeTargets(const ScrapeJobConfig& job, const s
       if (address.empty()) continue;
       std::string url = std::string(l.Get("__scheme__").empty() ? job.scheme : l.Get("__scheme__")) + "://" + address +
                         std::string(l.Get("__metrics_path__").empty() ? job.metrics_path : l.Get("__metrics_path__"));
+      // Prometheus: the job's params, the first value of each replaced by
+      // its __param_<name> label; __param_ labels of other names add params.
       std::string query;
+      auto add = [&query](std::string_view k, std::string_view v) {
+        query += (query.empty() ? "?" : "&") + QueryEscape(k) + "=" + QueryEscape(v);
+      };
+      for (const auto& [k, vs] : job.params) {
+        for (size_t i = 0; i < vs.size(); ++i) {
+          std::string_view label = l.Get("__param_" + k);
+          add(k, i == 0 && !label.empty() ? label : std::string_view(vs[i]));
+        }
+      }
       for (const Label& x : l) {
-        if (x.name.rfind("__param_", 0) != 0) continue;
-        query += (query.empty() ? "?" : "&") + x.name.substr(8) + "=" + x.value;
+        if (x.name.rfind("__param_", 0) == 0 && !job.params.count(x.name.substr(8))) add(x.name.substr(8), x.value);
       }
       url += query;
       std::vector<Label> kept;

@@ -151,7 +151,7 @@ TEST(ScrapeConfig, BuildsTargetsAsPrometheus) {
   auto c = ParseScrapeConfig(R"(
 scrape_configs:
   - job_name: node
-    params: {module: [cpu]}
+    params: {module: [cpu], "collect[]": [x, y]}
     static_configs:
       - targets: ["a:9100", "b:9100", "drop-me:1"]
         labels: {env: dev}
@@ -169,9 +169,9 @@ scrape_configs:
   ASSERT_TRUE(c.ok()) << c.status().message();
   auto targets = BuildScrapeTargets(c->jobs[0], c->jobs[0].static_groups);
   ASSERT_EQ(targets.size(), 2u);
-  EXPECT_EQ(targets[0].url, "http://a:9100/custom?module=cpu");
+  EXPECT_EQ(targets[0].url, "http://a:9100/custom?collect%5B%5D=x&collect%5B%5D=y&module=cpu");
   EXPECT_EQ(targets[0].labels.ToString(), R"({env="dev", instance="a", job="node"})");
-  EXPECT_EQ(targets[1].url, "http://b:9100/custom?module=cpu");
+  EXPECT_EQ(targets[1].url, "http://b:9100/custom?collect%5B%5D=x&collect%5B%5D=y&module=cpu");
 }
 
 TEST(ScrapeConfig, FileSd) {
