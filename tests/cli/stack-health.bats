@@ -192,3 +192,27 @@ cert() {
   assert_line --regexp '^CRITICAL +canary +metrics '
   assert_line --regexp '^CRITICAL +canary +logs '
 }
+
+@test "daemon figures against thresholds: --dropped-warn with --state-file, --memory-warn/-crit, --queue-warn" {
+  admin=$(free_port) http=$(free_port)
+  start_daemon otlp-recv --out "$T/out.tks" --http-listen "127.0.0.1:$http" --grpc-listen '' --admin-listen "127.0.0.1:$admin"
+  STACK_PIDS[otlp-recv]=$DAEMON_PID STACK_ORDER=(otlp-recv)
+  wait_until 100 curl -fsS -o /dev/null "http://127.0.0.1:$admin/readyz"
+  target=(--target "otlp-recv=127.0.0.1:$admin" --no-freshness)
+  run -0 "$SH" "${target[@]}" --state-file "$T/state.json"
+  assert_line --regexp '^OK +otlp-recv +dropped +0 .*no earlier run'
+  # A request refused as bad data: one more refused, WARNING since the last run.
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/x-protobuf' --data-binary 'garbage' \
+    "http://127.0.0.1:$http/v1/traces"
+  run -1 "$SH" "${target[@]}" --state-file "$T/state.json"
+  assert_line --regexp '^WARNING +otlp-recv +dropped +1 +1 items dropped, refused or rejected since the last run'
+  run -0 "$SH" "${target[@]}" --state-file "$T/state.json"
+  assert_line --regexp '^OK +otlp-recv +dropped +0 '
+  run -1 "$SH" "${target[@]}" --memory-warn 1K
+  assert_line --regexp '^WARNING +otlp-recv +memory +[0-9.]+ MiB +resident memory'
+  run -2 "$SH" "${target[@]}" --memory-crit 1K
+  run -0 "$SH" "${target[@]}" --memory-warn 1G
+  # The queue is empty: 0% is never over a threshold; --queue-warn 0 is off.
+  run -0 "$SH" "${target[@]}" --queue-warn 0 --queue-crit 0
+  assert_line --regexp '^OK +otlp-recv +queue +0\.0% +0 B of 64\.0 MiB queued'
+}
