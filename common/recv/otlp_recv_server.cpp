@@ -2,6 +2,7 @@
 
 #include "common/admin/process_metrics.h"
 #include "common/base/malloc_tuning.h"
+#include "common/prom/remote_write.h"
 #include "common/stream/stream_output.h"
 
 namespace telkit {
@@ -39,6 +40,41 @@ Result<std::unique_ptr<OtlpRecvServer>> OtlpRecvServer::Start(const OtlpRecvConf
     if (!grpc.ok()) return grpc.status().WithContext("OTLP/gRPC");
     server->grpc_ = std::move(*grpc);
   }
+  if (config.scrape) {
+    MetricsRegistry& reg = *server->registry_;
+    Counter& scrapes = reg.AddCounter("otlp_recv_scrapes_total", "Scrapes done (stale markers of removed targets too)");
+    Counter& failed = reg.AddCounter("otlp_recv_scrape_failures_total", "Scrapes whose target was down (up 0)");
+    Counter& refused = reg.AddCounter("otlp_recv_scrape_refused_total",
+                                      "Scrapes the queue refused (full, draining): their samples are lost");
+    Counter& sd_errors = reg.AddCounter("otlp_recv_scrape_sd_errors_total", "file_sd files that could not be read");
+    OtlpReceiver* receiver = server->receiver_.get();
+    auto on_error = config.on_scrape_error;
+    ScrapeSink sink = [receiver, &scrapes, &failed, &refused, on_error](const ScrapeTarget& target, ScrapeResult& r) {
+      scrapes.Increment();
+      if (!r.status.ok() && r.status.code() != StatusCode::kCancelled) failed.Increment();
+      if (r.series.empty()) return;
+      ExportRequest request;
+      request.signal = Signal::kPrometheusRemoteWrite;
+      request.transport = Transport::kHttp;
+      request.format = PayloadFormat::kProtobuf;
+      request.encoding = ContentEncoding::kIdentity;
+      request.body = EncodeWriteRequest(r.series, r.metadata);
+      ExportOutcome outcome = receiver->Export(std::move(request));
+      if (!outcome.status.ok()) {
+        refused.Increment();
+        if (on_error) on_error(Status(outcome.status.code(), "scrape of '" + target.url + "' not forwarded: " +
+                                                                 std::string(outcome.status.message())));
+      }
+    };
+    auto sd_sink = [&sd_errors, on_error](const Status& s) {
+      sd_errors.Increment();
+      if (on_error) on_error(s);
+    };
+    server->scrape_ = std::make_unique<ScrapeService>(*config.scrape, std::move(sink), std::move(sd_sink));
+    ScrapeService* service = server->scrape_.get();
+    reg.AddCallback("otlp_recv_scrape_targets", "Targets being scraped", MetricType::kGauge, {},
+                    [service] { return static_cast<double>(service->num_targets()); });
+  }
   if (config.admin) {
     AdminServerOptions admin;
     admin.listen = *config.admin;
@@ -66,6 +102,7 @@ Status OtlpRecvServer::Shutdown(std::chrono::milliseconds timeout) {
     return std::max(std::chrono::milliseconds(0),
                     std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
   };
+  if (scrape_) scrape_->Stop();
   receiver_->StartDrain();
   if (http_) http_->Stop();
   if (grpc_) grpc_->Shutdown(remaining());

@@ -9,6 +9,8 @@
 // accessors from any.
 #pragma once
 
+#include "common/scrape/scrape_config.h"
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -32,6 +34,14 @@ struct OtlpRecvConfig {
   std::optional<OtlpGrpcServerOptions> grpc;  // nullopt: no gRPC listener
   std::optional<ListenAddress> admin;         // nullopt: no admin endpoint
   std::string bearer_token_file;              // empty: no token check
+  // Scraping (--scrape-config): each scrape's series, stale markers and
+  // report series (up, scrape_*) go into the stream as one remote-write
+  // frame, through the same queue as received requests (counted as
+  // protocol "http", signal "prom-rw"). nullopt: no scraping.
+  std::optional<ScrapeConfigFile> scrape;
+  // Called (from a scrape thread) when a file_sd file cannot be read or
+  // parsed, or the queue refuses a scrape; must be thread-safe.
+  std::function<void(const Status&)> on_scrape_error;
 };
 
 // Process-wide glibc malloc settings suited to a receiver: request bodies
@@ -57,6 +67,7 @@ class OtlpRecvServer {
 
   int http_port() const { return http_ ? http_->port() : 0; }
   int grpc_port() const { return grpc_ ? grpc_->port() : 0; }
+  size_t scrape_targets() const { return scrape_ ? scrape_->num_targets() : 0; }
   int admin_port() const { return admin_ ? admin_->port() : 0; }
   const MetricsRegistry& registry() const { return *registry_; }
 
@@ -92,6 +103,7 @@ class OtlpRecvServer {
   std::unique_ptr<OtlpHttpServer> http_;
   std::unique_ptr<OtlpGrpcServer> grpc_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<ScrapeService> scrape_;  // destroyed first: it feeds receiver_
   bool shut_down_ = false;
   IdleMemoryTrimmer trimmer_;  // ReleaseMemoryIfIdle: after 2 s idle
 };

@@ -80,8 +80,10 @@ Status Scraper::Fetch(int64_t now_ms, ScrapeResult* result, std::vector<Labels>*
         if (e.t == kNoTimestamp) e.t = now_ms;
       }
       TELKIT_ASSIGN_OR_RETURN(ts.labels, WithTargetLabels(ts.labels));
-      if (!explicit_ts) tracked->push_back(ts.labels);
       result->samples_scraped += ts.samples.size();
+      if (options_.metric_relabel && !options_.metric_relabel(ts.labels)) continue;
+      if (!explicit_ts) tracked->push_back(ts.labels);
+      result->samples_post_relabel += ts.samples.size();
       result->series.push_back(std::move(ts));
     }
     for (MetricMetadata& m : b.metadata) result->metadata.push_back(std::move(m));
@@ -167,6 +169,7 @@ ScrapeResult Scraper::Scrape(int64_t now_ms) {
     r.series.clear();
     r.metadata.clear();
     r.samples_scraped = 0;
+    r.samples_post_relabel = 0;
     tracked.clear();
   }
   std::sort(tracked.begin(), tracked.end());
@@ -193,7 +196,7 @@ ScrapeResult Scraper::Scrape(int64_t now_ms) {
   report("up", r.status.ok() ? 1 : 0);
   report("scrape_duration_seconds", r.duration_seconds);
   report("scrape_samples_scraped", static_cast<double>(r.samples_scraped));
-  report("scrape_samples_post_metric_relabeling", static_cast<double>(r.samples_scraped));
+  report("scrape_samples_post_metric_relabeling", static_cast<double>(r.samples_post_relabel));
   report("scrape_series_added", static_cast<double>(added));
   return r;
 }

@@ -5,7 +5,7 @@
 //   up                        1 when the scrape succeeded, else 0
 //   scrape_duration_seconds   how long it took
 //   scrape_samples_scraped    samples in the exposition (0 when it failed)
-//   scrape_samples_post_metric_relabeling   the same (no relabeling yet)
+//   scrape_samples_post_metric_relabeling   those metric_relabel kept
 //   scrape_series_added       series not in the previous successful scrape
 // A series that was in the previous scrape and is missing now (or the whole
 // previous scrape when this one failed) gets Prometheus' stale marker at the
@@ -20,6 +20,8 @@
 // A Scraper belongs to one target and remembers its previous scrape.
 // Thread-compatible: one scrape at a time; distinct Scrapers are independent.
 #pragma once
+
+#include <functional>
 
 #include <chrono>
 #include <cstdint>
@@ -46,6 +48,10 @@ struct ScrapeOptions {
   bool enable_openmetrics = true;      // ask for OpenMetrics (exemplars, _created)
   bool honor_labels = false;
   bool honor_timestamps = true;        // false: every sample gets the scrape time
+  // metric_relabel_configs: called with each scraped series' labels (target
+  // labels attached); false drops the series. Must be thread-safe. Unset:
+  // every series is kept.
+  std::function<bool(Labels& labels)> metric_relabel;
   LabelLimits limits;
 };
 
@@ -59,6 +65,7 @@ struct ScrapeResult {
   Status status;             // OK, or why up is 0
   ExpositionFormat format = ExpositionFormat::kPrometheusText;  // what the target answered
   uint64_t samples_scraped = 0;
+  uint64_t samples_post_relabel = 0;  // kept by metric_relabel
   double duration_seconds = 0;
   std::vector<TimeSeries> series;          // exposition, stale markers, then report series
   std::vector<MetricMetadata> metadata;

@@ -29,6 +29,7 @@ struct Flags {
   std::string admin_listen = "127.0.0.1:8888";
   std::string tls_cert, tls_key, tls_client_ca;
   std::string bearer_token_file;
+  std::string scrape_config;
   uint64_t max_request_bytes = 16ull << 20;
   uint64_t max_decompressed_bytes = 64ull << 20;
   int64_t max_items = 100000;
@@ -56,6 +57,7 @@ void Declare(CLI::App& app, Flags& f) {
   file("--tls-key", f.tls_key, "PEM private key of --tls-cert");
   file("--tls-client-ca", f.tls_client_ca, "Require client certificates from this CA");
   file("--bearer-token-file", f.bearer_token_file, "Require this bearer token");
+  file("--scrape-config", f.scrape_config, "Scrape the targets of this YAML file");
   auto size = [&](const char* name, uint64_t& value, const char* help, const char* text) {
     app.add_option(name, value, help)->transform(CLI::AsSizeValue(false))->option_text(text);
   };
@@ -92,6 +94,10 @@ telkit::Status BuildConfig(const Flags& f, telkit::OtlpRecvConfig& config) {
   config.receiver.retry_after_seconds = f.retry_after;
   config.receiver.queue_wait = std::chrono::milliseconds(static_cast<int64_t>(f.queue_wait * 1000));
   config.bearer_token_file = f.bearer_token_file;
+  if (!f.scrape_config.empty()) {
+    TELKIT_ASSIGN_OR_RETURN(config.scrape, telkit::LoadScrapeConfig(f.scrape_config));
+    config.on_scrape_error = [](const telkit::Status& s) { spdlog::warn("{}", s.message()); };
+  }
   const telkit::TlsFiles tls{f.tls_cert, f.tls_key, f.tls_client_ca};
   if (!f.http_listen.empty()) {
     TELKIT_ASSIGN_OR_RETURN(telkit::ListenAddress address, ParseListenAddress(f.http_listen));
@@ -148,6 +154,10 @@ int Run(const Flags& f) {
   if (config.http) spdlog::info("OTLP/HTTP on {}", where(config.http->listen.host, (*server)->http_port()));
   if (config.grpc) spdlog::info("OTLP/gRPC on {}", where(config.grpc->listen.host, (*server)->grpc_port()));
   if (config.admin) spdlog::info("admin endpoint on {}", where(config.admin->host, (*server)->admin_port()));
+  if (config.scrape) {
+    spdlog::info("scraping {} targets of {} jobs from '{}'", (*server)->scrape_targets(), config.scrape->jobs.size(),
+                 f.scrape_config);
+  }
   spdlog::info("writing the telemetry stream to '{}'", config.output);
   telkit::NotifyDaemonReady("receiving OTLP");
 
