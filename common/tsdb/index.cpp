@@ -365,7 +365,15 @@ Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const
   }
   std::vector<SeriesRow> out;
   if (have) {
+    out.reserve(candidates.size());
     for (int64_t id : candidates) {
+      if (cache_) {  // match the cached labels, copy only what matches
+        auto it = labels_cache_.find(id);
+        if (it != labels_cache_.end()) {
+          if (MatchesAll(it->second, matchers)) out.push_back(SeriesRow{id, it->second});
+          continue;
+        }
+      }
       TELKIT_ASSIGN_OR_RETURN(Labels l, SeriesLabels(id));
       if (MatchesAll(l, matchers)) out.push_back(SeriesRow{id, std::move(l)});
     }

@@ -106,8 +106,8 @@ Status ReadBlockSeries(TsdbIndex* index, BlockSet* blocks, int64_t mint, int64_t
       }
     }
     if (samples.empty()) continue;
-    auto& dst = (*out)[row.labels];
-    dst = MergeSamples(std::move(dst), std::move(samples));
+    auto [it, fresh] = out->try_emplace(std::move(row.labels));
+    it->second = fresh ? std::move(samples) : MergeSamples(std::move(it->second), std::move(samples));
   }
   return OkStatus();
 }
@@ -973,7 +973,10 @@ Result<std::vector<SeriesSamples>> MetricsStore::Select(int64_t mint, int64_t ma
   }
   std::vector<SeriesSamples> out;
   out.reserve(merged.size());
-  for (auto& [labels, samples] : merged) out.push_back(SeriesSamples{labels, std::move(samples)});
+  while (!merged.empty()) {
+    auto node = merged.extract(merged.begin());
+    out.push_back(SeriesSamples{std::move(node.key()), std::move(node.mapped())});
+  }
   return out;
 }
 
@@ -1064,7 +1067,11 @@ Result<std::vector<SeriesSamples>> BlockQuerier::Select(int64_t mint, int64_t ma
   (void)index_->Commit();
   TELKIT_RETURN_IF_ERROR(s);
   std::vector<SeriesSamples> out;
-  for (auto& [labels, samples] : merged) out.push_back(SeriesSamples{labels, std::move(samples)});
+  out.reserve(merged.size());
+  while (!merged.empty()) {
+    auto node = merged.extract(merged.begin());
+    out.push_back(SeriesSamples{std::move(node.key()), std::move(node.mapped())});
+  }
   return out;
 }
 

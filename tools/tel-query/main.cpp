@@ -3,6 +3,7 @@
 //   tel-query series MATCH...    series, labels, label-values NAME
 //   tel-query serve              the Prometheus HTTP API over the store
 // Logic lives in common/query (query_cli.h, query_server.h).
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -266,6 +267,10 @@ int RunMeta(Flags& f, CLI::App* sub) {
 }
 
 int RunServe(Flags& f) {
+  // glibc gives each request thread its own arena and keeps what a big
+  // range query freed in it: with 8+ threads peak RSS grew ~10 MiB a
+  // query (55 MiB after four range queries, 36 MiB with two arenas).
+  mallopt(M_ARENA_MAX, 2);
   telkit::query::QueryServerOptions options;
   options.data = {f.data_dir, f.load_files};
   if (f.data_dir.empty() && f.load_files.empty()) return Usage("serve", "no data: give --data DIR or --load FILE");
