@@ -224,13 +224,17 @@ bool ContainsSameLabelset(const Matrix& m) {
 // Output series created on demand, found by labels.
 class OutBuilder {
  public:
-  size_t Id(const Labels& l) {
+  // The series `l`; drop_name is or-ed in (any member drops the name).
+  size_t Id(const Labels& l, bool drop_name = false) {
     auto& bucket = index_[l.Hash()];
     for (size_t id : bucket) {
-      if (out_[id].labels == l) return id;
+      if (out_[id].labels == l) {
+        out_[id].drop_name |= drop_name;
+        return id;
+      }
     }
     bucket.push_back(out_.size());
-    out_.push_back(Series{l, {}});
+    out_.push_back(Series{l, {}, drop_name});
     return out_.size() - 1;
   }
   // Error when the series already has a point at t (two results with one labelset).
@@ -534,6 +538,15 @@ struct RangeInput {
 
 class Evaluator {
  public:
+  bool Delayed() const { return ctx_.opts->delayed_name_removal; }
+  // Drops __name__ now, or (delayed removal) marks it to go at the end.
+  void MarkDropName(Series& s) const {
+    if (Delayed()) {
+      s.drop_name = true;
+    } else {
+      s.labels = DropName(s.labels);
+    }
+  }
   Evaluator(Context& ctx, int64_t start, int64_t end, int64_t interval)
       : ctx_(ctx), start_(start), end_(end), interval_(interval) {
     steps_ = static_cast<size_t>((end - start) / interval + 1);
@@ -585,10 +598,12 @@ class Evaluator {
           return v;
         }
         for (Series& s : v.m) {
-          s.labels = DropName(s.labels);
+          MarkDropName(s);
           for (Sample& p : s.points) p.v = -p.v;
         }
-        if (ContainsSameLabelset(v.m)) return EvalError("vector cannot contain metrics with the same labelset");
+        if (!Delayed() && ContainsSameLabelset(v.m)) {
+          return EvalError("vector cannot contain metrics with the same labelset");
+        }
         return v;
       }
       case NodeKind::kBinary: return EvalBinary(static_cast<const BinaryExpr&>(e));
@@ -731,7 +746,7 @@ class Evaluator {
     out.reserve(in.series.size());
     for (const Series& s : in.series) {
       TELKIT_RETURN_IF_ERROR(Tick());
-      Series o{drop_name ? DropName(s.labels) : s.labels, {}};
+      Series o{drop_name && !Delayed() ? DropName(s.labels) : s.labels, {}, s.drop_name || (drop_name && Delayed())};
       const auto& pts = s.points;
       size_t lo = 0, hi = 0;
       for (size_t i = 0; i < steps_; ++i) {
@@ -749,7 +764,7 @@ class Evaluator {
       }
       if (!o.points.empty()) out.push_back(std::move(o));
     }
-    if (drop_name && ContainsSameLabelset(out)) {
+    if (drop_name && !Delayed() && ContainsSameLabelset(out)) {
       return EvalError("vector cannot contain metrics with the same labelset");
     }
     return out;
@@ -1042,7 +1057,7 @@ class Evaluator {
   template <typename F>
   Result<Value> MapVector(Value v, bool drop_name, F&& f) {
     for (Series& s : v.m) {
-      if (drop_name) s.labels = DropName(s.labels);
+      if (drop_name) MarkDropName(s);
       size_t w = 0;
       for (const Sample& p : s.points) {
         std::optional<double> r = f(p.v, StepOf(p.t));
@@ -1051,7 +1066,7 @@ class Evaluator {
       s.points.resize(w);
     }
     std::erase_if(v.m, [](const Series& s) { return s.points.empty(); });
-    if (drop_name) TELKIT_RETURN_IF_ERROR(MergeSameLabels(v.m));
+    if (drop_name && !Delayed()) TELKIT_RETURN_IF_ERROR(MergeSameLabels(v.m));
     return v;
   }
 
@@ -1337,6 +1352,7 @@ class Evaluator {
         continue;
       }
       s.labels.Set(dst, ExpandTemplate(re, repl, groups));
+      if (dst == kMetricNameLabel) s.drop_name = false;  // a name set here stays
     }
     TELKIT_RETURN_IF_ERROR(MergeSameLabels(v.m));
     return v;
@@ -1357,6 +1373,7 @@ class Evaluator {
         joined += s.labels.Get(args[i].str);
       }
       s.labels.Set(dst, joined);
+      if (dst == kMetricNameLabel) s.drop_name = false;
     }
     TELKIT_RETURN_IF_ERROR(MergeSameLabels(v.m));
     return v;
@@ -1445,7 +1462,7 @@ class Evaluator {
     // Group of each input series (count_values groups per value instead).
     std::vector<size_t> group(in.m.size());
     if (a.op != AggOp::kCountValues) {
-      for (size_t s = 0; s < in.m.size(); ++s) group[s] = out.Id(group_labels(in.m[s].labels));
+      for (size_t s = 0; s < in.m.size(); ++s) group[s] = out.Id(group_labels(in.m[s].labels), in.m[s].drop_name);
     }
     bool by_series = a.op == AggOp::kTopk || a.op == AggOp::kBottomk || a.op == AggOp::kLimitk ||
                      a.op == AggOp::kLimitRatio;
@@ -1496,7 +1513,7 @@ class Evaluator {
         if (a.op == AggOp::kCountValues) {
           Labels l = in.m[s].labels;
           l.Set(value_label, FormatValue(v));
-          g = out.Id(group_labels(l));
+          g = out.Id(group_labels(l), in.m[s].drop_name);
         } else {
           g = group[s];
         }
@@ -1630,7 +1647,7 @@ class Evaluator {
               std::erase_if(members, [&](const auto& m) { return !InRatio(in.m[m.first].labels, q); });
             }
             for (const auto& [s, val] : members) {
-              if (series_id[s] == SIZE_MAX) series_id[s] = series_out.Id(in.m[s].labels);
+              if (series_id[s] == SIZE_MAX) series_id[s] = series_out.Id(in.m[s].labels, in.m[s].drop_name);
               TELKIT_RETURN_IF_ERROR(series_out.Add(series_id[s], ts, val));
             }
             continue;
@@ -1766,7 +1783,7 @@ class Evaluator {
       sigs.clear();
       auto emit_l = [&](size_t k) -> Status {
         size_t s = li[k];
-        if (lid[s] == SIZE_MAX) lid[s] = out.Id(lhs.m[s].labels);
+        if (lid[s] == SIZE_MAX) lid[s] = out.Id(lhs.m[s].labels, lhs.m[s].drop_name);
         return out.Add(lid[s], ts, lv[k]);
       };
       switch (b.op) {
@@ -1790,7 +1807,7 @@ class Evaluator {
           for (size_t k = 0; k < ri.size(); ++k) {
             size_t s = ri[k];
             if (sigs.count(rsig[s])) continue;
-            if (rid[s] == SIZE_MAX) rid[s] = out.Id(rhs.m[s].labels);
+            if (rid[s] == SIZE_MAX) rid[s] = out.Id(rhs.m[s].labels, rhs.m[s].drop_name);
             TELKIT_RETURN_IF_ERROR(out.Add(rid[s], ts, rv[k]));
           }
           break;
@@ -1805,7 +1822,7 @@ class Evaluator {
   Labels ResultMetric(const Labels& l, const Labels& r, const BinaryExpr& b, bool prom3) const {
     const VectorMatching& vm = b.matching;
     Labels out = l;
-    if (ShouldDropName(b.op, prom3) || b.return_bool) out.Remove(kMetricNameLabel);
+    if ((ShouldDropName(b.op, prom3) || b.return_bool) && !Delayed()) out.Remove(kMetricNameLabel);
     if (vm.card == Cardinality::kOneToOne) {
       if (vm.on) {
         Labels kept;
@@ -1886,7 +1903,9 @@ class Evaluator {
         uint64_t pair_key = (static_cast<uint64_t>(li[k]) << 32) | ri[rk];
         auto pit = pair_ids.find(pair_key);
         if (pit == pair_ids.end()) {
-          pit = pair_ids.emplace(pair_key, out.Id(ResultMetric(lhs.m[li[k]].labels, rhs.m[ri[rk]].labels, b, prom3)))
+          const bool drop = Delayed() && (ShouldDropName(b.op, prom3) || b.return_bool || lhs.m[li[k]].drop_name);
+          pit = pair_ids.emplace(pair_key,
+                                 out.Id(ResultMetric(lhs.m[li[k]].labels, rhs.m[ri[rk]].labels, b, prom3), drop))
                     .first;
         }
         size_t id = pit->second;
@@ -1951,6 +1970,19 @@ Result<QueryResult> Engine::Evaluate(Querier& querier, const Expr& expr, int64_t
   ctx.deadline = std::chrono::steady_clock::now() + options_.timeout;
   Evaluator ev(ctx, start_ms, end_ms, instant ? 1 : step_ms);
   TELKIT_ASSIGN_OR_RETURN(Value v, ev.Eval(expr));
+  if (options_.delayed_name_removal && (v.type == ValueType::kVector || v.type == ValueType::kMatrix)) {
+    bool any = false;
+    for (Series& s : v.m) {
+      if (s.drop_name && s.labels.Has(kMetricNameLabel)) {
+        s.labels.Remove(kMetricNameLabel);
+        any = true;
+      }
+      s.drop_name = false;
+    }
+    // Series that now share a labelset: one series (range), or an error
+    // when two have a point at the same time.
+    if (any) TELKIT_RETURN_IF_ERROR(MergeSameLabels(v.m));
+  }
   QueryResult r;
   r.t = start_ms;
   if (v.type == ValueType::kString) {

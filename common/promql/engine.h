@@ -48,12 +48,22 @@ struct EngineOptions {
   int64_t max_steps = 11000;
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};  // DEADLINE_EXCEEDED beyond
   Compat compat = Compat::kPrometheus2;
+  // Prometheus 3's --enable-feature=promql-delayed-name-removal (off by
+  // default there too; its test files assume it on): functions and
+  // operators that drop __name__ mark the series instead, and the names go
+  // when the query's result is complete; series that then share a labelset
+  // merge (range) or are an error (same time).
+  bool delayed_name_removal = false;
   ParseOptions parse;  // for the query text
 };
 
 struct Series {
   Labels labels;
   std::vector<Sample> points;  // sorted by t
+  // Delayed __name__ removal: the name is still in `labels` (aggregations
+  // by __name__, label_replace and label_join still see it) and goes at the
+  // end of the query.
+  bool drop_name = false;
 };
 using Matrix = std::vector<Series>;
 

@@ -207,5 +207,34 @@ TEST(PromqlEngineRobustness, MutatedQueriesEvaluateOrFailCleanly) {
   EXPECT_GT(failed, 100);
 }
 
+// Delayed __name__ removal is an option (off, as in Prometheus 3 by
+// default): on, names survive until the end, so `-{job="api"}` over two
+// metrics that alternate in time is one series, and label_replace can keep
+// a name that rate() would drop.
+TEST(PromqlEngineNames, DelayedNameRemovalIsAnOption) {
+  MemoryStore store;
+  store.Append(L({{"__name__", "req"}, {"job", "api"}}), 0, 2);
+  store.Append(L({{"__name__", "err"}, {"job", "api"}}), 1200000, 4);
+  EngineOptions o;
+  o.compat = Compat::kPrometheus3;
+  Engine off(o);
+  // Off: both lose their names at once, two series with one labelset.
+  Result<QueryResult> r = off.RangeQuery(store, "-{job=\"api\"}", 0, 1200000, 1200000);
+  EXPECT_FALSE(r.ok());
+  o.delayed_name_removal = true;
+  Engine on(o);
+  r = on.RangeQuery(store, "-{job=\"api\"}", 0, 1200000, 1200000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_EQ(r->series[0].labels, L({{"job", "api"}}));
+  EXPECT_EQ(r->series[0].points, (std::vector<Sample>{{0, -2}, {1200000, -4}}));
+  store.Append(L({{"__name__", "err"}, {"job", "api"}}), 0, 1);
+  EXPECT_FALSE(on.InstantQuery(store, "-{job=\"api\"}", 0).ok());  // same labelset at one time
+  r = on.InstantQuery(store, "label_replace(-req, \"__name__\", \"neg_$1\", \"__name__\", \"(.+)\")", 0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_EQ(r->series[0].labels, L({{"__name__", "neg_req"}, {"job", "api"}}));
+}
+
 }  // namespace
 }  // namespace telkit::promql

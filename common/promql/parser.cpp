@@ -1,6 +1,7 @@
 #include "common/promql/parser.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -482,6 +483,107 @@ class Parser {
     return *d;
   }
 
+  // 3.x duration expressions (Prometheus' duration_expression.test): inside
+  // [...] and after offset, arithmetic over durations and numbers of
+  // seconds (+ - * / % ^, parentheses, unary signs, min_of/max_of). Values
+  // are seconds; ^ binds tighter than a sign and is right-associative.
+  // step() and range() (which need the query's parameters) are not
+  // implemented.
+  Result<double> DurAdd() {
+    TELKIT_ASSIGN_OR_RETURN(double v, DurMul());
+    while (cur_.type == Tok::kAdd || cur_.type == Tok::kSub) {
+      const bool sub = cur_.type == Tok::kSub;
+      TELKIT_RETURN_IF_ERROR(Advance());
+      TELKIT_ASSIGN_OR_RETURN(double r, DurMul());
+      v = sub ? v - r : v + r;
+    }
+    return v;
+  }
+  Result<double> DurMul() {
+    TELKIT_ASSIGN_OR_RETURN(double v, DurUnary());
+    while (cur_.type == Tok::kMul || cur_.type == Tok::kDiv || cur_.type == Tok::kMod) {
+      const Tok op = cur_.type;
+      const int pos = cur_.pos;
+      TELKIT_RETURN_IF_ERROR(Advance());
+      TELKIT_ASSIGN_OR_RETURN(double r, DurUnary());
+      if (op != Tok::kMul && r == 0) return Fail(pos, "division by zero in duration expression");
+      v = op == Tok::kMul ? v * r : op == Tok::kDiv ? v / r : std::fmod(v, r);
+    }
+    return v;
+  }
+  Result<double> DurUnary() {
+    if (cur_.type == Tok::kSub || cur_.type == Tok::kAdd) {
+      const bool neg = cur_.type == Tok::kSub;
+      TELKIT_RETURN_IF_ERROR(Advance());
+      TELKIT_ASSIGN_OR_RETURN(double v, DurUnary());
+      return neg ? -v : v;
+    }
+    TELKIT_ASSIGN_OR_RETURN(double v, DurPrimary());
+    if (cur_.type == Tok::kPow) {
+      TELKIT_RETURN_IF_ERROR(Advance());
+      TELKIT_ASSIGN_OR_RETURN(double r, DurUnary());
+      v = std::pow(v, r);
+    }
+    return v;
+  }
+  Result<double> DurPrimary() {
+    const int pos = cur_.pos;
+    if (cur_.type == Tok::kNumber) {
+      Result<double> v = ParseNumber(cur_.text);
+      if (!v.ok() || !std::isfinite(*v)) return Fail(pos, "invalid duration: " + std::string(cur_.text));
+      TELKIT_RETURN_IF_ERROR(Advance());
+      return *v;
+    }
+    if (cur_.type == Tok::kDuration) {
+      Result<int64_t> d = ParseDuration(cur_.text);
+      if (!d.ok()) return Fail(pos, d.status().message());
+      TELKIT_RETURN_IF_ERROR(Advance());
+      return static_cast<double>(*d) / 1000.0;
+    }
+    if (cur_.type == Tok::kLParen) {
+      TELKIT_RETURN_IF_ERROR(Advance());
+      TELKIT_ASSIGN_OR_RETURN(double v, DurAdd());
+      if (cur_.type != Tok::kRParen) return Unexpected(" in duration expression, expected \")\"");
+      TELKIT_RETURN_IF_ERROR(Advance());
+      return v;
+    }
+    if (cur_.type == Tok::kIdent) {
+      std::string name(cur_.text);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "min_of" || name == "max_of") {
+        TELKIT_RETURN_IF_ERROR(Advance());
+        if (cur_.type != Tok::kLParen) return Unexpected(" in duration expression, expected \"(\"");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        TELKIT_ASSIGN_OR_RETURN(double a, DurAdd());
+        if (cur_.type != Tok::kComma) return Unexpected(" in duration expression, expected \",\"");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        TELKIT_ASSIGN_OR_RETURN(double b, DurAdd());
+        if (cur_.type != Tok::kRParen) return Unexpected(" in duration expression, expected \")\"");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        return name == "min_of" ? std::min(a, b) : std::max(a, b);
+      }
+      if (name == "step" || name == "range") {
+        return Fail(pos, name + "() in duration expressions is not supported");
+      }
+    }
+    return Unexpected(" in duration expression, expected duration");
+  }
+  // A whole duration expression (in brackets), in ms.
+  Result<int64_t> ParseDurationExpr(std::string_view context) {
+    if (!opts_.durations_as_numbers) return ParseDurationToken(context);
+    const int pos = cur_.pos;
+    if (cur_.type != Tok::kNumber && cur_.type != Tok::kDuration && cur_.type != Tok::kLParen &&
+        cur_.type != Tok::kSub && cur_.type != Tok::kAdd && cur_.type != Tok::kIdent) {
+      return Unexpected(context);
+    }
+    TELKIT_ASSIGN_OR_RETURN(double sec, DurAdd());
+    return DurationMs(pos, sec);
+  }
+  Result<int64_t> DurationMs(int pos, double sec) {
+    if (!std::isfinite(sec) || std::fabs(sec) > 3e12) return Fail(pos, "invalid duration expression result");
+    return static_cast<int64_t>(std::llround(sec * 1000));
+  }
+
   Result<ExprPtr> ParsePostfix(ExprPtr e) {
     bool offset_seen = false, at_seen = false;
     for (;;) {
@@ -489,13 +591,14 @@ class Parser {
         int lpos = cur_.pos;
         lex_.set_bracket(true);
         TELKIT_RETURN_IF_ERROR(Advance());
-        TELKIT_ASSIGN_OR_RETURN(int64_t range, ParseDurationToken(" in subquery or range selector, expected duration"));
+        TELKIT_ASSIGN_OR_RETURN(int64_t range, ParseDurationExpr(" in subquery or range selector, expected duration"));
         if (cur_.type == Tok::kColon) {
           lex_.set_bracket(false);
           TELKIT_RETURN_IF_ERROR(Advance());
           int64_t step = 0;
           if (cur_.type != Tok::kRBracket) {
-            TELKIT_ASSIGN_OR_RETURN(step, ParseDurationToken(" in subquery, expected duration"));
+            TELKIT_ASSIGN_OR_RETURN(step, ParseDurationExpr(" in subquery, expected duration"));
+            if (step < 0) return Fail(lpos, "step must be positive");
           }
           if (cur_.type != Tok::kRBracket) return Unexpected(" in subquery selector, expected \"]\"");
           if (e->Type() != ValueType::kVector) {
@@ -539,7 +642,16 @@ class Parser {
           neg = cur_.type == Tok::kSub;
           TELKIT_RETURN_IF_ERROR(Advance());
         }
-        TELKIT_ASSIGN_OR_RETURN(int64_t d, ParseDurationToken(" in offset, expected duration"));
+        int64_t d = 0;
+        if (opts_.durations_as_numbers && (cur_.type == Tok::kLParen || cur_.type == Tok::kIdent)) {
+          // 3.x: one parenthesised duration expression or min_of/max_of;
+          // `offset 100 + 2` is (x offset 100) + 2.
+          const int dpos = cur_.pos;
+          TELKIT_ASSIGN_OR_RETURN(double sec, DurPrimary());
+          TELKIT_ASSIGN_OR_RETURN(d, DurationMs(dpos, sec));
+        } else {
+          TELKIT_ASSIGN_OR_RETURN(d, ParseDurationToken(" in offset, expected duration"));
+        }
         TimeModifiers* mod = Modifiers(*e);
         if (mod == nullptr) {
           return Fail(pos, "offset modifier must be preceded by an instant vector selector or range vector "

@@ -163,5 +163,32 @@ TEST(PromqlParser, MutatedQueriesNeverCrash) {
   EXPECT_GT(parsed, 100);
 }
 
+// 3.x duration expressions: arithmetic in seconds inside [...], one
+// parenthesised expression (or min_of/max_of) after offset. 2.x mode keeps
+// plain durations.
+TEST(PromqlParser, DurationExpressions) {
+  ParseOptions o;
+  o.durations_as_numbers = true;
+  auto rt = [&](std::string_view q) {
+    Result<ExprPtr> e = ParseExpr(q, o);
+    return e.ok() ? (*e)->ToString() : "ERROR " + e.status().message();
+  };
+  EXPECT_EQ(rt("rate(x[26m+4m])"), "rate(x[30m])");
+  EXPECT_EQ(rt("rate(x[2m*(10+5)])"), "rate(x[30m])");
+  EXPECT_EQ(rt("rate(x[30m1s-30m1s % 1m])"), "rate(x[30m])");
+  EXPECT_EQ(rt("rate(x[24m+((1.5*2m)+2m)])"), "rate(x[29m])");
+  EXPECT_EQ(rt("rate(x[-5m+35m])"), "rate(x[30m])");
+  EXPECT_EQ(rt("x[29s+1s:5s+5s]"), "x[30s:10s]");
+  EXPECT_EQ(rt("x offset (100 + 2)"), "x offset 1m42s");
+  EXPECT_EQ(rt("x offset 100 + 2"), "x offset 1m40s + 2");
+  EXPECT_EQ(rt("x offset 2 ^ 2"), "x offset 2s ^ 2");
+  EXPECT_EQ(rt("x offset (-2 ^ 2)"), "x offset -4s");
+  EXPECT_EQ(rt("x offset max_of(3s, min_of(5s, 1s))"), "x offset 3s");
+  EXPECT_NE(rt("x[1m/0]").find("division by zero"), std::string::npos);
+  EXPECT_NE(rt("x[5m-5m]").find("greater than 0"), std::string::npos);
+  EXPECT_NE(rt("x[step()]").find("not supported"), std::string::npos);
+  EXPECT_NE(RoundTrip("x[1m+1m]").find("ERROR"), std::string::npos);  // 2.x: no arithmetic
+}
+
 }  // namespace
 }  // namespace telkit::promql

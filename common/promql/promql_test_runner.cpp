@@ -224,6 +224,8 @@ std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool duratio
       {R"(:\s*\d+(\.\d+)?\s*\])", "numbers as durations"},
       {R"(\boffset\s+-?\s*\d+(\.\d+)?(\s|$|\)|\[|,))", "numbers as durations"},
       {R"(@\s*-?\d+(\.\d+)?(ms|[smhdwy]))", "durations after @"},
+      {R"((?i)\[[^\]]*\b(step|range)\s*\(\s*\))", "step()/range() in durations"},
+      {R"((?i)\boffset\b[^\[\]]*\b(step|range)\s*\(\s*\))", "step()/range() in durations"},
       {R"(\[[^\]]*[-+*/%^()][^\]]*\])", "arithmetic in durations"},
       {R"(\boffset\s*-?\s*\()", "arithmetic in durations"},
       {R"(,\s*\))", "trailing comma in call"},
@@ -235,7 +237,10 @@ std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool duratio
     return v;
   }();
   for (const auto& [re, why] : *kCompiled) {
-    if (durations_as_numbers && (why == "numbers as durations" || why == "durations after @")) continue;
+    if (durations_as_numbers &&
+        (why == "numbers as durations" || why == "durations after @" || why == "arithmetic in durations")) {
+      continue;
+    }
     if (re2::RE2::PartialMatch(re2::StringPiece(expr.data(), expr.size()), *re)) return why;
   }
   return std::nullopt;

@@ -10,15 +10,52 @@
 namespace telkit::query {
 namespace {
 
-// A reader of a stopped store holds the writer lock: one at a time here.
-std::mutex& StoppedStoreMutex() {
-  static std::mutex m;
-  return m;
-}
+// The reader of `dir`, opened once and reused while ObserveStore() says the
+// store is as it was (see query_server.h). Thread-safe.
+class ReaderCache {
+ public:
+  explicit ReaderCache(std::string dir) : dir_(std::move(dir)) {}
 
-struct HeldReader {
-  std::unique_ptr<MetricsReader> reader;
-  std::unique_lock<std::mutex> lock;  // owned while the reader holds DIR/lock
+  Result<std::shared_ptr<MetricsReader>> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    StoreState now = ObserveStore(dir_);
+    if (reader_ && Same(now)) return reader_;
+    reader_.reset();
+    if (!now.socket && now.lock_held) {
+      // An import or a daemon replaying its WAL: retry later.
+      return UnavailableError("the metrics store '" + dir_ + "' is busy: another process holds its lock " +
+                              "and serves no head (starting, or an import): retry");
+    }
+    Result<std::unique_ptr<MetricsReader>> r = OpenMetricsReader(DefaultFileSystem(), dir_);
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kFailedPrecondition) {
+        return UnavailableError("the metrics store '" + dir_ + "' is busy: " + std::string(r.status().message()));
+      }
+      return r.status();
+    }
+    // A stopped store was read whole under the lock; holding it longer
+    // would keep tsdb-write from starting. What it changes shows in the
+    // next ObserveStore().
+    (*r)->ReleaseStoreLock();
+    state_ = ObserveStore(dir_);
+    reader_ = std::shared_ptr<MetricsReader>(std::move(*r));
+    return reader_;
+  }
+
+ private:
+  bool Same(const StoreState& now) const {
+    if (reader_->mode() == MetricsReader::Mode::kDaemon) {
+      // The head answers live and the blocks are read per call: only a
+      // restarted (or vanished) daemon needs a new reader.
+      return now.socket && now.socket_ino == state_.socket_ino && now.lock_held;
+    }
+    return now == state_;
+  }
+
+  const std::string dir_;
+  std::mutex mu_;
+  std::shared_ptr<MetricsReader> reader_;
+  StoreState state_;
 };
 
 }  // namespace
@@ -30,33 +67,20 @@ Result<api::PrometheusApiBackend> MakeBackend(const DataSource& source, int64_t 
     return backend;
   }
   const std::string dir = source.data_dir;
+  auto cache = std::make_shared<ReaderCache>(dir);
   {  // Fail at start-up when there is no store at all.
-    std::unique_lock<std::mutex> lock(StoppedStoreMutex());
-    Result<std::unique_ptr<MetricsReader>> probe = OpenMetricsReader(DefaultFileSystem(), dir);
+    Result<std::shared_ptr<MetricsReader>> probe = cache->Get();
     if (!probe.ok() && probe.status().code() != StatusCode::kUnavailable) {
       return probe.status().WithContext("open the metrics store '" + dir + "'");
     }
   }
   api::PrometheusApiBackend backend;
-  backend.querier = [dir]() -> Result<std::shared_ptr<Querier>> {
-    auto held = std::make_shared<HeldReader>();
-    held->lock = std::unique_lock<std::mutex>(StoppedStoreMutex());
-    Result<std::unique_ptr<MetricsReader>> r = OpenMetricsReader(DefaultFileSystem(), dir);
-    if (!r.ok()) {
-      if (r.status().code() == StatusCode::kFailedPrecondition) {
-        return UnavailableError("the metrics store '" + dir + "' is busy: " + std::string(r.status().message()));
-      }
-      return r.status();
-    }
-    held->reader = std::move(*r);
-    if (held->reader->mode() == MetricsReader::Mode::kDaemon) held->lock.unlock();
-    Querier* q = held->reader.get();
-    return std::shared_ptr<Querier>(std::move(held), q);  // aliasing: keeps the lock with the reader
+  backend.querier = [cache]() -> Result<std::shared_ptr<Querier>> {
+    TELKIT_ASSIGN_OR_RETURN(std::shared_ptr<MetricsReader> r, cache->Get());
+    return std::shared_ptr<Querier>(r);
   };
-  backend.metadata = [dir](std::string_view family) -> Result<std::vector<MetricMetadata>> {
-    std::unique_lock<std::mutex> lock(StoppedStoreMutex());
-    TELKIT_ASSIGN_OR_RETURN(std::unique_ptr<MetricsReader> r, OpenMetricsReader(DefaultFileSystem(), dir));
-    if (r->mode() == MetricsReader::Mode::kDaemon) lock.unlock();
+  backend.metadata = [cache](std::string_view family) -> Result<std::vector<MetricMetadata>> {
+    TELKIT_ASSIGN_OR_RETURN(std::shared_ptr<MetricsReader> r, cache->Get());
     return r->Metadata(family);
   };
   return backend;

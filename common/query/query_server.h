@@ -6,13 +6,16 @@
 // stopped by QueryServer alongside the Prometheus one; nothing here is
 // specific to one API beyond its options and its start call.
 //
-// Data: `--data DIR` is read through OpenMetricsReader, reopened for every
-// request so that blocks cut and samples appended by a running tsdb-write
-// are seen at once (its head over DIR/head.sock), and a store whose daemon
-// is stopped is read from its files with the writer lock held only for the
-// length of one request (so tsdb-write can start again meanwhile; the
-// request then answers 503 unavailable). Such stopped-store reads are
-// serialised in this process. `--load FILE` serves files from memory (tests).
+// Data: `--data DIR` is read through one OpenMetricsReader, kept across
+// requests while ObserveStore() (a few stat calls and a lock probe) says the
+// store is as it was when it was opened, and reopened otherwise: blocks cut
+// and samples appended by a running tsdb-write are seen at once (its head
+// over DIR/head.sock, its blocks read per call); a store whose daemon is
+// stopped is read from its files once (read-only, under the writer lock,
+// which is then let go so tsdb-write can start again meanwhile) and read
+// again when its files change. While another process holds the lock and
+// serves no head (an import), requests answer 503 unavailable. `--load
+// FILE` serves files from memory (tests).
 //
 // Thread-safety: Stop() and the accessors from any thread.
 #pragma once
@@ -73,7 +76,7 @@ class QueryServer {
 };
 
 // The API backend over `source`: a fixed in-memory Querier for load_files,
-// a MetricsReader per request for data_dir (see the file comment).
+// a cached MetricsReader for data_dir (see the file comment).
 Result<api::PrometheusApiBackend> MakeBackend(const DataSource& source, int64_t default_t_ms);
 
 }  // namespace telkit::query

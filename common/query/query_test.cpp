@@ -12,6 +12,7 @@
 #include "common/fs/file_system.h"
 #include "common/query/query_cli.h"
 #include "common/query/query_server.h"
+#include "common/tsdb/metrics_reader.h"
 #include "common/tsdb/metrics_store.h"
 #include "common/tsdbwrite/tsdb_write_server.h"
 
@@ -140,6 +141,48 @@ TEST_F(ServeTest, StoppedStoreAndAdminEndpoint) {
   // The lock is held only during a request: a writer can open the store now.
   auto again = MetricsStore::Open(DefaultFileSystem(), dir_);
   EXPECT_TRUE(again.ok()) << again.status().message();
+}
+
+// The reader of a stopped store is kept across requests, without the lock,
+// and reopened when a writer changes the store.
+TEST_F(ServeTest, StoppedStoreReaderIsReusedAndReopenedWhenTheStoreChanges) {
+  {
+    auto store = MetricsStore::Open(DefaultFileSystem(), dir_);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("a", {{1000, 1}})}).ok());
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  auto server = Serve();
+  ASSERT_TRUE(server);
+  const int port = server->prometheus_port();
+  const std::string one =
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[2,"1"]}]}})";
+  auto segments = [&] { return std::distance(std::filesystem::directory_iterator(dir_ + "/wal"), {}); };
+  const auto before = segments();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Get(port, "/api/v1/query?query=sum(req_total)&time=2"), one);
+  EXPECT_EQ(segments(), before);  // reads write nothing
+  {  // A writer can take the lock between requests and add to the store.
+    auto lock = LockStoreDir(dir_, StoreLockInfo{static_cast<int>(::getpid()), ""});
+    ASSERT_TRUE(lock.ok()) << lock.status().message();
+    auto store = MetricsStore::Open(DefaultFileSystem(), dir_);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("b", {{1500, 2}})}).ok());
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  EXPECT_EQ(Get(port, "/api/v1/query?query=sum(req_total)&time=2"),
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[2,"3"]}]}})");
+  {  // And while one holds the lock without serving a head: 503, then fine again.
+    auto store = MetricsStore::Open(DefaultFileSystem(), dir_);
+    ASSERT_TRUE(store.ok());
+    auto lock = LockStoreDir(dir_, StoreLockInfo{static_cast<int>(::getpid()), ""});
+    ASSERT_TRUE(lock.ok()) << lock.status().message();
+    int status = 0;
+    Get(port, "/api/v1/query?query=sum(req_total)&time=2", &status);
+    EXPECT_EQ(status, 503);
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  EXPECT_EQ(Get(port, "/api/v1/query?query=sum(req_total)&time=2"),
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[2,"3"]}]}})");
 }
 
 TEST_F(ServeTest, MissingStoreFailsAtStart) {

@@ -209,9 +209,58 @@ Result<std::string> BlockSet::ReadChunk(uint64_t block_id, const ChunkRef& ref) 
   return ReadBlockChunk(*file, ref.offset, ref.length);
 }
 
+Result<std::shared_ptr<const std::vector<Sample>>> BlockSet::ReadSamples(uint64_t block_id, const ChunkRef& ref) {
+  const CacheKey key{block_id, ref.offset};
+  if (cache_capacity_ > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->samples;
+    }
+  }
+  TELKIT_ASSIGN_OR_RETURN(std::string bytes, ReadChunk(block_id, ref));
+  auto samples = std::make_shared<std::vector<Sample>>();
+  TELKIT_ASSIGN_OR_RETURN(auto it, ChunkIterator::Open(bytes));
+  samples->reserve(it.info().num_samples);
+  while (it.Next()) samples->push_back(Sample{it.t(), it.v()});
+  TELKIT_RETURN_IF_ERROR(it.status());
+  std::shared_ptr<const std::vector<Sample>> out = std::move(samples);
+  const size_t size = out->size() * sizeof(Sample);
+  if (cache_capacity_ > 0 && size <= cache_capacity_ / 4) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cache_.count(key)) {
+      lru_.push_front(CacheEntry{key, out});
+      cache_.emplace(key, lru_.begin());
+      cache_bytes_ += size;
+      while (cache_bytes_ > cache_capacity_) {
+        CacheEntry& last = lru_.back();
+        cache_bytes_ -= last.samples->size() * sizeof(Sample);
+        cache_.erase(last.key);
+        lru_.pop_back();
+      }
+    }
+  }
+  return out;
+}
+
+size_t BlockSet::cached_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_bytes_;
+}
+
 void BlockSet::Forget(uint64_t block_id) {
   std::lock_guard<std::mutex> lock(mu_);
   files_.erase(block_id);
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    if (it->key.block != block_id) {
+      ++it;
+      continue;
+    }
+    cache_bytes_ -= it->samples->size() * sizeof(Sample);
+    cache_.erase(it->key);
+    it = lru_.erase(it);
+  }
 }
 
 }  // namespace telkit

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -92,19 +93,47 @@ Status WriteBlockDir(FileSystem* fs, const std::string& blocks_dir, BlockMeta* m
 // a bad reference or a malformed record.
 Result<std::string> ReadBlockChunk(const ReadableFile& file, uint64_t offset, uint32_t length);
 
-// Open chunk files of the blocks, by id. Thread-safe.
+// Open chunk files of the blocks, by id, and (when cache_bytes > 0) the
+// most recently read chunks decoded: blocks are immutable, so a decoded
+// chunk stays valid as long as its block exists, and queries that come back
+// to the same series (dashboards, instant queries that need the last
+// minutes of a chunk) skip reading and decoding it. The cache is bounded by
+// cache_bytes (16 bytes a sample), least recently used out first. Readers
+// enable it (tel-query); the writer keeps it off. Thread-safe.
 class BlockSet {
  public:
-  BlockSet(FileSystem* fs, std::string blocks_dir) : fs_(fs), dir_(std::move(blocks_dir)) {}
+  BlockSet(FileSystem* fs, std::string blocks_dir, size_t cache_bytes = 0)
+      : fs_(fs), dir_(std::move(blocks_dir)), cache_capacity_(cache_bytes) {}
   Result<std::string> ReadChunk(uint64_t block_id, const ChunkRef& ref);
+  // The samples of a chunk, sorted by time (blocks hold sorted samples),
+  // decoded or from the cache. DATA_LOSS as ReadChunk and the decoder.
+  Result<std::shared_ptr<const std::vector<Sample>>> ReadSamples(uint64_t block_id, const ChunkRef& ref);
   void Forget(uint64_t block_id);
   const std::string& dir() const { return dir_; }
+  size_t cached_bytes() const;
 
  private:
+  struct CacheKey {
+    uint64_t block;
+    uint64_t offset;
+    bool operator==(const CacheKey&) const = default;
+  };
+  struct CacheKeyHash {
+    size_t operator()(const CacheKey& k) const { return std::hash<uint64_t>()(k.block * 0x9E3779B97F4A7C15ull ^ k.offset); }
+  };
+  struct CacheEntry {
+    CacheKey key;
+    std::shared_ptr<const std::vector<Sample>> samples;
+  };
+
   FileSystem* fs_;
   std::string dir_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<ReadableFile>> files_;
+  const size_t cache_capacity_;
+  size_t cache_bytes_ = 0;
+  std::list<CacheEntry> lru_;  // most recent first
+  std::unordered_map<CacheKey, std::list<CacheEntry>::iterator, CacheKeyHash> cache_;
 };
 
 }  // namespace telkit

@@ -51,6 +51,7 @@ Result<std::unique_ptr<TsdbIndex>> TsdbIndex::Open(const std::string& path, bool
   std::unique_ptr<TsdbIndex> idx(new TsdbIndex());
   TELKIT_ASSIGN_OR_RETURN(idx->db_, SqliteDb::Open(path, read_only, "index"));
   if (!read_only) TELKIT_RETURN_IF_ERROR(idx->db_->InitSchema(kSchema, kIndexSchemaVersion));
+  idx->cache_ = read_only;
   TELKIT_RETURN_IF_ERROR(idx->RefreshPairs());
   return idx;
 }
@@ -301,17 +302,35 @@ Result<std::vector<BlockMeta>> TsdbIndex::Blocks() {
     out.push_back(m);
   }
   if (rc != SQLITE_DONE) return db_->Error("list blocks");
+  if (cache_) {
+    std::vector<std::pair<uint64_t, uint64_t>> now;
+    now.reserve(out.size());
+    for (const BlockMeta& m : out) now.emplace_back(m.id, m.bytes);
+    if (now != cached_blocks_) {
+      labels_cache_.clear();
+      std::erase_if(chunks_cache_, [&](const auto& kv) {
+        return std::none_of(now.begin(), now.end(), [&](const auto& b) { return b.first == kv.first; });
+      });
+      cached_blocks_ = std::move(now);
+    }
+  }
   return out;
 }
 
 Result<Labels> TsdbIndex::SeriesLabels(int64_t series) {
+  if (cache_) {
+    auto it = labels_cache_.find(series);
+    if (it != labels_cache_.end()) return it->second;
+  }
   TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT pairs FROM series WHERE id=?"));
   SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, series);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE) return NotFoundError("index: no series " + std::to_string(series));
   if (rc != SQLITE_ROW) return db_->Error("read series");
-  return DecodePairs(SqliteColumnBlob(s, 0));
+  TELKIT_ASSIGN_OR_RETURN(Labels l, DecodePairs(SqliteColumnBlob(s, 0)));
+  if (cache_) labels_cache_.emplace(series, l);
+  return l;
 }
 
 Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const LabelMatcher> matchers) {
@@ -346,7 +365,15 @@ Result<std::vector<TsdbIndex::SeriesRow>> TsdbIndex::MatchSeries(std::span<const
   }
   std::vector<SeriesRow> out;
   if (have) {
+    out.reserve(candidates.size());
     for (int64_t id : candidates) {
+      if (cache_) {  // match the cached labels, copy only what matches
+        auto it = labels_cache_.find(id);
+        if (it != labels_cache_.end()) {
+          if (MatchesAll(it->second, matchers)) out.push_back(SeriesRow{id, it->second});
+          continue;
+        }
+      }
       TELKIT_ASSIGN_OR_RETURN(Labels l, SeriesLabels(id));
       if (MatchesAll(l, matchers)) out.push_back(SeriesRow{id, std::move(l)});
     }
@@ -378,6 +405,23 @@ Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, int64
 Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, const std::vector<BlockMeta>& blocks,
                                                           int64_t mint, int64_t maxt) {
   std::vector<ChunkRow> out;
+  if (cache_) {
+    for (const BlockMeta& b : blocks) {
+      auto it = chunks_cache_.find(b.id);
+      if (it == chunks_cache_.end()) {
+        std::unordered_map<int64_t, std::vector<ChunkRef>> refs;
+        TELKIT_RETURN_IF_ERROR(LoadBlockChunks(b, &refs));
+        it = chunks_cache_.emplace(b.id, std::move(refs)).first;
+      }
+      auto sit = it->second.find(series);
+      if (sit == it->second.end()) continue;
+      for (const ChunkRef& r : sit->second) {
+        if (r.maxt >= mint && r.mint <= maxt) out.push_back(ChunkRow{b.id, r});
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const ChunkRow& a, const ChunkRow& b) { return a.ref.mint < b.ref.mint; });
+    return out;
+  }
   for (const BlockMeta& b : blocks) {
     TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT mint, maxt, offset, length FROM chunks "
                                                            "WHERE block=? AND series=? ORDER BY mint"));
@@ -398,6 +442,24 @@ Result<std::vector<TsdbIndex::ChunkRow>> TsdbIndex::Chunks(int64_t series, const
   }
   std::sort(out.begin(), out.end(), [](const ChunkRow& a, const ChunkRow& b) { return a.ref.mint < b.ref.mint; });
   return out;
+}
+
+Status TsdbIndex::LoadBlockChunks(const BlockMeta& b, std::unordered_map<int64_t, std::vector<ChunkRef>>* out) {
+  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare("SELECT series, mint, maxt, offset, length FROM chunks "
+                                                         "WHERE block=? ORDER BY series, mint"));
+  SqliteStatementScope g(s);
+  sqlite3_bind_int64(s, 1, static_cast<int64_t>(b.id));
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    ChunkRef r;
+    r.mint = static_cast<int64_t>(static_cast<uint64_t>(b.mint) + static_cast<uint64_t>(sqlite3_column_int64(s, 1)));
+    r.maxt = static_cast<int64_t>(static_cast<uint64_t>(r.mint) + static_cast<uint64_t>(sqlite3_column_int64(s, 2)));
+    r.offset = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
+    r.length = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
+    (*out)[sqlite3_column_int64(s, 0)].push_back(r);
+  }
+  if (rc != SQLITE_DONE) return db_->Error("read block chunks");
+  return OkStatus();
 }
 
 Result<std::vector<std::pair<int64_t, ChunkRef>>> TsdbIndex::BlockChunks(uint64_t block) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -87,6 +88,17 @@ class TsdbIndex {
   Result<std::vector<int64_t>> PostingsOf(int64_t pair);
   Status FlushPostings();
   Status RebuildPostings();
+
+  // A read-only index (a reader in another process) keeps what cannot
+  // change while the block list stays the same: the labels of series ids
+  // and each block's chunk references (blocks are immutable; series rows
+  // are added and removed only with blocks). Blocks() drops both when the
+  // list of blocks changes.
+  bool cache_ = false;
+  std::vector<std::pair<uint64_t, uint64_t>> cached_blocks_;  // (id, bytes) of the last Blocks()
+  std::unordered_map<int64_t, Labels> labels_cache_;
+  std::unordered_map<uint64_t, std::unordered_map<int64_t, std::vector<ChunkRef>>> chunks_cache_;
+  Status LoadBlockChunks(const BlockMeta& block, std::unordered_map<int64_t, std::vector<ChunkRef>>* out);
 
   std::unique_ptr<SqliteDb> db_;
   // The label_pairs table in memory: (name, value) <-> id.

@@ -1,5 +1,6 @@
 #include "common/tsdb/metrics_reader.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -106,6 +107,42 @@ Result<std::vector<MetricMetadata>> MetricsReader::Metadata(std::string_view fam
   return q_->Metadata(family);
 }
 
+StoreState ObserveStore(const std::string& dir) {
+  StoreState st;
+  struct stat sb;
+  auto add = [&](const std::string& path) {
+    if (::stat(path.c_str(), &sb) != 0) {
+      st.files.insert(st.files.end(), {-1, -1, -1});
+      return;
+    }
+    st.files.push_back(static_cast<int64_t>(sb.st_ino));
+    st.files.push_back(static_cast<int64_t>(sb.st_size));
+    st.files.push_back(static_cast<int64_t>(sb.st_mtim.tv_sec) * 1'000'000'000 + sb.st_mtim.tv_nsec);
+  };
+  if (::stat(JoinPath(dir, kHeadSocketFile).c_str(), &sb) == 0) {
+    st.socket = true;
+    st.socket_ino = static_cast<uint64_t>(sb.st_ino);
+  }
+  (void)ReadStoreLock(dir, &st.lock_held);
+  add(JoinPath(dir, "index.db"));
+  add(JoinPath(dir, "index.db-wal"));
+  const std::string wal = JoinPath(dir, "wal");
+  add(wal);
+  // The newest segment: appends to it change neither the directory nor index.db.
+  std::string newest;
+  if (DIR* d = ::opendir(wal.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view n = e->d_name;
+      if (n.size() == 8 && n.find_first_not_of("0123456789") == std::string_view::npos && n > newest) {
+        newest = std::string(n);
+      }
+    }
+    ::closedir(d);
+  }
+  if (!newest.empty()) add(JoinPath(wal, newest));
+  return st;
+}
+
 Result<std::unique_ptr<MetricsReader>> OpenMetricsReader(FileSystem* fs, const std::string& dir,
                                                          QuerySocketClientOptions client) {
   struct stat st;
@@ -134,6 +171,7 @@ Result<std::unique_ptr<MetricsReader>> OpenMetricsReader(FileSystem* fs, const s
   r->lock_ = std::move(*lock);
   MetricsStoreOptions o;
   o.background = false;
+  o.read_only = true;
   TELKIT_ASSIGN_OR_RETURN(auto store, MetricsStore::Open(fs, dir, o));
   r->store_ = std::move(store);
   r->q_ = r->store_.get();

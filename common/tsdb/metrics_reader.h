@@ -24,6 +24,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/base/fd.h"
 #include "common/base/status.h"
@@ -57,6 +58,12 @@ class MetricsReader : public Querier {
   enum class Mode { kDaemon, kStoppedStore };
   ~MetricsReader() override;
   Mode mode() const { return mode_; }
+  // kStoppedStore: lets DIR/lock go while keeping what was read (the store
+  // is opened read-only, so the reader writes nothing to DIR). The reader
+  // then answers from that snapshot: its head is the WAL as it was at open
+  // time, and a writer that starts afterwards may change the store under
+  // it, so the caller re-checks freshness (tel-query serve: StoreState).
+  void ReleaseStoreLock() { lock_.reset(); }
 
   Result<std::vector<SeriesSamples>> Select(int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers) override;
   Result<std::vector<std::string>> LabelNames(int64_t mint, int64_t maxt,
@@ -77,6 +84,21 @@ class MetricsReader : public Querier {
   std::unique_ptr<Querier> merged_; // kDaemon: MergeQuerier(head, blocks)
   Querier* q_ = nullptr;
 };
+
+// What a reader can cheaply observe of a store directory to tell whether a
+// reader opened earlier still sees it as it is: the head socket, the
+// writer lock, and the identity, size and modification time of index.db,
+// its SQLite WAL and the WAL directory and its newest segment. Equal
+// states: nothing was written in between (every writer creates a WAL
+// segment when it opens and commits blocks through index.db).
+struct StoreState {
+  bool socket = false;       // DIR/head.sock exists (a daemon serves it)
+  uint64_t socket_ino = 0;
+  bool lock_held = false;    // another process holds DIR/lock now
+  std::vector<int64_t> files;  // (ino, size, mtime ns) of the files above
+  bool operator==(const StoreState&) const = default;
+};
+StoreState ObserveStore(const std::string& dir);
 
 // Opens the reader for the store in `dir` as the file comment says.
 // NOT_FOUND when `dir` holds no store; UNAVAILABLE when another writer holds

@@ -95,13 +95,19 @@ Status ReadBlockSeries(TsdbIndex* index, BlockSet* blocks, int64_t mint, int64_t
     TELKIT_ASSIGN_OR_RETURN(auto chunks, index->Chunks(row.id, metas, mint, maxt));
     std::vector<Sample> samples;
     for (const auto& c : chunks) {
-      TELKIT_ASSIGN_OR_RETURN(std::string bytes, blocks->ReadChunk(c.block, c.ref));
-      TELKIT_ASSIGN_OR_RETURN(auto part, DecodeInRange(bytes, mint, maxt));
-      samples = MergeSamples(std::move(samples), std::move(part));
+      TELKIT_ASSIGN_OR_RETURN(auto all, blocks->ReadSamples(c.block, c.ref));
+      auto lo = std::lower_bound(all->begin(), all->end(), mint, [](const Sample& x, int64_t t) { return x.t < t; });
+      auto hi = std::upper_bound(lo, all->end(), maxt, [](int64_t t, const Sample& x) { return t < x.t; });
+      if (lo == hi) continue;
+      if (samples.empty()) {
+        samples.assign(lo, hi);
+      } else {
+        samples = MergeSamples(std::move(samples), std::vector<Sample>(lo, hi));
+      }
     }
     if (samples.empty()) continue;
-    auto& dst = (*out)[row.labels];
-    dst = MergeSamples(std::move(dst), std::move(samples));
+    auto [it, fresh] = out->try_emplace(std::move(row.labels));
+    it->second = fresh ? std::move(samples) : MergeSamples(std::move(it->second), std::move(samples));
   }
   return OkStatus();
 }
@@ -186,6 +192,7 @@ Result<std::unique_ptr<MetricsStore>> MetricsStore::Open(FileSystem* fs, std::st
 
 Status MetricsStore::Init() {
   head_ = std::make_unique<Head>(options_.block_range_ms);
+  if (options_.read_only) return InitReadOnly();
   TELKIT_RETURN_IF_ERROR(fs_->CreateDir(dir_));
   TELKIT_RETURN_IF_ERROR(fs_->SyncDir(DirName(dir_)));
   std::string blocks_dir = JoinPath(dir_, "blocks");
@@ -230,6 +237,22 @@ Status MetricsStore::Init() {
   return OkStatus();
 }
 
+Status MetricsStore::InitReadOnly() {
+  const std::string blocks_dir = JoinPath(dir_, "blocks");
+  std::string index_path = fs_ == DefaultFileSystem() ? JoinPath(dir_, "index.db") : options_.index_path;
+  TELKIT_ASSIGN_OR_RETURN(index_, TsdbIndex::Open(index_path, true));
+  blocks_ = std::make_unique<BlockSet>(fs_, blocks_dir, kReaderChunkCacheBytes);
+  TELKIT_ASSIGN_OR_RETURN(auto metas, index_->Blocks());
+  for (const BlockMeta& m : metas) {
+    min_valid_time_ = std::max(min_valid_time_, m.maxt);
+    stats_.block_bytes += m.bytes;
+  }
+  stats_.blocks = metas.size();
+  TELKIT_RETURN_IF_ERROR(Replay());
+  failed_ = FailedPreconditionError("metrics store '" + dir_ + "' is open read-only");
+  return OkStatus();
+}
+
 Status MetricsStore::Replay() {
   std::string wal_dir = JoinPath(dir_, "wal");
   TELKIT_ASSIGN_OR_RETURN(auto names, fs_->ListDir(wal_dir));
@@ -240,7 +263,7 @@ Status MetricsStore::Replay() {
     if (ParseCheckpointName(n, &seg)) {
       if (!have_checkpoint || seg > checkpoint) checkpoint = seg;
       have_checkpoint = true;
-    } else if (n.size() > 4 && n.substr(n.size() - 4) == ".tmp") {
+    } else if (!options_.read_only && n.size() > 4 && n.substr(n.size() - 4) == ".tmp") {
       TELKIT_RETURN_IF_ERROR(fs_->RemoveFile(JoinPath(wal_dir, n)));
     }
   }
@@ -941,11 +964,19 @@ Result<std::vector<SeriesSamples>> MetricsStore::Select(int64_t mint, int64_t ma
   }
   {
     std::lock_guard<std::mutex> lock(index_mu_);
-    TELKIT_RETURN_IF_ERROR(ReadBlockSeries(index_.get(), blocks_.get(), mint, maxt, matchers, &merged));
+    // A reader's index may change under it (another process): one read
+    // transaction, so the catalogue and the chunk rows agree.
+    if (options_.read_only) TELKIT_RETURN_IF_ERROR(index_->BeginRead());
+    Status s = ReadBlockSeries(index_.get(), blocks_.get(), mint, maxt, matchers, &merged);
+    if (options_.read_only) (void)index_->Commit();
+    TELKIT_RETURN_IF_ERROR(s);
   }
   std::vector<SeriesSamples> out;
   out.reserve(merged.size());
-  for (auto& [labels, samples] : merged) out.push_back(SeriesSamples{labels, std::move(samples)});
+  while (!merged.empty()) {
+    auto node = merged.extract(merged.begin());
+    out.push_back(SeriesSamples{std::move(node.key()), std::move(node.mapped())});
+  }
   return out;
 }
 
@@ -1022,7 +1053,7 @@ Result<std::unique_ptr<BlockQuerier>> BlockQuerier::Open(FileSystem* fs, std::st
   std::string path = JoinPath(dir, "index.db");
   if (!fs->Stat(path).ok()) return NotFoundError("open block querier: no index '" + path + "'");
   TELKIT_ASSIGN_OR_RETURN(q->index_, TsdbIndex::Open(path, true));
-  q->blocks_ = std::make_unique<BlockSet>(fs, JoinPath(dir, "blocks"));
+  q->blocks_ = std::make_unique<BlockSet>(fs, JoinPath(dir, "blocks"), kReaderChunkCacheBytes);
   return q;
 }
 
@@ -1036,7 +1067,11 @@ Result<std::vector<SeriesSamples>> BlockQuerier::Select(int64_t mint, int64_t ma
   (void)index_->Commit();
   TELKIT_RETURN_IF_ERROR(s);
   std::vector<SeriesSamples> out;
-  for (auto& [labels, samples] : merged) out.push_back(SeriesSamples{labels, std::move(samples)});
+  out.reserve(merged.size());
+  while (!merged.empty()) {
+    auto node = merged.extract(merged.begin());
+    out.push_back(SeriesSamples{std::move(node.key()), std::move(node.mapped())});
+  }
   return out;
 }
 

@@ -64,6 +64,9 @@ struct MemSeries;
 
 inline constexpr int64_t kDefaultRetentionMs = int64_t{15} * 24 * 3600 * 1000;
 inline constexpr int64_t kDefaultBlockRangeMs = int64_t{2} * 3600 * 1000;
+// Decoded block chunks a reader keeps (BlockSet): a read-only store and
+// BlockQuerier. 64 MiB = 4 M samples.
+inline constexpr size_t kReaderChunkCacheBytes = size_t{64} << 20;
 
 struct MetricsStoreOptions {
   int64_t retention_ms = kDefaultRetentionMs;  // blocks wholly older than newest - retention are removed
@@ -84,6 +87,12 @@ struct MetricsStoreOptions {
   int64_t background_interval_ms = 1000;
   // Where the SQLite index lives when `fs` is not DefaultFileSystem() (see above).
   std::string index_path;
+  // A reader's view (tel-query over a stopped store): replays the WAL into
+  // the head and reads blocks, but writes nothing to `dir` (no new WAL
+  // segment, no leftover cleanup, the index opened read-only, no
+  // background thread); Append, FlushHead, Compact and Snapshot fail with
+  // FAILED_PRECONDITION. The store must exist.
+  bool read_only = false;
 };
 
 struct AppendResult {
@@ -192,6 +201,7 @@ class MetricsStore : public Querier {
  private:
   MetricsStore(FileSystem* fs, std::string dir, MetricsStoreOptions options);
   Status Init();
+  Status InitReadOnly();
   Status Replay();
   Status ApplyBatch(struct WalBatch& batch, bool from_checkpoint);
   void AddExemplar(uint64_t ref, Exemplar e);  // REQUIRES: mu_ held

@@ -344,6 +344,110 @@ TEST(MetricsStoreBlocks, BlockQuerierSeesLaterBlocks) {
   EXPECT_EQ(BlockQuerier::Open(DefaultFileSystem(), dir.path() + "/nope").status().code(), StatusCode::kNotFound);
 }
 
+// A reader's open (tel-query over a stopped store) writes nothing: no new
+// WAL segment per query, writes refused; its chunk cache and index caches
+// follow blocks added, compacted and removed by the writer.
+TEST(MetricsStoreReadOnly, WritesNothingAndFollowsBlockChanges) {
+  TempDir dir;
+  {
+    auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), TestOptions());
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("m", "a", {{1000, 1}, {2000, 2}})}).ok());
+    ASSERT_TRUE((*store)->FlushHead().ok());
+    ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("m", "a", {{3 * kHour, 3}})}).ok());
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  auto wal_files = [&] {
+    auto names = DefaultFileSystem()->ListDir(dir.path() + "/wal");
+    EXPECT_TRUE(names.ok());
+    return names.ok() ? names->size() : 0;
+  };
+  const size_t before = wal_files();
+  MetricsStoreOptions ro = TestOptions();
+  ro.read_only = true;
+  for (int i = 0; i < 3; ++i) {
+    auto r = MetricsStore::Open(DefaultFileSystem(), dir.path(), ro);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    // Block samples (twice: decoded, then from the cache) and the WAL's head sample.
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_EQ(SelectOne(r->get(), "m", "a"), (std::vector<Sample>{{1000, 1}, {2000, 2}, {3 * kHour, 3}}));
+      EXPECT_EQ(SelectOne(r->get(), "m", "a", 1500, 2500), (std::vector<Sample>{{2000, 2}}));
+    }
+    auto app = (*r)->Append(std::vector<TimeSeries>{Series("m", "a", {{4 * kHour, 4}})});
+    EXPECT_EQ(app.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*r)->FlushHead().code(), StatusCode::kFailedPrecondition);
+    EXPECT_TRUE((*r)->Close().ok());
+  }
+  EXPECT_EQ(wal_files(), before);
+  // A read-only store of a directory without one is an error, not a new store.
+  EXPECT_FALSE(MetricsStore::Open(DefaultFileSystem(), dir.path() + "/none", ro).ok());
+
+  // BlockQuerier (index caches on) across a writer's block changes.
+  auto q = BlockQuerier::Open(DefaultFileSystem(), dir.path());
+  ASSERT_TRUE(q.ok());
+  std::vector<LabelMatcher> m = {Eq("__name__", "m")};
+  auto sel = (*q)->Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(sel.ok());
+  ASSERT_EQ(sel->size(), 1u);
+  EXPECT_EQ((*sel)[0].samples.size(), 2u);
+  MetricsStoreOptions small = TestOptions();
+  small.retention_ms = kHour;  // the first block falls out once a later one exists
+  auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), small);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("m", "b", {{5 * kHour, 5}})}).ok());
+  ASSERT_TRUE((*store)->FlushHead().ok());
+  ASSERT_TRUE((*store)->Compact().ok());
+  sel = (*q)->Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(sel.ok()) << sel.status().ToString();
+  auto direct = (*store)->Select(INT64_MIN, INT64_MAX, m);
+  ASSERT_TRUE(direct.ok());
+  ASSERT_EQ(sel->size(), direct->size());
+  for (size_t i = 0; i < sel->size(); ++i) {
+    EXPECT_EQ((*sel)[i].labels, (*direct)[i].labels);
+    EXPECT_EQ((*sel)[i].samples, (*direct)[i].samples);
+  }
+  EXPECT_TRUE((*store)->Close().ok());
+}
+
+TEST(BlockSetCache, DecodedChunksAreReusedAndBounded) {
+  TempDir dir;
+  BlockBuilder b;
+  std::vector<std::vector<ChunkRef>> refs;
+  for (int s = 0; s < 5; ++s) {
+    std::vector<Sample> samples;
+    for (int i = 0; i < 100; ++i) samples.push_back(Sample{i * 15000, double(s * 1000 + i)});
+    auto r = b.AddSeries(samples);
+    ASSERT_TRUE(r.ok());
+    refs.push_back(*r);
+  }
+  BlockMeta meta;
+  meta.id = 1;
+  ASSERT_TRUE(DefaultFileSystem()->CreateDir(dir.path() + "/blocks").ok());
+  ASSERT_TRUE(WriteBlockDir(DefaultFileSystem(), dir.path() + "/blocks", &meta, b).ok());
+  // Room for four chunks of 100 samples (1600 bytes each; one chunk may
+  // take at most a quarter of the cache).
+  BlockSet set(DefaultFileSystem(), dir.path() + "/blocks", 6400);
+  auto first = set.ReadSamples(1, refs[0][0]);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ((*first)->size(), 100u);
+  EXPECT_EQ((**first)[7], (Sample{7 * 15000, 7}));
+  auto again = set.ReadSamples(1, refs[0][0]);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(first->get(), again->get());  // the cached copy
+  for (int s = 1; s < 5; ++s) ASSERT_TRUE(set.ReadSamples(1, refs[s][0]).ok());
+  EXPECT_EQ(set.cached_bytes(), size_t{6400});
+  auto evicted = set.ReadSamples(1, refs[0][0]);  // least recently used: decoded again
+  ASSERT_TRUE(evicted.ok());
+  EXPECT_NE(first->get(), evicted->get());
+  EXPECT_EQ(**first, **evicted);
+  set.Forget(1);
+  EXPECT_EQ(set.cached_bytes(), 0u);
+  // Off (the writer's BlockSet): nothing kept.
+  BlockSet off(DefaultFileSystem(), dir.path() + "/blocks");
+  ASSERT_TRUE(off.ReadSamples(1, refs[1][0]).ok());
+  EXPECT_EQ(off.cached_bytes(), 0u);
+}
+
 // Crash at every file-system operation of a small workload: nothing whose
 // Append returned OK is lost, nothing appears twice or altered.
 TEST(MetricsStoreCrash, EveryCrashPointKeepsAcknowledgedSamples) {

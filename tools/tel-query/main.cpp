@@ -9,6 +9,7 @@
 //   tel-query logql QUERY        LogQL over the log store (--logs-data)
 //   tel-query logs [QUERY]       recent log lines, --follow, --trace-id
 // Logic lives in common/query (query_cli.h, query_server.h).
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -377,6 +378,10 @@ int RunMeta(Flags& f, CLI::App* sub) {
 }
 
 int RunServe(Flags& f) {
+  // glibc gives each request thread its own arena and keeps what a big
+  // range query freed in it: with 8+ threads peak RSS grew ~10 MiB a
+  // query (55 MiB after four range queries, 36 MiB with two arenas).
+  mallopt(M_ARENA_MAX, 2);
   telkit::query::QueryServerOptions options;
   options.data = {f.data_dir, f.load_files};
   const bool metrics = !f.data_dir.empty() || !f.load_files.empty();
