@@ -4,7 +4,11 @@
 //
 //   metrics   OTLP ExportMetricsServiceRequest through the OtlpTranslator
 //             (docs/otlp-to-prometheus.md; DELTA -> cumulative state kept here)
-//   prom-rw   Prometheus remote-write WriteRequest through DecodeWriteRequest
+//   prom-rw   Prometheus remote-write WriteRequest, walked on the wire
+//             (remote_write_wire.h): a series seen before is found by the
+//             raw bytes of its labels in a cache (key -> head ref), so it
+//             costs a hash lookup and no Labels; new series are checked as
+//             DecodeWriteRequest checks them
 //   other     traces, logs, unknown signals: counted (wrong_signal), acked
 //   malformed payload that is not the signal's message: counted, acked,
 //             skipped (retrying it could never succeed)
@@ -24,6 +28,8 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <unordered_map>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -43,6 +49,9 @@ struct MetricsIngestOptions {
   size_t max_delta_series = 100000;
   bool target_info = true;
   bool scope_labels = true;
+  // Remote-write series remembered by the raw bytes of their labels (the
+  // cache is emptied when it would hold more). 0: no cache.
+  size_t max_cached_series = 1 << 20;
 };
 
 // What Ingest() did with one frame.
@@ -70,11 +79,20 @@ class MetricsIngester {
   std::map<std::string, uint64_t> rejected() const;
 
  private:
+  struct Batch;
+  struct CachedSeries {
+    Labels labels;
+    std::atomic<uint64_t> ref{0};
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>()(k); }
+  };
   void Reject(const std::string& reason, uint64_t n);
-  // Decodes `frame` into `series` / `metadata` (appended), counting.
-  void Decode(const Frame& frame, std::vector<TimeSeries>* series, std::vector<MetricMetadata>* metadata,
-              IngestOutcome* outcome);
-  Status Store(std::vector<TimeSeries>& series, const std::vector<MetricMetadata>& metadata);
+  // Decodes `frame` into `batch` (appended), counting.
+  void Decode(const Frame& frame, Batch* batch, IngestOutcome* outcome);
+  void DecodeRemoteWrite(const Frame& frame, Batch* batch, IngestOutcome* outcome);
+  Status Store(Batch& batch);
 
   MetricsStore* store_;
   MetricsRegistry* registry_;
@@ -82,6 +100,11 @@ class MetricsIngester {
   OtlpTranslator translator_;  // guarded by translate_mu_
   std::mutex limits_mu_;
   LabelLimits limits_;  // guarded by limits_mu_
+  const size_t max_cached_series_;
+  std::mutex cache_mu_;
+  // Raw label bytes -> the series; guarded by cache_mu_. Entries are
+  // shared with batches in flight (the map may be emptied meanwhile).
+  std::unordered_map<std::string, std::shared_ptr<CachedSeries>, KeyHash, std::equal_to<>> cache_;
   Counter* frames_metrics_;
   Counter* frames_prom_rw_;
   Counter* frames_other_;
