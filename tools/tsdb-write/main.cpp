@@ -45,6 +45,7 @@ struct Flags {
   std::string ooo_window = "0s";
   size_t max_series = 0;
   size_t max_series_per_metric = 0;
+  size_t series_cache = size_t{1} << 20;
   size_t max_labels = 64;
   size_t max_label_name_bytes = 1024;
   size_t max_label_value_bytes = 4096;
@@ -81,6 +82,8 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_option("--max-series", f.max_series, "Head series at most; 0 no limit")->option_text("N=0");
   app.add_option("--max-series-per-metric", f.max_series_per_metric, "Series a metric name; 0 no limit")
       ->option_text("N=0");
+  app.add_option("--series-cache", f.series_cache, "Remote-write series known by raw label bytes")
+      ->option_text("N=1048576");
   app.add_option("--max-labels", f.max_labels, "Labels a series, __name__ included")
       ->option_text("N=64")
       ->check(CLI::PositiveNumber);
@@ -153,6 +156,7 @@ telkit::Status BuildConfig(const Flags& f, telkit::TsdbWriteConfig& c) {
   c.store.max_series_per_metric = f.max_series_per_metric;
   c.store.label_limits = {f.max_labels, f.max_label_name_bytes, f.max_label_value_bytes};
   c.ingest.limits = c.store.label_limits;
+  c.ingest.max_cached_series = f.series_cache;
   if (f.max_frame_bytes == 0 || f.max_frame_bytes > telkit::kMaxPayloadLength) {
     return telkit::InvalidArgumentError("--max-frame-bytes must be between 1 and 1G");
   }
