@@ -172,7 +172,7 @@ bool TsdbWriteServer::InputsFinished() const { return inputs_open_.load() == 0; 
 
 void TsdbWriteServer::ReadLoop(StreamInput* input, std::string spec) {
   constexpr size_t kMaxBatchFrames = 64;
-  constexpr size_t kMaxBatchBytes = 16u << 20;
+  const size_t kMaxBatchBytes = std::max<size_t>(config_.append_batch_bytes, 1);
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Frame> queue;  // guarded by mu
