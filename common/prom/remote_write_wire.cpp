@@ -154,6 +154,7 @@ bool ValidLabelView(const WireLabel& l, const LabelLimits& limits) {
 }  // namespace
 
 bool ParseWireSeries(std::string_view message, WireSeries* out) {
+  out->message = message;
   out->labels.clear();
   out->samples.clear();
   out->exemplars.clear();
@@ -217,14 +218,13 @@ bool ParseWireSeries(std::string_view message, WireSeries* out) {
         }
         o->append(b);
       };
-      // Names and values as they were written (a label's own field order
-      // is not kept: a cache key only needs equal labels -> may-equal keys
-      // and equal keys -> equal labels).
+      // Label fields as protobuf writes them (name, then value): bytes a
+      // sender could have sent adjacent for the same labels, so equal keys
+      // still mean equal labels.
       put_len(&label, 1, l.name);
       put_len(&label, 2, l.value);
       put_len(&out->key_buf, 1, label);
     }
-    out->key_buf.push_back('\xff');  // never equal to an adjacent encoding
     out->label_key = out->key_buf;
   }
   return true;

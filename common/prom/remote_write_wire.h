@@ -33,6 +33,7 @@ struct WireLabel {
 // One TimeSeries as its bytes show it. Views point into the scanned bytes
 // (or into `key_buf`); valid until the next series is scanned.
 struct WireSeries {
+  std::string_view message;  // the TimeSeries message itself
   // The encoded label fields of the series, in order: equal bytes mean equal
   // labels (the identity caches key on). A view into the request when the
   // fields are adjacent (as every sender writes them), else into key_buf.
@@ -121,6 +122,7 @@ Status ScanWriteRequest(std::string_view bytes, WireSeries* scratch, OnSeries&& 
       p += len;
       if (number == 1) {
         if (!ParseWireSeries(msg, scratch)) return bad();
+        scratch->message = msg;
         on_series(*scratch);
       } else {
         if (!ParseWireMetadata(msg, &md)) return bad();

@@ -29,7 +29,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <unordered_map>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -80,19 +79,41 @@ class MetricsIngester {
 
  private:
   struct Batch;
+  // A remote-write series known by the raw bytes of its labels.
   struct CachedSeries {
     Labels labels;
-    std::atomic<uint64_t> ref{0};
   };
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>()(k); }
+  // Open addressing, keys in one arena: a hit touches a slot and its key
+  // (both prefetched ahead), never the entry. Guarded by cache_mu_.
+  class SeriesCache {
+   public:
+    struct Slot {
+      uint64_t hash = 0;
+      uint64_t ref = 0;  // the head ref learned from the store, 0 unknown
+      uint32_t key_at = 0, key_len = 0;
+      CachedSeries* entry = nullptr;  // nullptr: empty slot
+    };
+    void PrefetchSlot(uint64_t hash) const;
+    void PrefetchKey(uint64_t hash) const;
+    Slot* Find(std::string_view key, uint64_t hash);
+    Slot* Insert(std::string_view key, uint64_t hash, std::unique_ptr<CachedSeries> entry);  // REQUIRES: absent
+    size_t size() const { return entries_.size(); }
+    void Clear();
+
+   private:
+    std::vector<Slot> slots_;
+    std::string keys_;
+    std::vector<std::unique_ptr<CachedSeries>> entries_;
   };
   void Reject(const std::string& reason, uint64_t n);
   // Decodes `frame` into `batch` (appended), counting.
   void Decode(const Frame& frame, Batch* batch, IngestOutcome* outcome);
   void DecodeRemoteWrite(const Frame& frame, Batch* batch, IngestOutcome* outcome);
   Status Store(Batch& batch);
+  void BeginBatch();
+  // Learns the refs of the batch's remote-write series (refs: one per item,
+  // nullptr when the append failed).
+  void EndBatch(Batch* batch, const std::vector<uint64_t>* refs);
 
   MetricsStore* store_;
   MetricsRegistry* registry_;
@@ -102,9 +123,9 @@ class MetricsIngester {
   LabelLimits limits_;  // guarded by limits_mu_
   const size_t max_cached_series_;
   std::mutex cache_mu_;
-  // Raw label bytes -> the series; guarded by cache_mu_. Entries are
-  // shared with batches in flight (the map may be emptied meanwhile).
-  std::unordered_map<std::string, std::shared_ptr<CachedSeries>, KeyHash, std::equal_to<>> cache_;
+  SeriesCache cache_;        // guarded by cache_mu_
+  int batches_in_flight_ = 0;  // guarded by cache_mu_: the cache is emptied only when 0
+  bool clear_cache_ = false;   // guarded by cache_mu_: SetLimits while batches were in flight
   Counter* frames_metrics_;
   Counter* frames_prom_rw_;
   Counter* frames_other_;
