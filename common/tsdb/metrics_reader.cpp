@@ -106,6 +106,12 @@ Result<std::vector<MetricMetadata>> MetricsReader::Metadata(std::string_view fam
   return q_->Metadata(family);
 }
 
+Result<std::vector<SeriesExemplars>> MetricsReader::Exemplars(int64_t mint, int64_t maxt,
+                                                              std::span<const LabelMatcher> matchers) {
+  if (mode_ == Mode::kDaemon) return static_cast<QuerySocketClient*>(head_.get())->Exemplars(mint, maxt, matchers);
+  return static_cast<MetricsStore*>(store_.get())->SeriesExemplarLists(mint, maxt, matchers);
+}
+
 Result<std::unique_ptr<MetricsReader>> OpenMetricsReader(FileSystem* fs, const std::string& dir,
                                                          QuerySocketClientOptions client) {
   struct stat st;

@@ -1,4 +1,5 @@
 #include "common/tsdb/metrics_store.h"
+#include "common/tsdb/query_socket.h"
 
 #include <algorithm>
 #include <bit>
@@ -1040,6 +1041,17 @@ Result<std::vector<std::pair<Labels, Exemplar>>> MetricsStore::Exemplars(int64_t
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second.t < b.second.t;
   });
+  return out;
+}
+
+Result<std::vector<SeriesExemplars>> MetricsStore::SeriesExemplarLists(int64_t mint, int64_t maxt,
+                                                                       std::span<const LabelMatcher> matchers) {
+  TELKIT_ASSIGN_OR_RETURN(auto flat, Exemplars(mint, maxt, matchers));
+  std::vector<SeriesExemplars> out;
+  for (auto& [labels, e] : flat) {  // sorted by labels, then time
+    if (out.empty() || out.back().labels != labels) out.push_back(SeriesExemplars{std::move(labels), {}});
+    out.back().exemplars.push_back(std::move(e));
+  }
   return out;
 }
 

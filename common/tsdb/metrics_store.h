@@ -61,6 +61,7 @@ class BlockSet;
 class BlockBuilder;
 struct BlockMeta;
 struct MemSeries;
+struct SeriesExemplars;
 
 inline constexpr int64_t kDefaultRetentionMs = int64_t{15} * 24 * 3600 * 1000;
 inline constexpr int64_t kDefaultBlockRangeMs = int64_t{2} * 3600 * 1000;
@@ -207,6 +208,9 @@ class MetricsStore : public Querier {
   // The newest exemplars of series matching `matchers` in [mint, maxt].
   Result<std::vector<std::pair<Labels, Exemplar>>> Exemplars(int64_t mint, int64_t maxt,
                                                              std::span<const LabelMatcher> matchers);
+  // The same, one entry a series (what the head socket serves).
+  Result<std::vector<SeriesExemplars>> SeriesExemplarLists(int64_t mint, int64_t maxt,
+                                                           std::span<const LabelMatcher> matchers);
 
  private:
   MetricsStore(FileSystem* fs, std::string dir, MetricsStoreOptions options);

@@ -71,8 +71,13 @@ Result<std::unique_ptr<TsdbWriteServer>> TsdbWriteServer::Start(TsdbWriteConfig 
   s->ingester_ = std::make_unique<MetricsIngester>(s->store_.get(), s->registry_.get(), config.ingest);
   s->RegisterStoreMetrics();
   if (config.serve_head) {
-    TELKIT_ASSIGN_OR_RETURN(s->head_server_,
-                            QuerySocketServer::Start(JoinPath(config.data_dir, kHeadSocketFile), s->store_.get()));
+    QuerySocketServerOptions head;
+    MetricsStore* store = s->store_.get();
+    head.exemplars = [store](int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers) {
+      return store->SeriesExemplarLists(mint, maxt, matchers);
+    };
+    TELKIT_ASSIGN_OR_RETURN(s->head_server_, QuerySocketServer::Start(JoinPath(config.data_dir, kHeadSocketFile),
+                                                                      s->store_.get(), std::move(head)));
   }
   if (config.admin) {
     AdminServerOptions ao;
