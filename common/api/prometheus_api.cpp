@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -706,9 +708,76 @@ ApiResponse PrometheusApi::QueryExemplars(const Params& p) const {
   if (*end < *start) return Error(ErrorType::kBadData, "end timestamp must not be before start timestamp");
   auto expr = promql::ParseExpr(p.Get("query"), options_.engine.parse);
   if (!expr.ok()) return Error(ErrorType::kBadData, expr.status().message());
-  // telkit's Querier does not serve exemplars yet: no series has any.
+  // As Prometheus: the exemplars of the series of every selector in the
+  // query, one entry a series (selectors that overlap are merged).
+  std::vector<const std::vector<LabelMatcher>*> selectors;
+  std::function<void(const promql::Expr*)> walk = [&](const promql::Expr* e) {
+    if (e == nullptr) return;
+    switch (e->kind) {
+      case promql::NodeKind::kVectorSelector:
+        selectors.push_back(&static_cast<const promql::VectorSelector*>(e)->matchers);
+        return;
+      case promql::NodeKind::kMatrixSelector:
+        walk(static_cast<const promql::MatrixSelector*>(e)->vs.get());
+        return;
+      case promql::NodeKind::kSubquery: walk(static_cast<const promql::SubqueryExpr*>(e)->expr.get()); return;
+      case promql::NodeKind::kParen: walk(static_cast<const promql::ParenExpr*>(e)->expr.get()); return;
+      case promql::NodeKind::kUnary: walk(static_cast<const promql::UnaryExpr*>(e)->expr.get()); return;
+      case promql::NodeKind::kBinary: {
+        auto* b = static_cast<const promql::BinaryExpr*>(e);
+        walk(b->lhs.get());
+        walk(b->rhs.get());
+        return;
+      }
+      case promql::NodeKind::kAggregate: {
+        auto* a = static_cast<const promql::AggregateExpr*>(e);
+        walk(a->expr.get());
+        walk(a->param.get());
+        return;
+      }
+      case promql::NodeKind::kCall:
+        for (const auto& arg : static_cast<const promql::Call*>(e)->args) walk(arg.get());
+        return;
+      default: return;
+    }
+  };
+  walk(expr->get());
+  std::map<Labels, std::vector<Exemplar>> by_series;
+  if (backend_.exemplars) {
+    for (const std::vector<LabelMatcher>* m : selectors) {
+      auto got = backend_.exemplars(*start, *end, *m);
+      if (!got.ok()) return StorageError(got.status());
+      for (SeriesExemplarList& s : *got) {
+        std::vector<Exemplar>& to = by_series[s.labels];
+        if (to.empty()) to = std::move(s.exemplars);  // the same series from another selector: the same exemplars
+      }
+    }
+  }
   SuccessWriter s;
-  s.w().Raw("[]");
+  JsonWriter& w = s.w();
+  w.Char('[');
+  bool first = true;
+  for (const auto& [labels, exemplars] : by_series) {
+    if (exemplars.empty()) continue;
+    if (!first) w.Char(',');
+    first = false;
+    w.Raw("{\"seriesLabels\":");
+    w.LabelsObject(labels);
+    w.Raw(",\"exemplars\":[");
+    for (size_t i = 0; i < exemplars.size(); ++i) {
+      if (i > 0) w.Char(',');
+      w.Raw("{\"labels\":");
+      w.LabelsObject(exemplars[i].labels);
+      w.Raw(",\"value\":");
+      w.SampleValue(exemplars[i].value);
+      w.Raw(",\"timestamp\":");
+      w.Timestamp(exemplars[i].t);
+      w.Char('}');
+    }
+    w.Raw("]}");
+    if (w.size() > options_.max_response_bytes) return TooLarge(options_.max_response_bytes);
+  }
+  w.Char(']');
   return s.Finish();
 }
 

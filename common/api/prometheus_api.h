@@ -58,6 +58,12 @@ struct TsdbStatus {
 };
 
 // Where the API's data comes from. Only `querier` is required.
+// One series' exemplars for /api/v1/query_exemplars, sorted by time.
+struct SeriesExemplarList {
+  Labels labels;
+  std::vector<Exemplar> exemplars;
+};
+
 struct PrometheusApiBackend {
   // A read view for one request; called once per data request. An
   // UNAVAILABLE error is answered 503 "unavailable" (storage not ready), any
@@ -66,6 +72,11 @@ struct PrometheusApiBackend {
   // The metadata of metric family `family`, or of every family when empty.
   // Unset: /api/v1/metadata answers an empty object.
   std::function<Result<std::vector<MetricMetadata>>(std::string_view family)> metadata;
+  // Exemplars of the series that match, in [mint, maxt]
+  // (/api/v1/query_exemplars). Unset: no series has any.
+  std::function<Result<std::vector<SeriesExemplarList>>(int64_t mint, int64_t maxt,
+                                                        std::span<const LabelMatcher> matchers)>
+      exemplars;
   // Head statistics for /api/v1/status/tsdb. Unset: zeros and empty lists.
   std::function<Result<TsdbStatus>()> tsdb_status;
   // Readiness for /-/ready (503 "Service Unavailable" while false). Unset:

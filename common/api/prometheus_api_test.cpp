@@ -450,6 +450,29 @@ TEST_F(PrometheusApiTest, StatusEndpoints) {
   EXPECT_EQ(Body("/api/v1/alerts"), R"({"status":"success","data":{"alerts":[]}})");
 }
 
+TEST_F(PrometheusApiTest, ExemplarsFromBackendInPrometheusShape) {
+  PrometheusApiBackend backend = PrometheusApiBackend::ForQuerier(TestData());
+  std::vector<std::string> asked;
+  backend.exemplars = [&asked](int64_t mint, int64_t maxt,
+                               std::span<const LabelMatcher> matchers) -> Result<std::vector<SeriesExemplarList>> {
+    std::string m;
+    for (const LabelMatcher& x : matchers) m += x.ToString();
+    asked.push_back(std::to_string(mint) + " " + std::to_string(maxt) + " " + m);
+    if (m.find("other") != std::string::npos) return std::vector<SeriesExemplarList>{};
+    return std::vector<SeriesExemplarList>{
+        {Labels{{"__name__", "rq_total"}, {"job", "a"}},
+         {{Labels{{"trace_id", "abc"}}, 1.5, kT0 + 500}, {Labels{{"trace_id", "def"}}, 2, kT0 + 1000}}},
+        {Labels{{"__name__", "rq_total"}, {"job", "b"}}, {}}};
+  };
+  Start({}, backend);
+  EXPECT_EQ(Body("/api/v1/query_exemplars?query=sum(rate(rq_total%5B5m%5D))%2Bother&start=1700000000&end=1700000600"),
+            R"({"status":"success","data":[{"seriesLabels":{"__name__":"rq_total","job":"a"},"exemplars":[)"
+            R"({"labels":{"trace_id":"abc"},"value":"1.5","timestamp":1700000000.500},)"
+            R"({"labels":{"trace_id":"def"},"value":"2","timestamp":1700000001}]}]})");
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_EQ(asked[0], "1700000000000 1700000600000 __name__=\"rq_total\"");
+}
+
 TEST_F(PrometheusApiTest, TsdbStatusFromBackend) {
   PrometheusApiBackend backend = PrometheusApiBackend::ForQuerier(TestData());
   backend.tsdb_status = []() -> Result<TsdbStatus> {

@@ -3,25 +3,13 @@
 #include <google/protobuf/arena.h>
 
 #include "common/base/utf8.h"
+#include "common/prom/remote_write_wire.h"
 #include "prometheus/remote.pb.h"
 
 namespace telkit {
 namespace {
 
 using PromType = prometheus::MetricMetadata::MetricType;
-
-MetricFamilyType FromPromType(int type) {
-  switch (type) {
-    case prometheus::MetricMetadata::COUNTER: return MetricFamilyType::kCounter;
-    case prometheus::MetricMetadata::GAUGE: return MetricFamilyType::kGauge;
-    case prometheus::MetricMetadata::HISTOGRAM: return MetricFamilyType::kHistogram;
-    case prometheus::MetricMetadata::GAUGEHISTOGRAM: return MetricFamilyType::kGaugeHistogram;
-    case prometheus::MetricMetadata::SUMMARY: return MetricFamilyType::kSummary;
-    case prometheus::MetricMetadata::INFO: return MetricFamilyType::kInfo;
-    case prometheus::MetricMetadata::STATESET: return MetricFamilyType::kStateSet;
-    default: return MetricFamilyType::kUnknown;
-  }
-}
 
 PromType ToPromType(MetricFamilyType type) {
   switch (type) {
@@ -37,23 +25,18 @@ PromType ToPromType(MetricFamilyType type) {
   return prometheus::MetricMetadata::UNKNOWN;
 }
 
-// The series' labels as a sorted Labels, or why they cannot be one.
-Result<Labels> ToLabels(const google::protobuf::RepeatedPtrField<prometheus::Label>& in) {
-  std::vector<Label> labels;
-  labels.reserve(static_cast<size_t>(in.size()));
-  for (const prometheus::Label& l : in) labels.push_back({l.name(), l.value()});
-  return Labels::FromUnsorted(std::move(labels));
-}
-
-std::string Describe(const google::protobuf::RepeatedPtrField<prometheus::Label>& in) {
+std::string Describe(std::span<const WireLabel> in) {
   std::string out = "{";
-  for (const prometheus::Label& l : in) {
+  for (const WireLabel& l : in) {
     if (out.size() > 200) {
       out += "...";
       break;
     }
     if (out.size() > 1) out += ", ";
-    out += l.name() + "=\"" + (IsValidUtf8(l.value()) ? EscapeLabelValue(l.value()) : "<invalid UTF-8>") + "\"";
+    out.append(l.name);
+    out += "=\"";
+    out += IsValidUtf8(l.value) ? EscapeLabelValue(l.value) : std::string("<invalid UTF-8>");
+    out += "\"";
   }
   return out + "}";
 }
@@ -70,64 +53,52 @@ void AddLabels(const Labels& labels, google::protobuf::RepeatedPtrField<promethe
 }  // namespace
 
 Result<DecodedWriteRequest> DecodeWriteRequest(std::string_view bytes, const LabelLimits& limits) {
-  google::protobuf::Arena arena;
-  auto* request = google::protobuf::Arena::CreateMessage<prometheus::WriteRequest>(&arena);
-  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
-      !request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return InvalidArgumentError("malformed remote-write request: not a prometheus.WriteRequest protobuf");
-  }
   DecodedWriteRequest out;
-  out.series.reserve(static_cast<size_t>(request->timeseries_size()));
-  for (const prometheus::TimeSeries& ts : request->timeseries()) {
-    out.dropped_native_histograms += ts.histograms_size();
-    Result<Labels> labels = ToLabels(ts.labels());
+  WireSeries scratch;
+  auto on_series = [&](const WireSeries& ts) {
+    const int64_t n_samples = static_cast<int64_t>(ts.samples.size());
+    out.dropped_native_histograms += ts.histograms;
+    Result<Labels> labels = WireLabelsToLabels(ts.labels);
     if (!labels.ok()) {
-      out.rejected_samples += ts.samples_size();
+      out.rejected_samples += n_samples;
       out.rejected.Add(PromReject::kDuplicateLabelName,
-                       "series " + Describe(ts.labels()) + ": " + labels.status().message());
-      continue;
+                       "series " + Describe(ts.labels) + ": " + labels.status().message());
+      return;
     }
     if (LabelProblem problem = CheckSeriesLabels(*labels, limits); problem != LabelProblem::kNone) {
-      out.rejected_samples += ts.samples_size();
+      out.rejected_samples += n_samples;
       out.rejected.Add(RejectForLabelProblem(problem),
-                       "series " + Describe(ts.labels()) + ": " + std::string(LabelProblemName(problem)));
-      continue;
+                       "series " + Describe(ts.labels) + ": " + std::string(LabelProblemName(problem)));
+      return;
     }
-    if (ts.samples_size() == 0) {
+    if (ts.samples.empty()) {
       out.rejected.Add(PromReject::kNoSamples, "series " + labels->ToString() + ": no float samples");
-      continue;
+      return;
     }
     TimeSeries series;
     series.labels = std::move(labels).value();
-    series.samples.reserve(static_cast<size_t>(ts.samples_size()));
-    for (const prometheus::Sample& s : ts.samples()) series.samples.push_back({s.timestamp(), s.value()});
-    for (const prometheus::Exemplar& e : ts.exemplars()) {
-      Result<Labels> exemplar_labels = ToLabels(e.labels());
-      bool valid = exemplar_labels.ok();
-      for (size_t i = 0; valid && i < exemplar_labels->size(); ++i) {
-        const Label& l = (*exemplar_labels)[i];
-        valid = IsValidLabelName(l.name) && IsValidUtf8(l.value) && l.name.size() <= limits.max_name_bytes &&
-                l.value.size() <= limits.max_value_bytes;
-      }
-      if (!valid) {
+    series.samples = ts.samples;
+    for (std::string_view e : ts.exemplars) {
+      Exemplar exemplar;
+      if (!DecodeWireExemplar(e, limits, &exemplar)) {
         ++out.dropped_exemplars;
         continue;
       }
-      series.exemplars.push_back({std::move(exemplar_labels).value(), e.value(), e.timestamp()});
+      series.exemplars.push_back(std::move(exemplar));
     }
-    out.samples += static_cast<int64_t>(series.samples.size());
+    out.samples += n_samples;
     out.exemplars += static_cast<int64_t>(series.exemplars.size());
     out.series.push_back(std::move(series));
-  }
-  for (const prometheus::MetricMetadata& m : request->metadata()) {
-    if (m.metric_family_name().empty() || !IsValidUtf8(m.metric_family_name()) || !IsValidUtf8(m.help()) ||
-        !IsValidUtf8(m.unit())) {
-      out.rejected.Add(PromReject::kInvalidMetadata,
-                       "metadata without a family name or with text that is not UTF-8");
-      continue;
+  };
+  auto on_metadata = [&](const WireMetadata& m) {
+    if (m.family.empty() || !IsValidUtf8(m.family) || !IsValidUtf8(m.help) || !IsValidUtf8(m.unit)) {
+      out.rejected.Add(PromReject::kInvalidMetadata, "metadata without a family name or with text that is not UTF-8");
+      return;
     }
-    out.metadata.push_back({m.metric_family_name(), FromPromType(m.type()), m.help(), m.unit()});
-  }
+    out.metadata.push_back(
+        {std::string(m.family), FamilyTypeFromProm(m.type), std::string(m.help), std::string(m.unit)});
+  };
+  TELKIT_RETURN_IF_ERROR(ScanWriteRequest(bytes, &scratch, on_series, on_metadata));
   return out;
 }
 

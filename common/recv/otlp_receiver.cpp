@@ -11,7 +11,9 @@
 #include "common/otlp/item_filter.h"
 #include "common/otlp/otlp_json.h"
 #include "common/otlp/wire_scan.h"
+#include "common/base/utf8.h"
 #include "common/prom/remote_write.h"
+#include "common/prom/remote_write_wire.h"
 
 namespace telkit {
 namespace {
@@ -363,14 +365,47 @@ ExportOutcome OtlpReceiver::ExportRemoteWrite(ExportRequest request) {
   if (request.format != PayloadFormat::kProtobuf) {
     return Refuse(request, RefuseReason::kUnsupportedMediaType, "remote write bodies must be protobuf");
   }
-  Result<DecodedWriteRequest> decoded = DecodeWriteRequest(bytes);
-  if (!decoded.ok()) return Refuse(request, RefuseReason::kBadData, decoded.status().message());
-  const int64_t samples = decoded->samples + decoded->rejected_samples;
+  // The hot path: a wire-level scan that checks every series as
+  // DecodeWriteRequest would and forwards the bytes as received. Only a
+  // request with something to leave out is decoded and re-encoded.
+  int64_t samples = 0;
+  int64_t histograms = 0;
+  bool clean = true;
+  bool has_metadata = false;
+  {
+    WireSeries scratch;
+    const LabelLimits limits;
+    Status scanned = ScanWriteRequest(
+        bytes, &scratch,
+        [&](WireSeries& ts) {
+          samples += static_cast<int64_t>(ts.samples.size());
+          histograms += ts.histograms;
+          PromReject reject;
+          if (clean && (ts.samples.empty() || !CheckWireLabels(&ts, limits, &reject))) clean = false;
+        },
+        [&](const WireMetadata& m) {
+          has_metadata = true;
+          if (m.family.empty() || !IsValidUtf8(m.family) || !IsValidUtf8(m.help) || !IsValidUtf8(m.unit)) {
+            clean = false;
+          }
+        });
+    if (!scanned.ok()) return Refuse(request, RefuseReason::kBadData, scanned.message());
+  }
   if (samples > options_.max_items_per_request) {
     return Refuse(request, RefuseReason::kTooManyItems,
                   fmt::format("request holds {} samples, more than the limit of {}", samples,
                               options_.max_items_per_request));
   }
+  if (clean) {
+    ExportOutcome outcome;
+    outcome.accepted_items = samples;
+    // Metadata-only requests (Prometheus sends metadata on its own) are kept.
+    outcome = Enqueue(request, std::move(bytes), std::move(outcome), /*forward_empty=*/has_metadata);
+    if (outcome.status.ok()) counters_->prom_rw_dropped_histograms->Increment(static_cast<uint64_t>(histograms));
+    return outcome;
+  }
+  Result<DecodedWriteRequest> decoded = DecodeWriteRequest(bytes);
+  if (!decoded.ok()) return Refuse(request, RefuseReason::kBadData, decoded.status().message());
   ExportOutcome outcome;
   outcome.accepted_items = decoded->samples;
   if (decoded->rejected.Total() > 0) {

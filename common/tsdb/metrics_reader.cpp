@@ -143,6 +143,12 @@ StoreState ObserveStore(const std::string& dir) {
   return st;
 }
 
+Result<std::vector<SeriesExemplars>> MetricsReader::Exemplars(int64_t mint, int64_t maxt,
+                                                              std::span<const LabelMatcher> matchers) {
+  if (mode_ == Mode::kDaemon) return static_cast<QuerySocketClient*>(head_.get())->Exemplars(mint, maxt, matchers);
+  return static_cast<MetricsStore*>(store_.get())->SeriesExemplarLists(mint, maxt, matchers);
+}
+
 Result<std::unique_ptr<MetricsReader>> OpenMetricsReader(FileSystem* fs, const std::string& dir,
                                                          QuerySocketClientOptions client) {
   struct stat st;

@@ -71,6 +71,10 @@ class MetricsReader : public Querier {
   Result<std::vector<std::string>> LabelValues(std::string_view name, int64_t mint, int64_t maxt,
                                                std::span<const LabelMatcher> matchers) override;
   Result<std::vector<MetricMetadata>> Metadata(std::string_view family) override;
+  // Exemplars of the matching series in [mint, maxt], series sorted by
+  // labels, exemplars by time: the daemon's head (over its socket), or the
+  // stopped store's (replayed from its WAL).
+  Result<std::vector<SeriesExemplars>> Exemplars(int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers);
 
  private:
   friend Result<std::unique_ptr<MetricsReader>> OpenMetricsReader(FileSystem*, const std::string&,

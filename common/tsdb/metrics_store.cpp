@@ -1,4 +1,5 @@
 #include "common/tsdb/metrics_store.h"
+#include "common/tsdb/query_socket.h"
 
 #include <algorithm>
 #include <bit>
@@ -373,7 +374,22 @@ Status MetricsStore::CheckOpen() const {
 }
 
 Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, std::span<const MetricMetadata> metadata) {
+  std::vector<SeriesRefAppend> refs(series.size());
+  for (size_t i = 0; i < series.size(); ++i) {
+    refs[i].labels = &series[i].labels;
+    refs[i].samples = series[i].samples;
+    refs[i].exemplars = series[i].exemplars;
+  }
+  return AppendRefs(refs, metadata);
+}
+
+Result<AppendResult> MetricsStore::AppendRefs(std::span<const SeriesRefAppend> series,
+                                              std::span<const MetricMetadata> metadata, std::span<uint64_t> refs_out) {
   auto start = std::chrono::steady_clock::now();
+  if (!refs_out.empty() && refs_out.size() != series.size()) {
+    return InvalidArgumentError("AppendRefs: refs_out must be empty or as long as series");
+  }
+  std::fill(refs_out.begin(), refs_out.end(), 0);
   std::shared_lock<WriterPreferringMutex> gate(append_gate_);
   AppendResult res;
   WalBatch batch;
@@ -395,22 +411,31 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
       max_future_t = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count() + options_.max_future_ms;
     }
-    // Keys and hashes first, with cache hints, so that the lookups below
-    // overlap their memory latency instead of waiting for each in turn.
+    // Series known by ref first (a hash lookup); keys and hashes of the
+    // rest, with cache hints, so that the lookups below overlap their
+    // memory latency instead of waiting for each in turn.
+    std::vector<MemSeries*> by_ref(series.size(), nullptr);
     std::string keys;
     std::vector<std::pair<size_t, uint64_t>> key_at(series.size() + 1);
+    // A record the WAL cannot take would fail the store: refuse the call
+    // before anything changes (an upper bound of the record's size).
+    uint64_t bound = 64;
     for (size_t i = 0; i < series.size(); ++i) {
       size_t begin = keys.size();
-      EncodeLabels(series[i].labels, &keys);
+      if (series[i].ref_hint != 0) by_ref[i] = head_->FindRef(series[i].ref_hint);
+      if (by_ref[i] != nullptr) {
+        if (!by_ref[i]->durable) bound += by_ref[i]->key.size() * 2;
+        key_at[i] = {begin, 0};
+        continue;
+      }
+      EncodeLabels(*series[i].labels, &keys);
       uint64_t hash = HeadKeyHash(std::string_view(keys).substr(begin));
       key_at[i] = {begin, hash};
       head_->PrefetchSlot(hash);
     }
     key_at[series.size()].first = keys.size();
-    // A record the WAL cannot take would fail the store: refuse the call
-    // before anything changes (an upper bound of the record's size).
-    uint64_t bound = 64 + keys.size() * 2;
-    for (const TimeSeries& ts : series) {
+    bound += keys.size() * 2;
+    for (const SeriesRefAppend& ts : series) {
       bound += 32 + ts.samples.size() * 30;
       for (const Exemplar& e : ts.exemplars) bound += 64 + e.labels.size() * 20 + 128;
     }
@@ -421,17 +446,22 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
                                   std::to_string(wal_->max_record_bytes()) + " bytes): split it");
     }
     constexpr size_t kAhead = 8;
-    for (size_t i = 0; i < std::min(kAhead, series.size()); ++i) head_->PrefetchSeries(key_at[i].second);
+    for (size_t i = 0; i < std::min(kAhead, series.size()); ++i) {
+      if (!by_ref[i]) head_->PrefetchSeries(key_at[i].second);
+    }
     for (size_t i = 0; i < series.size(); ++i) {
-      const TimeSeries& ts = series[i];
-      if (i + kAhead < series.size()) head_->PrefetchSeries(key_at[i + kAhead].second);
-      if (i + kAhead / 2 < series.size()) head_->PrefetchKey(key_at[i + kAhead / 2].second);
+      const SeriesRefAppend& ts = series[i];
+      if (i + kAhead < series.size() && !by_ref[i + kAhead]) head_->PrefetchSeries(key_at[i + kAhead].second);
+      if (i + kAhead / 2 < series.size() && !by_ref[i + kAhead / 2]) head_->PrefetchKey(key_at[i + kAhead / 2].second);
       const uint64_t n = ts.samples.size() + ts.exemplars.size();
-      std::string_view key = std::string_view(keys).substr(key_at[i].first, key_at[i + 1].first - key_at[i].first);
-      MemSeries* s = head_->Find(key, key_at[i].second);
+      MemSeries* s = by_ref[i];
+      if (!s) {
+        std::string_view key = std::string_view(keys).substr(key_at[i].first, key_at[i + 1].first - key_at[i].first);
+        s = head_->Find(key, key_at[i].second);
+      }
       if (!s) {
         // Only new series are checked: what is in the head passed already.
-        LabelProblem problem = CheckSeriesLabels(ts.labels, options_.label_limits);
+        LabelProblem problem = CheckSeriesLabels(*ts.labels, options_.label_limits);
         if (problem != LabelProblem::kNone) {
           if (n) res.rejected[std::string(LabelProblemName(problem))] += n;
           continue;
@@ -442,16 +472,17 @@ Result<AppendResult> MetricsStore::Append(std::span<const TimeSeries> series, st
           continue;
         }
         if (options_.max_series_per_metric &&
-            head_->series_of_metric(ts.labels.MetricName()) >= options_.max_series_per_metric) {
+            head_->series_of_metric(ts.labels->MetricName()) >= options_.max_series_per_metric) {
           res.rejected["series_per_metric_limit"] += n;
           continue;
         }
-        s = head_->Create(next_ref_++, ts.labels);
+        s = head_->Create(next_ref_++, *ts.labels);
         res.series_created++;
         batch.series.push_back(WalSeries{s->ref, s->labels});
       } else if (!s->durable) {
         batch.series.push_back(WalSeries{s->ref, s->labels});
       }
+      if (!refs_out.empty()) refs_out[i] = s->ref;
       for (const Sample& x : ts.samples) {
         uint64_t bits = std::bit_cast<uint64_t>(x.v);
         const char* reason = nullptr;
@@ -1041,6 +1072,17 @@ Result<std::vector<std::pair<Labels, Exemplar>>> MetricsStore::Exemplars(int64_t
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second.t < b.second.t;
   });
+  return out;
+}
+
+Result<std::vector<SeriesExemplars>> MetricsStore::SeriesExemplarLists(int64_t mint, int64_t maxt,
+                                                                       std::span<const LabelMatcher> matchers) {
+  TELKIT_ASSIGN_OR_RETURN(auto flat, Exemplars(mint, maxt, matchers));
+  std::vector<SeriesExemplars> out;
+  for (auto& [labels, e] : flat) {  // sorted by labels, then time
+    if (out.empty() || out.back().labels != labels) out.push_back(SeriesExemplars{std::move(labels), {}});
+    out.back().exemplars.push_back(std::move(e));
+  }
   return out;
 }
 

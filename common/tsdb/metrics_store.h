@@ -61,6 +61,7 @@ class BlockSet;
 class BlockBuilder;
 struct BlockMeta;
 struct MemSeries;
+struct SeriesExemplars;
 
 inline constexpr int64_t kDefaultRetentionMs = int64_t{15} * 24 * 3600 * 1000;
 inline constexpr int64_t kDefaultBlockRangeMs = int64_t{2} * 3600 * 1000;
@@ -105,6 +106,20 @@ struct AppendResult {
     for (const auto& [k, v] : rejected) n += v;
     return n;
   }
+};
+
+// One series to append by reference (MetricsStore::AppendRefs): what the
+// wire-level appenders hand the store so that a known series costs a hash
+// lookup by ref instead of encoding and comparing its labels.
+struct SeriesRefAppend {
+  // The series' labels (sorted, as a Labels). Read only when `ref_hint`
+  // does not name a head series. REQUIRES: non-null, outlives the call.
+  const Labels* labels = nullptr;
+  // A ref AppendRefs reported for these labels earlier (refs_out), or 0.
+  // Refs are never reused, so a stale hint only costs the label lookup.
+  uint64_t ref_hint = 0;
+  std::span<const Sample> samples;
+  std::span<const Exemplar> exemplars;
 };
 
 struct MetricsStoreStats {
@@ -172,6 +187,11 @@ class MetricsStore : public Querier {
   // Any other error is a store failure (WAL write or fsync, after which
   // every Append fails until reopened); FAILED_PRECONDITION after Close().
   Result<AppendResult> Append(std::span<const TimeSeries> series, std::span<const MetricMetadata> metadata = {});
+  // Append by reference, as above. `refs_out` (empty, or one slot per
+  // series) receives the head ref of each series, 0 when it was refused
+  // before it had one (invalid labels, cardinality limits).
+  Result<AppendResult> AppendRefs(std::span<const SeriesRefAppend> series,
+                                  std::span<const MetricMetadata> metadata = {}, std::span<uint64_t> refs_out = {});
 
   // Writes all head data out as blocks (one per block range it spans) and
   // empties the head (the WAL keeps only a checkpoint of live series).
@@ -197,6 +217,9 @@ class MetricsStore : public Querier {
   // The newest exemplars of series matching `matchers` in [mint, maxt].
   Result<std::vector<std::pair<Labels, Exemplar>>> Exemplars(int64_t mint, int64_t maxt,
                                                              std::span<const LabelMatcher> matchers);
+  // The same, one entry a series (what the head socket serves).
+  Result<std::vector<SeriesExemplars>> SeriesExemplarLists(int64_t mint, int64_t maxt,
+                                                           std::span<const LabelMatcher> matchers);
 
  private:
   MetricsStore(FileSystem* fs, std::string dir, MetricsStoreOptions options);

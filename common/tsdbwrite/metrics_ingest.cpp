@@ -1,7 +1,13 @@
 #include "common/tsdbwrite/metrics_ingest.h"
 
+#include <bit>
+#include <cstring>
+#include <deque>
+
+#include "common/base/utf8.h"
 #include "common/otlp/signal.h"
 #include "common/prom/remote_write.h"
+#include "common/prom/remote_write_wire.h"
 
 namespace telkit {
 namespace {
@@ -20,7 +26,11 @@ constexpr char kFramesHelp[] = "Telemetry-stream frames read, by signal.";
 }  // namespace
 
 MetricsIngester::MetricsIngester(MetricsStore* store, MetricsRegistry* registry, MetricsIngestOptions options)
-    : store_(store), registry_(registry), translator_(TranslateOptions(options)), limits_(options.limits) {
+    : store_(store),
+      registry_(registry),
+      translator_(TranslateOptions(options)),
+      limits_(options.limits),
+      max_cached_series_(options.max_cached_series) {
   frames_metrics_ = &registry->AddCounter("tsdb_write_frames_total", kFramesHelp, {{"signal", "metrics"}});
   frames_prom_rw_ = &registry->AddCounter("tsdb_write_frames_total", kFramesHelp, {{"signal", "prom-rw"}});
   frames_other_ = &registry->AddCounter("tsdb_write_frames_total", kFramesHelp, {{"signal", "other"}});
@@ -57,17 +67,160 @@ std::map<std::string, uint64_t> MetricsIngester::rejected() const {
 }
 
 void MetricsIngester::SetLimits(const LabelLimits& limits) {
-  std::lock_guard<std::mutex> lock(limits_mu_);
-  limits_ = limits;
+  {
+    std::lock_guard<std::mutex> lock(limits_mu_);
+    limits_ = limits;
+  }
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (batches_in_flight_ == 0) {
+    cache_.Clear();  // its series passed the old limits
+  } else {
+    clear_cache_ = true;  // at the end of the batches in flight
+  }
 }
 
-Status MetricsIngester::Store(std::vector<TimeSeries>& series, const std::vector<MetricMetadata>& metadata) {
-  if (series.empty() && metadata.empty()) return OkStatus();
-  auto appended = store_->Append(series, metadata);
+// ---- SeriesCache
+
+void MetricsIngester::SeriesCache::PrefetchSlot(uint64_t hash) const {
+  if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+}
+
+void MetricsIngester::SeriesCache::PrefetchKey(uint64_t hash) const {
+  if (slots_.empty()) return;
+  const Slot& slot = slots_[hash & (slots_.size() - 1)];
+  if (slot.entry != nullptr && slot.hash == hash) __builtin_prefetch(keys_.data() + slot.key_at);
+}
+
+MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Find(std::string_view key, uint64_t hash) {
+  if (slots_.empty()) return nullptr;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.entry == nullptr) return nullptr;
+    if (slot.hash == hash && slot.key_len == key.size() &&
+        std::memcmp(keys_.data() + slot.key_at, key.data(), key.size()) == 0) {
+      return &slot;
+    }
+  }
+}
+
+MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Insert(std::string_view key, uint64_t hash,
+                                                                         std::unique_ptr<CachedSeries> entry) {
+  if (slots_.size() < (entries_.size() + 1) * 2) {  // load factor <= 1/2
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(64, std::bit_ceil((entries_.size() + 1) * 4)), Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& o : old) {
+      if (o.entry == nullptr) continue;
+      size_t i = o.hash & mask;
+      while (slots_[i].entry != nullptr) i = (i + 1) & mask;
+      slots_[i] = o;
+    }
+  }
+  const size_t mask = slots_.size() - 1;
+  size_t i = hash & mask;
+  while (slots_[i].entry != nullptr) i = (i + 1) & mask;
+  Slot& slot = slots_[i];
+  slot.hash = hash;
+  slot.ref = 0;
+  slot.key_at = static_cast<uint32_t>(keys_.size());
+  slot.key_len = static_cast<uint32_t>(key.size());
+  keys_.append(key);
+  slot.entry = entry.get();
+  entries_.push_back(std::move(entry));
+  return &slot;
+}
+
+void MetricsIngester::SeriesCache::Clear() {
+  std::vector<Slot>().swap(slots_);
+  std::string().swap(keys_);
+  std::vector<std::unique_ptr<CachedSeries>>().swap(entries_);
+}
+
+// What one IngestBatch hands the store: items in frame order, pointing into
+// buffers that stay put until Store (and, for cached series, into the
+// cache, which is not emptied while a batch is in flight).
+struct MetricsIngester::Batch {
+  struct Item {
+    const Labels* labels = nullptr;
+    uint64_t ref_hint = 0;
+    size_t sample_at = 0, samples = 0;
+    size_t exemplar_at = 0, exemplars = 0;
+    // Remote write: the cache key, to learn the ref after the append.
+    bool remote_write = false;
+    std::string_view key;
+    uint64_t hash = 0;
+    std::unique_ptr<CachedSeries> fresh;  // not in the cache yet
+  };
+  // Remote-write series of a frame between the scan and the cache lookups.
+  struct Scanned {
+    std::string_view key;
+    uint64_t hash = 0;
+    std::string_view message;
+    size_t sample_at = 0, samples = 0;
+    size_t exemplar_view_at = 0, exemplar_views = 0;
+  };
+  std::vector<std::vector<TimeSeries>> translated;  // OTLP frames
+  std::deque<std::string> key_copies;               // keys not adjacent in their frame
+  std::vector<Sample> samples;
+  std::vector<Exemplar> exemplars;
+  std::vector<Item> items;
+  std::vector<MetricMetadata> metadata;
+  std::vector<Scanned> scanned;
+  std::vector<std::string_view> exemplar_views;
+  WireSeries scratch;
+};
+
+void MetricsIngester::BeginBatch() {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  ++batches_in_flight_;
+}
+
+void MetricsIngester::EndBatch(Batch* b, const std::vector<uint64_t>* refs) {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (refs != nullptr && max_cached_series_ > 0) {
+    for (size_t i = 0; i < b->items.size(); ++i) {
+      Batch::Item& it = b->items[i];
+      const uint64_t ref = (*refs)[i];
+      if (!it.remote_write || ref == 0 || ref == it.ref_hint) continue;
+      SeriesCache::Slot* slot = cache_.Find(it.key, it.hash);
+      if (slot == nullptr && it.fresh != nullptr) {
+        if (cache_.size() >= max_cached_series_) {
+          if (batches_in_flight_ > 1) continue;  // others may point into it
+          cache_.Clear();
+        }
+        slot = cache_.Insert(it.key, it.hash, std::move(it.fresh));
+      }
+      if (slot != nullptr) slot->ref = ref;
+    }
+  }
+  if (--batches_in_flight_ == 0 && clear_cache_) {
+    cache_.Clear();
+    clear_cache_ = false;
+  }
+}
+
+Status MetricsIngester::Store(Batch& b) {
+  if (b.items.empty() && b.metadata.empty()) {
+    EndBatch(&b, nullptr);
+    return OkStatus();
+  }
+  std::vector<SeriesRefAppend> series(b.items.size());
+  for (size_t i = 0; i < b.items.size(); ++i) {
+    const Batch::Item& it = b.items[i];
+    series[i].labels = it.labels;
+    series[i].ref_hint = it.ref_hint;
+    series[i].samples = std::span<const Sample>(b.samples).subspan(it.sample_at, it.samples);
+    series[i].exemplars = std::span<const Exemplar>(b.exemplars).subspan(it.exemplar_at, it.exemplars);
+  }
+  std::vector<uint64_t> refs(series.size());
+  auto appended = store_->AppendRefs(series, b.metadata, refs);
   if (!appended.ok()) {
+    EndBatch(&b, nullptr);
     store_failures_->Increment();
     return appended.status();
   }
+  EndBatch(&b, &refs);
   for (const auto& [reason, n] : appended->rejected) {
     if (reason != "duplicate") Reject(reason, n);  // duplicates are ignored, not refused
   }
@@ -76,37 +229,131 @@ Status MetricsIngester::Store(std::vector<TimeSeries>& series, const std::vector
 
 Status MetricsIngester::Ingest(const Frame& frame, IngestOutcome* outcome) {
   IngestOutcome ignored;
-  std::vector<TimeSeries> series;
-  std::vector<MetricMetadata> metadata;
-  Decode(frame, &series, &metadata, outcome != nullptr ? outcome : &ignored);
-  return Store(series, metadata);
+  Batch batch;
+  BeginBatch();
+  Decode(frame, &batch, outcome != nullptr ? outcome : &ignored);
+  return Store(batch);
 }
 
 Status MetricsIngester::IngestBatch(std::span<const Frame> frames) {
-  std::vector<TimeSeries> series;
-  std::vector<MetricMetadata> metadata;
+  Batch batch;
   IngestOutcome ignored;
-  for (const Frame& f : frames) Decode(f, &series, &metadata, &ignored);
-  return Store(series, metadata);
+  BeginBatch();
+  for (const Frame& f : frames) Decode(f, &batch, &ignored);
+  return Store(batch);
 }
 
-void MetricsIngester::Decode(const Frame& frame, std::vector<TimeSeries>* series,
-                             std::vector<MetricMetadata>* metadata, IngestOutcome* outcome) {
-  *outcome = IngestOutcome::kStored;
-  auto count = [&](const RejectCounts& rc) {
-    for (int i = 0; i < kPromRejectCount; ++i) {
-      if (rc.by_reason[i] > 0) {
-        Reject(std::string(PromRejectName(static_cast<PromReject>(i))), static_cast<uint64_t>(rc.by_reason[i]));
+void MetricsIngester::DecodeRemoteWrite(const Frame& frame, Batch* b, IngestOutcome* outcome) {
+  frames_prom_rw_->Increment();
+  LabelLimits limits;
+  {
+    std::lock_guard<std::mutex> lock(limits_mu_);
+    limits = limits_;
+  }
+  RejectCounts rejected;
+  int64_t dropped_exemplars = 0, histograms = 0;
+  const size_t samples_before = b->samples.size(), metadata_before = b->metadata.size();
+  b->scanned.clear();
+  b->exemplar_views.clear();
+  // Pass 1, without the cache: keys, their hashes, samples.
+  auto on_series = [&](WireSeries& ts) {
+    histograms += ts.histograms;
+    Batch::Scanned sc;
+    sc.key = ts.label_key;
+    if (!ts.key_buf.empty() && ts.label_key.data() == ts.key_buf.data()) sc.key = b->key_copies.emplace_back(ts.key_buf);
+    sc.hash = std::hash<std::string_view>{}(sc.key);
+    sc.message = ts.message;
+    sc.sample_at = b->samples.size();
+    sc.samples = ts.samples.size();
+    b->samples.insert(b->samples.end(), ts.samples.begin(), ts.samples.end());
+    sc.exemplar_view_at = b->exemplar_views.size();
+    sc.exemplar_views = ts.exemplars.size();
+    b->exemplar_views.insert(b->exemplar_views.end(), ts.exemplars.begin(), ts.exemplars.end());
+    b->scanned.push_back(sc);
+  };
+  auto on_metadata = [&](const WireMetadata& m) {
+    if (m.family.empty() || !IsValidUtf8(m.family) || !IsValidUtf8(m.help) || !IsValidUtf8(m.unit)) {
+      rejected.Add(PromReject::kInvalidMetadata, "");
+      return;
+    }
+    b->metadata.push_back(
+        {std::string(m.family), FamilyTypeFromProm(m.type), std::string(m.help), std::string(m.unit)});
+  };
+  Status scanned = ScanWriteRequest(frame.payload, &b->scratch, on_series, on_metadata);
+  if (!scanned.ok()) {
+    // Nothing of a malformed frame is stored, not even its first series.
+    b->samples.resize(samples_before);
+    b->metadata.resize(metadata_before);
+    *outcome = IngestOutcome::kMalformed;
+    frames_malformed_->Increment();
+    return;
+  }
+  // Pass 2: the cache, with its memory fetched a few series ahead.
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    const std::vector<Batch::Scanned>& sc = b->scanned;
+    if (const size_t need = b->items.size() + sc.size(); need > b->items.capacity()) {
+      b->items.reserve(std::max(need, 2 * b->items.capacity()));
+    }
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < std::min(kAhead, sc.size()); ++i) cache_.PrefetchSlot(sc[i].hash);
+    for (size_t i = 0; i < sc.size(); ++i) {
+      if (i + kAhead < sc.size()) cache_.PrefetchSlot(sc[i + kAhead].hash);
+      if (i + kAhead / 2 < sc.size()) cache_.PrefetchKey(sc[i + kAhead / 2].hash);
+      Batch::Item item;
+      item.remote_write = true;
+      item.key = sc[i].key;
+      item.hash = sc[i].hash;
+      if (SeriesCache::Slot* slot = cache_.Find(sc[i].key, sc[i].hash)) {
+        item.labels = &slot->entry->labels;
+        item.ref_hint = slot->ref;
+      } else {
+        // New to the cache: judged as DecodeWriteRequest judges a series.
+        if (!ParseWireSeries(sc[i].message, &b->scratch)) continue;  // parsed once already
+        PromReject reject;
+        if (!CheckWireLabels(&b->scratch, limits, &reject)) {
+          rejected.Add(reject, "");
+          continue;
+        }
+        Result<Labels> labels = WireLabelsToLabels(b->scratch.labels);
+        if (!labels.ok()) {
+          rejected.Add(PromReject::kDuplicateLabelName, "");
+          continue;
+        }
+        item.fresh = std::make_unique<CachedSeries>();
+        item.fresh->labels = std::move(labels).value();
+        item.labels = &item.fresh->labels;
       }
+      if (sc[i].samples == 0) {
+        rejected.Add(PromReject::kNoSamples, "");
+        continue;
+      }
+      item.sample_at = sc[i].sample_at;
+      item.samples = sc[i].samples;
+      item.exemplar_at = b->exemplars.size();
+      for (size_t e = 0; e < sc[i].exemplar_views; ++e) {
+        Exemplar exemplar;
+        if (!DecodeWireExemplar(b->exemplar_views[sc[i].exemplar_view_at + e], limits, &exemplar)) {
+          ++dropped_exemplars;
+          continue;
+        }
+        b->exemplars.push_back(std::move(exemplar));
+      }
+      item.exemplars = b->exemplars.size() - item.exemplar_at;
+      b->items.push_back(std::move(item));
     }
-  };
-  auto move_into = [](auto& from, auto* to) {
-    if (to->empty()) {
-      *to = std::move(from);
-    } else {
-      to->insert(to->end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  }
+  for (int i = 0; i < kPromRejectCount; ++i) {
+    if (rejected.by_reason[i] > 0) {
+      Reject(std::string(PromRejectName(static_cast<PromReject>(i))), static_cast<uint64_t>(rejected.by_reason[i]));
     }
-  };
+  }
+  if (dropped_exemplars > 0) Reject("invalid_exemplar", static_cast<uint64_t>(dropped_exemplars));
+  if (histograms > 0) Reject("native_histogram", static_cast<uint64_t>(histograms));
+}
+
+void MetricsIngester::Decode(const Frame& frame, Batch* b, IngestOutcome* outcome) {
+  *outcome = IngestOutcome::kStored;
   switch (frame.signal_enum()) {
     case Signal::kMetrics: {
       frames_metrics_->Increment();
@@ -120,33 +367,31 @@ void MetricsIngester::Decode(const Frame& frame, std::vector<TimeSeries>* series
         frames_malformed_->Increment();
         return;
       }
-      count(r->rejected);
-      move_into(r->series, series);
-      move_into(r->metadata, metadata);
+      for (int i = 0; i < kPromRejectCount; ++i) {
+        if (r->rejected.by_reason[i] > 0) {
+          Reject(std::string(PromRejectName(static_cast<PromReject>(i))),
+                 static_cast<uint64_t>(r->rejected.by_reason[i]));
+        }
+      }
+      b->translated.push_back(std::move(r->series));
+      for (const TimeSeries& ts : b->translated.back()) {
+        Batch::Item item;
+        item.labels = &ts.labels;
+        item.sample_at = b->samples.size();
+        item.samples = ts.samples.size();
+        b->samples.insert(b->samples.end(), ts.samples.begin(), ts.samples.end());
+        item.exemplar_at = b->exemplars.size();
+        item.exemplars = ts.exemplars.size();
+        b->exemplars.insert(b->exemplars.end(), ts.exemplars.begin(), ts.exemplars.end());
+        b->items.push_back(std::move(item));
+      }
+      b->metadata.insert(b->metadata.end(), std::make_move_iterator(r->metadata.begin()),
+                         std::make_move_iterator(r->metadata.end()));
       return;
     }
-    case Signal::kPrometheusRemoteWrite: {
-      frames_prom_rw_->Increment();
-      LabelLimits limits;
-      {
-        std::lock_guard<std::mutex> lock(limits_mu_);
-        limits = limits_;
-      }
-      auto r = DecodeWriteRequest(frame.payload, limits);
-      if (!r.ok()) {
-        *outcome = IngestOutcome::kMalformed;
-        frames_malformed_->Increment();
-        return;
-      }
-      count(r->rejected);
-      if (r->dropped_exemplars > 0) Reject("invalid_exemplar", static_cast<uint64_t>(r->dropped_exemplars));
-      if (r->dropped_native_histograms > 0) {
-        Reject("native_histogram", static_cast<uint64_t>(r->dropped_native_histograms));
-      }
-      move_into(r->series, series);
-      move_into(r->metadata, metadata);
+    case Signal::kPrometheusRemoteWrite:
+      DecodeRemoteWrite(frame, b, outcome);
       return;
-    }
     default:
       frames_other_->Increment();
       frames_wrong_signal_->Increment();

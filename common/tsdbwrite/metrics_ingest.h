@@ -4,7 +4,11 @@
 //
 //   metrics   OTLP ExportMetricsServiceRequest through the OtlpTranslator
 //             (docs/otlp-to-prometheus.md; DELTA -> cumulative state kept here)
-//   prom-rw   Prometheus remote-write WriteRequest through DecodeWriteRequest
+//   prom-rw   Prometheus remote-write WriteRequest, walked on the wire
+//             (remote_write_wire.h): a series seen before is found by the
+//             raw bytes of its labels in a cache (key -> head ref), so it
+//             costs a hash lookup and no Labels; new series are checked as
+//             DecodeWriteRequest checks them
 //   other     traces, logs, unknown signals: counted (wrong_signal), acked
 //   malformed payload that is not the signal's message: counted, acked,
 //             skipped (retrying it could never succeed)
@@ -24,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -43,6 +48,9 @@ struct MetricsIngestOptions {
   size_t max_delta_series = 100000;
   bool target_info = true;
   bool scope_labels = true;
+  // Remote-write series remembered by the raw bytes of their labels (the
+  // cache is emptied when it would hold more). 0: no cache.
+  size_t max_cached_series = 1 << 20;
 };
 
 // What Ingest() did with one frame.
@@ -70,11 +78,42 @@ class MetricsIngester {
   std::map<std::string, uint64_t> rejected() const;
 
  private:
+  struct Batch;
+  // A remote-write series known by the raw bytes of its labels.
+  struct CachedSeries {
+    Labels labels;
+  };
+  // Open addressing, keys in one arena: a hit touches a slot and its key
+  // (both prefetched ahead), never the entry. Guarded by cache_mu_.
+  class SeriesCache {
+   public:
+    struct Slot {
+      uint64_t hash = 0;
+      uint64_t ref = 0;  // the head ref learned from the store, 0 unknown
+      uint32_t key_at = 0, key_len = 0;
+      CachedSeries* entry = nullptr;  // nullptr: empty slot
+    };
+    void PrefetchSlot(uint64_t hash) const;
+    void PrefetchKey(uint64_t hash) const;
+    Slot* Find(std::string_view key, uint64_t hash);
+    Slot* Insert(std::string_view key, uint64_t hash, std::unique_ptr<CachedSeries> entry);  // REQUIRES: absent
+    size_t size() const { return entries_.size(); }
+    void Clear();
+
+   private:
+    std::vector<Slot> slots_;
+    std::string keys_;
+    std::vector<std::unique_ptr<CachedSeries>> entries_;
+  };
   void Reject(const std::string& reason, uint64_t n);
-  // Decodes `frame` into `series` / `metadata` (appended), counting.
-  void Decode(const Frame& frame, std::vector<TimeSeries>* series, std::vector<MetricMetadata>* metadata,
-              IngestOutcome* outcome);
-  Status Store(std::vector<TimeSeries>& series, const std::vector<MetricMetadata>& metadata);
+  // Decodes `frame` into `batch` (appended), counting.
+  void Decode(const Frame& frame, Batch* batch, IngestOutcome* outcome);
+  void DecodeRemoteWrite(const Frame& frame, Batch* batch, IngestOutcome* outcome);
+  Status Store(Batch& batch);
+  void BeginBatch();
+  // Learns the refs of the batch's remote-write series (refs: one per item,
+  // nullptr when the append failed).
+  void EndBatch(Batch* batch, const std::vector<uint64_t>* refs);
 
   MetricsStore* store_;
   MetricsRegistry* registry_;
@@ -82,6 +121,11 @@ class MetricsIngester {
   OtlpTranslator translator_;  // guarded by translate_mu_
   std::mutex limits_mu_;
   LabelLimits limits_;  // guarded by limits_mu_
+  const size_t max_cached_series_;
+  std::mutex cache_mu_;
+  SeriesCache cache_;        // guarded by cache_mu_
+  int batches_in_flight_ = 0;  // guarded by cache_mu_: the cache is emptied only when 0
+  bool clear_cache_ = false;   // guarded by cache_mu_: SetLimits while batches were in flight
   Counter* frames_metrics_;
   Counter* frames_prom_rw_;
   Counter* frames_other_;

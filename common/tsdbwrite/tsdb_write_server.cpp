@@ -71,8 +71,13 @@ Result<std::unique_ptr<TsdbWriteServer>> TsdbWriteServer::Start(TsdbWriteConfig 
   s->ingester_ = std::make_unique<MetricsIngester>(s->store_.get(), s->registry_.get(), config.ingest);
   s->RegisterStoreMetrics();
   if (config.serve_head) {
-    TELKIT_ASSIGN_OR_RETURN(s->head_server_,
-                            QuerySocketServer::Start(JoinPath(config.data_dir, kHeadSocketFile), s->store_.get()));
+    QuerySocketServerOptions head;
+    MetricsStore* store = s->store_.get();
+    head.exemplars = [store](int64_t mint, int64_t maxt, std::span<const LabelMatcher> matchers) {
+      return store->SeriesExemplarLists(mint, maxt, matchers);
+    };
+    TELKIT_ASSIGN_OR_RETURN(s->head_server_, QuerySocketServer::Start(JoinPath(config.data_dir, kHeadSocketFile),
+                                                                      s->store_.get(), std::move(head)));
   }
   if (config.admin) {
     AdminServerOptions ao;
@@ -172,7 +177,7 @@ bool TsdbWriteServer::InputsFinished() const { return inputs_open_.load() == 0; 
 
 void TsdbWriteServer::ReadLoop(StreamInput* input, std::string spec) {
   constexpr size_t kMaxBatchFrames = 64;
-  constexpr size_t kMaxBatchBytes = 16u << 20;
+  const size_t kMaxBatchBytes = std::max<size_t>(config_.append_batch_bytes, 1);
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Frame> queue;  // guarded by mu

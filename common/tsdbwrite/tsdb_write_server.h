@@ -47,6 +47,10 @@ struct TsdbWriteConfig {
   StreamInputOptions input;
   MetricsStoreOptions store;
   MetricsIngestOptions ingest;
+  // Frames queued for one append (one WAL fsync) at most, per input; with
+  // the input's own read-ahead (StreamInputOptions::max_buffered_bytes)
+  // and the batch being appended, the frame bytes held are ~3x this.
+  size_t append_batch_bytes = size_t{4} << 20;
   bool serve_head = true;               // DIR/head.sock
   std::optional<ListenAddress> admin;   // nullopt: no admin endpoint
 };

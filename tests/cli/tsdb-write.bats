@@ -167,3 +167,29 @@ start_tsdb() {
   kill -HUP "$DAEMON_PID"
   wait_for_log 'SIGHUP: reloaded'
 }
+
+@test "exemplars: remote-write exemplars are served by tel-query serve's /api/v1/query_exemplars" {
+  start_tsdb
+  # A sample with an exemplar (trace and span ids), one with an invalid
+  # exemplar label name (dropped, counted), one without.
+  {
+    printf '{"signal":"prom-rw","payload":{"timeseries":[{"labels":[{"name":"__name__","value":"req_total"},{"name":"job","value":"a"}],"samples":[{"value":3,"timestamp":"1700000001000"}],"exemplars":[{"labels":[{"name":"trace_id","value":"4bf92f3577b34da6a3ce929d0e0e4736"},{"name":"span_id","value":"00f067aa0ba902b7"}],"value":1.5,"timestamp":"1700000000500"}]}]}}\n'
+    printf '{"signal":"prom-rw","payload":{"timeseries":[{"labels":[{"name":"__name__","value":"req_total"},{"name":"job","value":"b"}],"samples":[{"value":4,"timestamp":"1700000001000"}],"exemplars":[{"labels":[{"name":"bad-name","value":"x"}],"value":2,"timestamp":"1700000000600"}]}]}}\n'
+    rw_line other 1700000001000 1
+  } | tel_cat --from-json -o "unix:$T/data/ingest.sock"
+  [ "$(metric 'tsdb_write_rejected_total{reason="invalid_exemplar"}')" = 1 ]
+  [ "$(metric tsdb_write_exemplars_appended_total)" = 1 ]
+  TQ="$(telkit_bin tel-query)"
+  "$TQ" serve --data "$T/data" --listen 127.0.0.1:0 --admin-listen '' 2>"$T/serve.log" &
+  local qpid=$! port=''
+  for _ in $(seq 100); do
+    port=$(grep -oE 'Prometheus API on 127.0.0.1:[0-9]+' "$T/serve.log" | grep -oE '[0-9]+$' || true)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { kill "$qpid"; fail "tel-query serve did not start: $(cat "$T/serve.log")"; }
+  run curl -sf "http://127.0.0.1:$port/api/v1/query_exemplars?query=sum(rate(req_total%5B5m%5D))%20or%20other&start=1699999999&end=1700000002"
+  kill "$qpid"
+  wait "$qpid" || true
+  assert_output '{"status":"success","data":[{"seriesLabels":{"__name__":"req_total","job":"a"},"exemplars":[{"labels":{"span_id":"00f067aa0ba902b7","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"},"value":"1.5","timestamp":1700000000.500}]}]}'
+}

@@ -126,29 +126,53 @@ elif ! "$SYSPY" -c 'import snappy, google.protobuf' 2>/dev/null; then
   skip "remote write: $SYSPY lacks snappy or protobuf (python3-snappy, python3-protobuf)"
 else
   ds=$WORK/dataset
-  if "$SYSPY" "$BENCH/gen.py" --out "$ds" --hosts 2 --duration 1800 --text-format prometheus >"$WORK/gen.log" 2>&1; then
+  # Small requests (200 samples: ~240 of them) so that the kill -9 round
+  # can kill tsdb-write while the sender is still sending.
+  if "$SYSPY" "$BENCH/gen.py" --out "$ds" --hosts 2 --duration 1800 --batch 200 --text-format prometheus \
+    >"$WORK/gen.log" 2>&1; then
     expected=$(ls "$ds"/*.txt "$ds"/*.prom 2>/dev/null | head -n 1)
+    requests=$(find "$ds/rw" -name '*.bin' | wc -l)
     for round in plain kill9; do
       data=$WORK/rw-$round.data
       start_tsdb "rw-$round" "$data" || { fail "rw-$round: tsdb-write did not start" "$WORK/rw-$round.tsdb.log"; continue; }
       start_recv "rw-$round" "unix:$data/ingest.sock" || { fail "rw-$round: otlp-recv did not start"; continue; }
-      "$SYSPY" "$BENCH/send.py" --data "$ds" --url "http://127.0.0.1:$HTTP_PORT/api/v1/write" -c 2 \
-        >"$WORK/rw-$round.send.json" 2>"$WORK/rw-$round.send.log" &
+      if [ "$round" = kill9 ]; then
+        # A slower sender, still sending when tsdb-write is killed: one
+        # request at a time with curl, in file order (shard by shard, so
+        # every series stays in time order).
+        (
+          failed=0
+          for f in $(find "$ds/rw" -name '*.bin' | sort); do
+            curl -sf -o /dev/null --max-time 30 --data-binary @"$f" -H 'Content-Encoding: snappy' \
+              -H 'Content-Type: application/x-protobuf' -H 'X-Prometheus-Remote-Write-Version: 0.1.0' \
+              "http://127.0.0.1:$HTTP_PORT/api/v1/write" || { failed=$((failed + 1)); echo "failed: $f"; }
+          done
+          [ "$failed" = 0 ]
+        ) >"$WORK/rw-$round.send.log" 2>&1 &
+      else
+        "$SYSPY" "$BENCH/send.py" --data "$ds" --url "http://127.0.0.1:$HTTP_PORT/api/v1/write" -c 2 \
+          >"$WORK/rw-$round.send.json" 2>"$WORK/rw-$round.send.log" &
+      fi
       sender=$!
       if [ "$round" = kill9 ]; then
-        # Kill tsdb-write once some frames are acknowledged, restart it:
-        # otlp-recv resends what was not acknowledged.
-        for i in $(seq 100); do [ "$(metric "$TSDB_ADMIN" tsdb_write_frames_acked_total)" -ge 3 ] && break; sleep 0.05; done
+        # Kill tsdb-write once some frames are acknowledged, mid-stream,
+        # restart it: otlp-recv resends what was not acknowledged.
+        for i in $(seq 500); do [ "$(metric "$TSDB_ADMIN" tsdb_write_frames_acked_total)" -ge 20 ] && break; sleep 0.02; done
         acked_before=$(metric "$TSDB_ADMIN" tsdb_write_frames_acked_total)
         kill -KILL "$TSDB_PID"; wait "$TSDB_PID" 2>/dev/null
+        received_before=$(metric "$ADMIN_PORT" otlp_recv_written_frames_total)
         start_tsdb "rw-$round" "$data" || fail "rw-$round: tsdb-write did not restart" "$WORK/rw-$round.tsdb.log"
+        if [ "$acked_before" -ge "$requests" ]; then
+          fail "rw-$round: every frame ($acked_before of $requests) was acknowledged before the kill: not mid-stream"
+        fi
       fi
-      wait "$sender" || fail "rw-$round: send.py reported failures" "$WORK/rw-$round.send.log"
+      wait "$sender" || fail "rw-$round: the sender reported failures" "$WORK/rw-$round.send.log"
       if [ "$round" = kill9 ]; then wait_quiet; else wait_settled; fi ||
         fail "rw-$round: tsdb-write did not acknowledge every frame"
       "$TSDB" query --data "$data" '{__name__=~".+"}' >"$WORK/rw-$round.stored.txt" 2>"$WORK/rw-$round.query.log"
       what="every series and sample of gen.py read back exactly"
-      [ "$round" = kill9 ] && what="kill -9 after $acked_before acked frames and a restart: nothing missing, no duplicates"
+      [ "$round" = kill9 ] &&
+        what="kill -9 mid-stream ($acked_before of $requests frames acked, $received_before written by otlp-recv) and a restart: nothing missing, no duplicates"
       if $CHECK exact "$expected" "$WORK/rw-$round.stored.txt" >"$WORK/rw-$round.check.log" 2>&1; then
         pass "remote write ($round): $what ($(head -n 1 "$WORK/rw-$round.check.log"))"
       else

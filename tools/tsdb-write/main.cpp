@@ -45,6 +45,8 @@ struct Flags {
   std::string ooo_window = "0s";
   size_t max_series = 0;
   size_t max_series_per_metric = 0;
+  size_t series_cache = size_t{1} << 20;
+  uint64_t append_batch_bytes = uint64_t{4} << 20;
   size_t max_labels = 64;
   size_t max_label_name_bytes = 1024;
   size_t max_label_value_bytes = 4096;
@@ -81,6 +83,11 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_option("--max-series", f.max_series, "Head series at most; 0 no limit")->option_text("N=0");
   app.add_option("--max-series-per-metric", f.max_series_per_metric, "Series a metric name; 0 no limit")
       ->option_text("N=0");
+  app.add_option("--append-batch-bytes", f.append_batch_bytes, "Frames of one append (one fsync) at most")
+      ->transform(CLI::AsSizeValue(false))
+      ->option_text("SIZE=4M");
+  app.add_option("--series-cache", f.series_cache, "Remote-write series known by raw label bytes")
+      ->option_text("N=1048576");
   app.add_option("--max-labels", f.max_labels, "Labels a series, __name__ included")
       ->option_text("N=64")
       ->check(CLI::PositiveNumber);
@@ -153,13 +160,16 @@ telkit::Status BuildConfig(const Flags& f, telkit::TsdbWriteConfig& c) {
   c.store.max_series_per_metric = f.max_series_per_metric;
   c.store.label_limits = {f.max_labels, f.max_label_name_bytes, f.max_label_value_bytes};
   c.ingest.limits = c.store.label_limits;
+  c.ingest.max_cached_series = f.series_cache;
   if (f.max_frame_bytes == 0 || f.max_frame_bytes > telkit::kMaxPayloadLength) {
     return telkit::InvalidArgumentError("--max-frame-bytes must be between 1 and 1G");
   }
   c.input.max_payload_bytes = static_cast<uint32_t>(f.max_frame_bytes);
-  // Frames read ahead of the appender: the append batch (16 MiB) is the unit
-  // of work, so more read-ahead only adds to the peak RSS.
-  c.input.max_buffered_bytes = 16ull << 20;
+  // Frames read ahead of the appender: the append batch is the unit of
+  // work, so more read-ahead only adds to the peak RSS.
+  if (f.append_batch_bytes == 0) return telkit::InvalidArgumentError("--append-batch-bytes must be positive");
+  c.append_batch_bytes = f.append_batch_bytes;
+  c.input.max_buffered_bytes = f.append_batch_bytes;
   c.input.on_corruption = f.on_corrupt == "fail" ? telkit::CorruptionPolicy::kFail : telkit::CorruptionPolicy::kSkip;
   if (c.input.on_corruption == telkit::CorruptionPolicy::kSkip) {
     c.input.on_corruption_report = [](const telkit::Status& s) { spdlog::warn("{}", s.message()); };
