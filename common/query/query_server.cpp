@@ -83,11 +83,9 @@ Result<api::PrometheusApiBackend> MakeBackend(const DataSource& source, int64_t 
     TELKIT_ASSIGN_OR_RETURN(std::shared_ptr<MetricsReader> r, cache->Get());
     return r->Metadata(family);
   };
-  backend.exemplars = [dir](int64_t mint, int64_t maxt,
-                            std::span<const LabelMatcher> matchers) -> Result<std::vector<api::SeriesExemplarList>> {
-    std::unique_lock<std::mutex> lock(StoppedStoreMutex());
-    TELKIT_ASSIGN_OR_RETURN(std::unique_ptr<MetricsReader> r, OpenMetricsReader(DefaultFileSystem(), dir));
-    if (r->mode() == MetricsReader::Mode::kDaemon) lock.unlock();
+  backend.exemplars = [cache](int64_t mint, int64_t maxt,
+                              std::span<const LabelMatcher> matchers) -> Result<std::vector<api::SeriesExemplarList>> {
+    TELKIT_ASSIGN_OR_RETURN(std::shared_ptr<MetricsReader> r, cache->Get());
     TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesExemplars> got, r->Exemplars(mint, maxt, matchers));
     std::vector<api::SeriesExemplarList> out;
     out.reserve(got.size());
