@@ -1,10 +1,11 @@
-// `tel-query serve`: the query APIs over the metrics store, each on its own
-// listener, plus the admin endpoint. Today one API: Prometheus' HTTP API v1
-// (default 127.0.0.1:9090, what Grafana's Prometheus data source talks to).
-// Loki (:3100) and Tempo (:3200) are meant to join as further optional
-// listeners in QueryServerOptions, each with its own backend, started and
-// stopped by QueryServer alongside the Prometheus one; nothing here is
-// specific to one API beyond its options and its start call.
+// `tel-query serve`: the query APIs over the stores, each on its own
+// listener, plus the admin endpoint: Prometheus' HTTP API v1 over the
+// metrics store (default 127.0.0.1:9090, what Grafana's Prometheus data
+// source talks to) and Tempo's HTTP API over a trace store (tempoapi/,
+// default 127.0.0.1:3200). Loki (:3100) is meant to join the same way: an
+// optional listener in QueryServerOptions with its own backend, started and
+// stopped by QueryServer alongside the others; nothing here is specific to
+// one API beyond its options and its start call.
 //
 // Data: `--data DIR` is read through one OpenMetricsReader, kept across
 // requests while ObserveStore() (a few stat calls and a lock probe) says the

@@ -391,11 +391,26 @@ TempoResponse TempoApi::TagValues(const TempoRequest& r, const std::string& tag,
   auto q = traceql::Parse("{ " + field + " = nil }");
   if (!q.ok()) return Text(400, "invalid tag '" + tag + "'");
   const traceql::FieldExpr* f = (*q)->pipeline.stages[0].spanset->filter->lhs.get();
+  // v2's q (the query being edited in Grafana): values of its matching spans only.
+  std::unique_ptr<traceql::Query> scope;
+  if (const std::string* text = Param(r, "q"); v2 && text != nullptr && !text->empty()) {
+    auto parsed = traceql::Parse(*text);
+    if (parsed.ok()) scope = std::move(*parsed);  // Grafana sends unfinished queries: ignore those
+  }
   std::vector<Value> values;
   std::set<std::string> seen;
   Status s = ScanTraces(options_.traces_dir, r, options_.tag_scan_traces, [&](const traceql::TraceView& t) {
-    for (size_t k = 0; k < t.spans.size() && values.size() < options_.max_tag_values; ++k) {
-      Value v = traceql::EvaluateField(*f, t, static_cast<int>(k));
+    std::vector<int> spans;
+    if (scope) {
+      for (const traceql::Spanset& set : traceql::EvaluateTrace(*scope, t)) {
+        spans.insert(spans.end(), set.spans.begin(), set.spans.end());
+      }
+    } else {
+      for (size_t k = 0; k < t.spans.size(); ++k) spans.push_back(static_cast<int>(k));
+    }
+    for (size_t i = 0; i < spans.size() && values.size() < options_.max_tag_values; ++i) {
+      const int k = spans[i];
+      Value v = traceql::EvaluateField(*f, t, k);
       if (v.is_nil()) continue;
       if (seen.insert(std::string(TypeName(v)) + ":" + v.Plain()).second) values.push_back(std::move(v));
     }

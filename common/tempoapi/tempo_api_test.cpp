@@ -255,6 +255,11 @@ TEST_F(TempoApiTest, TagsAndValues) {
   EXPECT_EQ(GetJson("/api/v2/search/tag/status/values")["tagValues"],
             json::parse(R"([{"type":"keyword","value":"error"},{"type":"keyword","value":"unset"}])"));
   EXPECT_EQ(GetJson("/api/v2/search/tag/name/values")["tagValues"].size(), 3u);
+  // q scopes the values to the spans the query matches; an unfinished q is ignored.
+  EXPECT_EQ(GetJson("/api/v2/search/tag/name/values?q=" +
+                    httplib::detail::encode_query_param("{ resource.service.name = \"worker\" }"))["tagValues"],
+            json::parse(R"([{"type":"string","value":"tick"}])"));
+  EXPECT_EQ(GetJson("/api/v2/search/tag/name/values?q=%7B%20.a%20%3D")["tagValues"].size(), 3u);
   GetJson("/api/v2/search/tag/%7B/values", 400);
 }
 
