@@ -552,6 +552,8 @@ ApiResponse PrometheusApi::QueryRange(const Params& p) const {
   }
   auto limit = LimitParam(p.Get("limit"));
   if (!limit.ok()) return InvalidParam("limit", limit.status().message());
+  eo.parse.query_step_ms = *step;  // step() and range() in duration expressions
+  eo.parse.query_range_ms = *end - *start;
   auto expr = promql::ParseExpr(p.Get("query"), eo.parse);
   if (!expr.ok()) return InvalidParam("query", expr.status().message());
   promql::ValueType type = (*expr)->Type();

@@ -1950,7 +1950,10 @@ Result<QueryResult> Engine::RangeQuery(Querier& querier, std::string_view query,
     return InvalidArgumentError("exceeded maximum resolution of " + std::to_string(options_.max_steps) +
                                 " points per timeseries. Try decreasing the query resolution (?step=XX)");
   }
-  TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query, options_.parse));
+  ParseOptions po = options_.parse;
+  po.query_step_ms = step_ms;
+  po.query_range_ms = end_ms - start_ms;
+  TELKIT_ASSIGN_OR_RETURN(ExprPtr e, ParseExpr(query, po));
   return Evaluate(querier, *e, start_ms, end_ms, step_ms, false);
 }
 

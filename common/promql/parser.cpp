@@ -487,8 +487,7 @@ class Parser {
   // [...] and after offset, arithmetic over durations and numbers of
   // seconds (+ - * / % ^, parentheses, unary signs, min_of/max_of). Values
   // are seconds; ^ binds tighter than a sign and is right-associative.
-  // step() and range() (which need the query's parameters) are not
-  // implemented.
+  // step() and range() are the query's (ParseOptions).
   Result<double> DurAdd() {
     TELKIT_ASSIGN_OR_RETURN(double v, DurMul());
     while (cur_.type == Tok::kAdd || cur_.type == Tok::kSub) {
@@ -563,7 +562,12 @@ class Parser {
         return name == "min_of" ? std::min(a, b) : std::max(a, b);
       }
       if (name == "step" || name == "range") {
-        return Fail(pos, name + "() in duration expressions is not supported");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        if (cur_.type != Tok::kLParen) return Unexpected(" in duration expression, expected \"(\"");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        if (cur_.type != Tok::kRParen) return Unexpected(" in duration expression, expected \")\"");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        return static_cast<double>(name == "step" ? opts_.query_step_ms : opts_.query_range_ms) / 1000.0;
       }
     }
     return Unexpected(" in duration expression, expected duration");

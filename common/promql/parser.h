@@ -21,6 +21,12 @@ struct ParseOptions {
   // a number of seconds where a duration is expected (`x[300]`,
   // `offset 50`), a duration after @ (`@ 100s`).
   bool durations_as_numbers = false;
+  // What step() and range() stand for inside 3.x duration expressions
+  // (`x[step()*2]`): the query's step and end - start, 0 for an instant
+  // query. Whoever parses for a query sets them (Engine::RangeQuery, the
+  // HTTP API).
+  int64_t query_step_ms = 0;
+  int64_t query_range_ms = 0;
 };
 
 Result<ExprPtr> ParseExpr(std::string_view query, const ParseOptions& options = {});

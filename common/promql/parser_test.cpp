@@ -186,7 +186,10 @@ TEST(PromqlParser, DurationExpressions) {
   EXPECT_EQ(rt("x offset max_of(3s, min_of(5s, 1s))"), "x offset 3s");
   EXPECT_NE(rt("x[1m/0]").find("division by zero"), std::string::npos);
   EXPECT_NE(rt("x[5m-5m]").find("greater than 0"), std::string::npos);
-  EXPECT_NE(rt("x[step()]").find("not supported"), std::string::npos);
+  o.query_step_ms = 15000;  // a range query's step and span
+  o.query_range_ms = 3600000;
+  EXPECT_EQ(rt("rate(x[STep()*4])"), "rate(x[1m])");
+  EXPECT_EQ(rt("x offset min_of(range(), 8s)"), "x offset 8s");
   EXPECT_NE(RoundTrip("x[1m+1m]").find("ERROR"), std::string::npos);  // 2.x: no arithmetic
 }
 

@@ -224,8 +224,6 @@ std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool duratio
       {R"(:\s*\d+(\.\d+)?\s*\])", "numbers as durations"},
       {R"(\boffset\s+-?\s*\d+(\.\d+)?(\s|$|\)|\[|,))", "numbers as durations"},
       {R"(@\s*-?\d+(\.\d+)?(ms|[smhdwy]))", "durations after @"},
-      {R"((?i)\[[^\]]*\b(step|range)\s*\(\s*\))", "step()/range() in durations"},
-      {R"((?i)\boffset\b[^\[\]]*\b(step|range)\s*\(\s*\))", "step()/range() in durations"},
       {R"(\[[^\]]*[-+*/%^()][^\]]*\])", "arithmetic in durations"},
       {R"(\boffset\s*-?\s*\()", "arithmetic in durations"},
       {R"(,\s*\))", "trailing comma in call"},
