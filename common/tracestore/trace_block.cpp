@@ -160,7 +160,9 @@ void TraceBlockIndexBuilder::AddTrace(std::string_view trace_id, uint64_t offset
   t.spans = static_cast<uint32_t>(spans.size());
   bool first = true;
   for (const SpanRecord* r : spans) {
-    auto st = static_cast<int64_t>(r->start_ns), en = static_cast<int64_t>(r->end_ns);
+    // A span ending before it starts (unset end) counts as ending at its
+    // start, so that [start_ns, end_ns] covers every span start.
+    auto st = static_cast<int64_t>(r->start_ns), en = std::max(st, static_cast<int64_t>(r->end_ns));
     t.start_ns = first ? st : std::min(t.start_ns, st);
     t.end_ns = first ? en : std::max(t.end_ns, en);
     first = false;

@@ -504,6 +504,30 @@ TEST(TraceCatalogue, RefusesSchemaOne) {
   EXPECT_EQ(reader.status().code(), StatusCode::kUnimplemented);
 }
 
+// A span without an end (end 0 < start) still bounds its block's and its
+// trace's time range, so searches by time find it after the cut.
+TEST(TraceStore, SpanWithoutEndIsFoundByTimeInBlocks) {
+  TempDir dir;
+  Clock clock;
+  auto store = TraceStore::Open(DefaultFileSystem(), dir.path(), Options(&clock));
+  ASSERT_TRUE(store.ok());
+  ExportTraceServiceRequest req;
+  req.ParseFromString(Request(Trace(1, 1, 5'000'000'000)));
+  req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->set_end_time_unix_nano(0);
+  ASSERT_TRUE((*store)->Append(req.SerializeAsString()).ok());
+  ASSERT_EQ((*store)->CutAll().value(), 1u);
+  TraceSearchRequest q;
+  q.start_ns = 4'000'000'000;
+  q.end_ns = 6'000'000'000;
+  EXPECT_EQ((*store)->Search(q).value().size(), 1u);
+  auto reader = TraceReader::Open(dir.path());
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->Search(q).value().size(), 1u);
+  int n = 0;
+  ASSERT_TRUE((*reader)->ForEachTrace(q.start_ns, q.end_ns, {}, [&](std::span<const SpanRecord>) { return ++n; }).ok());
+  EXPECT_EQ(n, 1);
+}
+
 TEST(TraceStore, LiveThenBlockThenReopen) {
   TempDir dir;
   Clock clock;
