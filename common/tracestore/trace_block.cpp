@@ -366,9 +366,11 @@ Result<TraceBlockIndex> ReadTraceBlockIndex(FileSystem* fs, const std::string& p
   TELKIT_ASSIGN_OR_RETURN(auto file, fs->NewReadableFile(path));
   if (length == 0) {
     TELKIT_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-    if (size < kTraceBlockMagic.size() + kTraceBlockFooterBytes) return DataLossError("trace block: " + path + " too short");
+    if (size < kTraceBlockMagic.size() + kTraceBlockFooterBytes)
+      return DataLossError("trace block: " + path + " too short");
     std::string footer(kTraceBlockFooterBytes, '\0');
-    TELKIT_ASSIGN_OR_RETURN(size_t n, file->ReadAt(size - kTraceBlockFooterBytes, std::span<char>(footer.data(), footer.size())));
+    TELKIT_ASSIGN_OR_RETURN(size_t n,
+                            file->ReadAt(size - kTraceBlockFooterBytes, std::span<char>(footer.data(), footer.size())));
     if (n != footer.size()) return DataLossError("trace block: " + path + ": short footer read");
     TELKIT_RETURN_IF_ERROR(DecodeTraceBlockFooter(footer, &offset, &length).WithContext(path));
   }

@@ -150,8 +150,8 @@ TraceBlockInfo BlockRow(sqlite3_stmt* s) {
 }  // namespace
 
 Result<std::vector<TraceBlockInfo>> TraceCatalogue::BlocksOverlapping(int64_t start_ns, int64_t end_ns) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                          db_->Prepare("SELECT * FROM blocks WHERE min_start_ns < ?2 AND max_end_ns >= ?1 ORDER BY id"));
+  TELKIT_ASSIGN_OR_RETURN(
+      sqlite3_stmt * s, db_->Prepare("SELECT * FROM blocks WHERE min_start_ns < ?2 AND max_end_ns >= ?1 ORDER BY id"));
   SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, start_ns);
   sqlite3_bind_int64(s, 2, end_ns);

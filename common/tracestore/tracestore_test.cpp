@@ -247,7 +247,8 @@ TEST(SpanRecord, FastSplitMatchesMessagePath) {
     std::string invalid = "ok\xc3\x28";
     if (where == 0) s0->set_name(invalid);
     if (where == 1) s0->mutable_events(0)->set_name(invalid);
-    if (where == 2) s0->mutable_attributes(3)->mutable_value()->mutable_array_value()->mutable_values(0)->set_string_value(invalid);
+    if (where == 2)
+      s0->mutable_attributes(3)->mutable_value()->mutable_array_value()->mutable_values(0)->set_string_value(invalid);
     std::string b;
     bad.SerializePartialToString(&b);
     std::vector<SpanRecord> out;
@@ -481,7 +482,8 @@ TEST(TraceReader, ForEachTraceWholeTracesByPrefilter) {
   EXPECT_TRUE(collect(0, INT64_MAX, attr).empty());
   // Early stop.
   int calls = 0;
-  ASSERT_TRUE((*reader)->ForEachTrace(0, INT64_MAX, all, [&](std::span<const SpanRecord>) { return ++calls < 3; }).ok());
+  ASSERT_TRUE(
+      (*reader)->ForEachTrace(0, INT64_MAX, all, [&](std::span<const SpanRecord>) { return ++calls < 3; }).ok());
   EXPECT_EQ(calls, 3);
 }
 
@@ -492,9 +494,10 @@ TEST(TraceCatalogue, RefusesSchemaOne) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir.path() + "/catalogue.db").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); PRAGMA user_version=1",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db, "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); PRAGMA user_version=1",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
     sqlite3_close(db);
   }
   auto store = TraceStore::Open(DefaultFileSystem(), dir.path(), {});
