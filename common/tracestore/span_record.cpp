@@ -245,7 +245,7 @@ bool WireAttributes(std::string_view msg, uint32_t field, std::vector<std::pair<
       }
       if (is_string) *service = svc;
     }
-    if (Indexed(key) && WireValueString(any, &value)) attrs->emplace_back(std::string(key), value);
+    if (Indexed(key) && WireValueString(any, &value)) attrs->emplace_back(std::string(key), std::move(value));
   }
   return true;
 }
