@@ -93,7 +93,8 @@ std::string MakeTrace(std::mt19937_64& rng, uint64_t t0, std::vector<std::string
       s->set_kind(pb::trace::v1::Span::SPAN_KIND_CLIENT);
       Attr(s->mutable_attributes(), "db.system", "postgresql");
       Attr(s->mutable_attributes(), "db.name", "shop");
-      Attr(s->mutable_attributes(), "db.statement", "SELECT id, total, status FROM orders WHERE customer_id = $1 LIMIT 50");
+      Attr(s->mutable_attributes(), "db.statement",
+           "SELECT id, total, status FROM orders WHERE customer_id = $1 LIMIT 50");
     } else {
       const char* route = kRoutes[rng() % 5];
       s->set_name(std::string("GET ") + route);
@@ -155,8 +156,9 @@ void SearchAtScale(telkit::TraceStore* store, const std::string& dir, uint64_t t
   if (!store->CutAll().ok()) std::abort();
   double fill = std::chrono::duration<double>(Clock::now() - w0).count();
   auto st = store->stats();
-  std::printf("| store for search | %llu spans, %zu traces, %llu blocks, %.1f B per span in blocks (filled in %.0f s) |\n",
-              (unsigned long long)spans, traces, (unsigned long long)st.blocks, double(st.block_bytes) / spans, fill);
+  std::printf(
+      "| store for search | %llu spans, %zu traces, %llu blocks, %.1f B per span in blocks (filled in %.0f s) |\n",
+      (unsigned long long)spans, traces, (unsigned long long)st.blocks, double(st.block_bytes) / spans, fill);
   TimeSearches(dir, static_cast<int64_t>(t0), static_cast<int64_t>(t0 + traces * 1'000'000ull + 1'000'000'000));
 }
 
@@ -317,7 +319,8 @@ int main(int argc, char** argv) {
   std::printf("| figure | value |\n|---|---|\n");
   std::printf("| spans / traces / requests | %llu / %zu / %zu (%.0f B OTLP per span) |\n", (unsigned long long)spans,
               ids.size(), batches.size(), double(bytes_in) / spans);
-  std::printf("| ingest into durable storage (%d threads) | %.0f spans/s wall, %.2f s |\n", threads, spans / wall, wall);
+  std::printf("| ingest into durable storage (%d threads) | %.0f spans/s wall, %.2f s |\n", threads, spans / wall,
+              wall);
   std::printf("| CPU per 1M spans | %.2f CPU s (%.0f spans/s per core) |\n", cpu / spans * 1e6, spans / cpu);
   std::printf("| of which Append / block cuts (thread CPU) | %.2f / %.2f CPU s per 1M spans |\n",
               append_cpu / spans * 1e6, cut_cpu / spans * 1e6);

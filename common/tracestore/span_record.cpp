@@ -245,7 +245,7 @@ bool WireAttributes(std::string_view msg, uint32_t field, std::vector<std::pair<
       }
       if (is_string) *service = svc;
     }
-    if (Indexed(key) && WireValueString(any, &value)) attrs->emplace_back(std::string(key), value);
+    if (Indexed(key) && WireValueString(any, &value)) attrs->emplace_back(std::string(key), std::move(value));
   }
   return true;
 }
@@ -429,7 +429,8 @@ bool FastSplit(std::string_view request, const SpanLimits& limits, std::vector<S
         r.attributes.insert(r.attributes.end(), res.attrs.begin(), res.attrs.end());
         // ResourceSpans{resource, ScopeSpans{scope, span, schema_url}, schema_url},
         // the layout the message-based path serializes.
-        size_t scope_len = LenSize(scope.size()) + LenSize(span.size()) + (scope_url.empty() ? 0 : LenSize(scope_url.size()));
+        size_t scope_len =
+            LenSize(scope.size()) + LenSize(span.size()) + (scope_url.empty() ? 0 : LenSize(scope_url.size()));
         size_t total = LenSize(res.resource.size()) + LenSize(scope_len) +
                        (res.schema_url.empty() ? 0 : LenSize(res.schema_url.size()));
         r.otlp.reserve(total);

@@ -160,7 +160,9 @@ void TraceBlockIndexBuilder::AddTrace(std::string_view trace_id, uint64_t offset
   t.spans = static_cast<uint32_t>(spans.size());
   bool first = true;
   for (const SpanRecord* r : spans) {
-    auto st = static_cast<int64_t>(r->start_ns), en = static_cast<int64_t>(r->end_ns);
+    // A span ending before it starts (unset end) counts as ending at its
+    // start, so that [start_ns, end_ns] covers every span start.
+    auto st = static_cast<int64_t>(r->start_ns), en = std::max(st, static_cast<int64_t>(r->end_ns));
     t.start_ns = first ? st : std::min(t.start_ns, st);
     t.end_ns = first ? en : std::max(t.end_ns, en);
     first = false;
@@ -364,9 +366,11 @@ Result<TraceBlockIndex> ReadTraceBlockIndex(FileSystem* fs, const std::string& p
   TELKIT_ASSIGN_OR_RETURN(auto file, fs->NewReadableFile(path));
   if (length == 0) {
     TELKIT_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-    if (size < kTraceBlockMagic.size() + kTraceBlockFooterBytes) return DataLossError("trace block: " + path + " too short");
+    if (size < kTraceBlockMagic.size() + kTraceBlockFooterBytes)
+      return DataLossError("trace block: " + path + " too short");
     std::string footer(kTraceBlockFooterBytes, '\0');
-    TELKIT_ASSIGN_OR_RETURN(size_t n, file->ReadAt(size - kTraceBlockFooterBytes, std::span<char>(footer.data(), footer.size())));
+    TELKIT_ASSIGN_OR_RETURN(size_t n,
+                            file->ReadAt(size - kTraceBlockFooterBytes, std::span<char>(footer.data(), footer.size())));
     if (n != footer.size()) return DataLossError("trace block: " + path + ": short footer read");
     TELKIT_RETURN_IF_ERROR(DecodeTraceBlockFooter(footer, &offset, &length).WithContext(path));
   }

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS traces (
   trace_id BLOB NOT NULL, block INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,
   start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, spans INTEGER NOT NULL,
   PRIMARY KEY (trace_id, block)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS traces_by_block ON traces (block);
 )sql";
 
 std::string ColumnString(sqlite3_stmt* s, int i) { return std::string(SqliteColumnBlob(s, i)); }
@@ -123,8 +124,6 @@ Status TraceCatalogue::AddBlock(const TraceBlockInfo& b, std::span<const TraceFr
 }
 
 Status TraceCatalogue::RemoveBlock(uint64_t block) {
-  // The trace-id index is keyed by trace id: deleting a block's rows scans
-  // it, once per retention removal (rare, and off the ingest path).
   for (const char* sql : {"DELETE FROM blocks WHERE id = ?1", "DELETE FROM traces WHERE block = ?1"}) {
     TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s, db_->Prepare(sql));
     SqliteStatementScope g(s);
@@ -151,8 +150,8 @@ TraceBlockInfo BlockRow(sqlite3_stmt* s) {
 }  // namespace
 
 Result<std::vector<TraceBlockInfo>> TraceCatalogue::BlocksOverlapping(int64_t start_ns, int64_t end_ns) {
-  TELKIT_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                          db_->Prepare("SELECT * FROM blocks WHERE min_start_ns < ?2 AND max_end_ns >= ?1 ORDER BY id"));
+  TELKIT_ASSIGN_OR_RETURN(
+      sqlite3_stmt * s, db_->Prepare("SELECT * FROM blocks WHERE min_start_ns < ?2 AND max_end_ns >= ?1 ORDER BY id"));
   SqliteStatementScope g(s);
   sqlite3_bind_int64(s, 1, start_ns);
   sqlite3_bind_int64(s, 2, end_ns);

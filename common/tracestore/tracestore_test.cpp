@@ -247,7 +247,8 @@ TEST(SpanRecord, FastSplitMatchesMessagePath) {
     std::string invalid = "ok\xc3\x28";
     if (where == 0) s0->set_name(invalid);
     if (where == 1) s0->mutable_events(0)->set_name(invalid);
-    if (where == 2) s0->mutable_attributes(3)->mutable_value()->mutable_array_value()->mutable_values(0)->set_string_value(invalid);
+    if (where == 2)
+      s0->mutable_attributes(3)->mutable_value()->mutable_array_value()->mutable_values(0)->set_string_value(invalid);
     std::string b;
     bad.SerializePartialToString(&b);
     std::vector<SpanRecord> out;
@@ -481,7 +482,8 @@ TEST(TraceReader, ForEachTraceWholeTracesByPrefilter) {
   EXPECT_TRUE(collect(0, INT64_MAX, attr).empty());
   // Early stop.
   int calls = 0;
-  ASSERT_TRUE((*reader)->ForEachTrace(0, INT64_MAX, all, [&](std::span<const SpanRecord>) { return ++calls < 3; }).ok());
+  ASSERT_TRUE(
+      (*reader)->ForEachTrace(0, INT64_MAX, all, [&](std::span<const SpanRecord>) { return ++calls < 3; }).ok());
   EXPECT_EQ(calls, 3);
 }
 
@@ -492,9 +494,10 @@ TEST(TraceCatalogue, RefusesSchemaOne) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir.path() + "/catalogue.db").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); PRAGMA user_version=1",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db, "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); PRAGMA user_version=1",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
     sqlite3_close(db);
   }
   auto store = TraceStore::Open(DefaultFileSystem(), dir.path(), {});
@@ -502,6 +505,30 @@ TEST(TraceCatalogue, RefusesSchemaOne) {
   EXPECT_NE(store.status().ToString().find("schema version 1"), std::string::npos) << store.status().ToString();
   auto reader = TraceReader::Open(dir.path());
   EXPECT_EQ(reader.status().code(), StatusCode::kUnimplemented);
+}
+
+// A span without an end (end 0 < start) still bounds its block's and its
+// trace's time range, so searches by time find it after the cut.
+TEST(TraceStore, SpanWithoutEndIsFoundByTimeInBlocks) {
+  TempDir dir;
+  Clock clock;
+  auto store = TraceStore::Open(DefaultFileSystem(), dir.path(), Options(&clock));
+  ASSERT_TRUE(store.ok());
+  ExportTraceServiceRequest req;
+  req.ParseFromString(Request(Trace(1, 1, 5'000'000'000)));
+  req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->set_end_time_unix_nano(0);
+  ASSERT_TRUE((*store)->Append(req.SerializeAsString()).ok());
+  ASSERT_EQ((*store)->CutAll().value(), 1u);
+  TraceSearchRequest q;
+  q.start_ns = 4'000'000'000;
+  q.end_ns = 6'000'000'000;
+  EXPECT_EQ((*store)->Search(q).value().size(), 1u);
+  auto reader = TraceReader::Open(dir.path());
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->Search(q).value().size(), 1u);
+  int n = 0;
+  ASSERT_TRUE((*reader)->ForEachTrace(q.start_ns, q.end_ns, {}, [&](std::span<const SpanRecord>) { return ++n; }).ok());
+  EXPECT_EQ(n, 1);
 }
 
 TEST(TraceStore, LiveThenBlockThenReopen) {
