@@ -65,7 +65,10 @@ std::string SanitizeLabelKey(std::string_view key) {
   std::string out;
   out.reserve(key.size() + 1);
   if (!key.empty() && std::isdigit(static_cast<unsigned char>(key[0]))) out.push_back('_');
-  for (char c : key) out.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_');
+  for (char c : key) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out.push_back(ok ? c : '_');
+  }
   return out;
 }
 
@@ -128,12 +131,13 @@ struct JsonScanner {
     ++i;
     out->clear();
     while (i < s.size()) {
+      size_t j = i;
+      while (j < s.size() && s[j] != '"' && s[j] != '\\') ++j;
+      out->append(s.data() + i, j - i);
+      i = j;
+      if (i >= s.size()) return false;
       char c = s[i++];
       if (c == '"') return true;
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
       if (i >= s.size()) return false;
       char e = s[i++];
       switch (e) {
