@@ -247,7 +247,11 @@ bool CounterRate(std::span<const std::pair<int64_t, double>> s, int64_t wstart, 
   return true;
 }
 
-Result<Value> EvalRange(Ctx& c, const Expr& e) {
+// `push`: a grouping pushed down from an enclosing `sum by (...)`, applied to
+// each sample as it is extracted (Loki does the same), so
+// `sum by (level) (count_over_time({...} | json [1h]))` never materialises a
+// series per distinct parsed label set.
+Result<Value> EvalRange(Ctx& c, const Expr& e, const Grouping* push = nullptr) {
   Value out;
   out.steps.resize(c.times.size());
   int64_t first = c.times.front() - e.offset_ns - e.range_ns + 1;  // (t-range, t]
@@ -262,7 +266,7 @@ Result<Value> EvalRange(Ctx& c, const Expr& e) {
   LineLabels lbs;
   std::string line;
   Status err;
-  Status st = Scan(c.q, e.selector, pd, first, last, false, c.opts.batch_lines, c.opts, c.stats,
+  Status st = Scan(c.q, e.selector, pd, first, last, false, c.opts.metric_batch_lines, c.opts, c.stats,
                    [&](const Labels& stream, const LogEntry& en) {
                      lbs.Reset(stream, en.metadata);
                      line = en.line;
@@ -301,6 +305,7 @@ Result<Value> EvalRange(Ctx& c, const Expr& e) {
                        return false;
                      }
                      if (e.grouping.present) l = Grouped(l, e.grouping);
+                     if (push) l = Grouped(l, *push);
                      auto& s = series[std::move(l)];
                      s.emplace_back(en.ts, v);
                      if (series.size() > c.opts.max_series) {
@@ -314,7 +319,8 @@ Result<Value> EvalRange(Ctx& c, const Expr& e) {
   TELKIT_RETURN_IF_ERROR(err);
   double range_s = static_cast<double>(e.range_ns) / 1e9;
   for (auto& [labels, pts] : series) {
-    std::stable_sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto by_time = [](const auto& a, const auto& b) { return a.first < b.first; };
+    if (!std::is_sorted(pts.begin(), pts.end(), by_time)) std::stable_sort(pts.begin(), pts.end(), by_time);
   }
   for (size_t i = 0; i < c.times.size(); ++i) {
     int64_t wend = c.times[i] - e.offset_ns;
@@ -390,8 +396,27 @@ Result<Value> EvalRange(Ctx& c, const Expr& e) {
 
 Result<Value> Eval(Ctx& c, const Expr& e);
 
+bool CanPushGrouping(const Expr& agg) {
+  if (agg.agg_op != AggOp::kSum || agg.lhs->kind != Expr::Kind::kRange || agg.lhs->grouping.present) return false;
+  switch (agg.lhs->range_op) {
+    case RangeOp::kCount:
+    case RangeOp::kRate:
+    case RangeOp::kBytes:
+    case RangeOp::kBytesRate:
+    case RangeOp::kSum: return true;
+    default: return false;
+  }
+}
+
 Result<Value> EvalAgg(Ctx& c, const Expr& e) {
-  TELKIT_ASSIGN_OR_RETURN(Value in, Eval(c, *e.lhs));
+  Value in;
+  if (CanPushGrouping(e)) {
+    Grouping g = e.grouping;
+    g.present = true;  // sum(...) without by: everything in one group
+    TELKIT_ASSIGN_OR_RETURN(in, EvalRange(c, *e.lhs, &g));
+  } else {
+    TELKIT_ASSIGN_OR_RETURN(in, Eval(c, *e.lhs));
+  }
   if (in.scalar) return InvalidArgumentError("vector aggregation " + AggOpName(e.agg_op) + " needs a vector");
   Value out;
   out.steps.resize(in.steps.size());

@@ -43,7 +43,8 @@ struct QueryParams {
 struct EngineOptions {
   size_t max_series = 10000;       // series a metric query may produce (RESOURCE_EXHAUSTED beyond)
   size_t max_points = 11000;       // steps of a range query (Loki's limit)
-  size_t batch_lines = 10000;      // lines read from the store per batch
+  size_t batch_lines = 10000;      // log queries: lines read from the store per batch
+  size_t metric_batch_lines = 100000;  // metric queries (which read every line of the range)
   uint64_t max_lines_scanned = 0;  // 0: no limit; else RESOURCE_EXHAUSTED beyond
 };
 

@@ -288,7 +288,7 @@ class Runner {
     rep.line = static_cast<int>(at + 1);
     rep.query = query;
     TELKIT_ASSIGN_OR_RETURN(LogQuerier * q, Querier());
-    Engine engine(q, EngineOptions{.max_series = 10000, .max_points = 11000, .batch_lines = 3});
+    Engine engine(q, EngineOptions{.max_series = 10000, .max_points = 11000, .batch_lines = 3, .metric_batch_lines = 2});
     Result<QueryResult> r = InvalidArgumentError("not run");
     if (mode == kParseOnly) {
       QueryParams pp;

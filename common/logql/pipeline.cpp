@@ -65,7 +65,10 @@ std::string SanitizeLabelKey(std::string_view key) {
   std::string out;
   out.reserve(key.size() + 1);
   if (!key.empty() && std::isdigit(static_cast<unsigned char>(key[0]))) out.push_back('_');
-  for (char c : key) out.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_');
+  for (char c : key) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out.push_back(ok ? c : '_');
+  }
   return out;
 }
 
@@ -128,12 +131,13 @@ struct JsonScanner {
     ++i;
     out->clear();
     while (i < s.size()) {
+      size_t j = i;
+      while (j < s.size() && s[j] != '"' && s[j] != '\\') ++j;
+      out->append(s.data() + i, j - i);
+      i = j;
+      if (i >= s.size()) return false;
       char c = s[i++];
       if (c == '"') return true;
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
       if (i >= s.size()) return false;
       char e = s[i++];
       switch (e) {
@@ -795,6 +799,63 @@ std::string GoTime(int64_t ns) {
   return out + " +0000 UTC";
 }
 
+// Go's time.Format for the common layout elements, in UTC: 2006 06 01 1 Jan
+// January 02 2 _2 15 03 3 04 4 05 5 PM pm Mon Monday .000 .000000 .000000000
+// (and ,000...) MST Z07:00 -07:00 -0700 Z0700.
+std::string GoFormatTime(std::string_view layout, int64_t ns) {
+  time_t secs = static_cast<time_t>(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
+  int64_t frac = ns - static_cast<int64_t>(secs) * 1000000000;
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  static const char* kMonths[] = {"January", "February", "March", "April", "May", "June", "July",
+                                  "August", "September", "October", "November", "December"};
+  static const char* kDays[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+  std::string out;
+  char buf[32];
+  auto two = [&](int v) {
+    std::snprintf(buf, sizeof buf, "%02d", v);
+    out += buf;
+  };
+  size_t i = 0;
+  auto starts = [&](std::string_view t) { return layout.substr(i, t.size()) == t; };
+  while (i < layout.size()) {
+    if (starts("2006")) { out += std::to_string(tm.tm_year + 1900); i += 4; }
+    else if (starts("January")) { out += kMonths[tm.tm_mon]; i += 7; }
+    else if (starts("Jan")) { out += std::string(kMonths[tm.tm_mon]).substr(0, 3); i += 3; }
+    else if (starts("Monday")) { out += kDays[tm.tm_wday]; i += 6; }
+    else if (starts("Mon")) { out += std::string(kDays[tm.tm_wday]).substr(0, 3); i += 3; }
+    else if (starts("MST")) { out += "UTC"; i += 3; }
+    else if (starts("Z07:00") || starts("Z0700")) { out += "Z"; i += starts("Z07:00") ? 6 : 5; }
+    else if (starts("-07:00")) { out += "+00:00"; i += 6; }
+    else if (starts("-0700")) { out += "+0000"; i += 5; }
+    else if (starts("01")) { two(tm.tm_mon + 1); i += 2; }
+    else if (starts("02")) { two(tm.tm_mday); i += 2; }
+    else if (starts("_2")) { std::snprintf(buf, sizeof buf, "%2d", tm.tm_mday); out += buf; i += 2; }
+    else if (starts("06")) { two(tm.tm_year % 100); i += 2; }
+    else if (starts("15")) { two(tm.tm_hour); i += 2; }
+    else if (starts("03")) { two(tm.tm_hour % 12 == 0 ? 12 : tm.tm_hour % 12); i += 2; }
+    else if (starts("04")) { two(tm.tm_min); i += 2; }
+    else if (starts("05")) { two(tm.tm_sec); i += 2; }
+    else if (starts("PM")) { out += tm.tm_hour >= 12 ? "PM" : "AM"; i += 2; }
+    else if (starts("pm")) { out += tm.tm_hour >= 12 ? "pm" : "am"; i += 2; }
+    else if ((layout[i] == '.' || layout[i] == ',') && i + 1 < layout.size() && layout[i + 1] == '0') {
+      size_t n = 1;
+      while (i + n < layout.size() && layout[i + n] == '0') ++n;
+      std::snprintf(buf, sizeof buf, "%09lld", static_cast<long long>(frac));
+      out += layout[i];
+      out += std::string(buf).substr(0, std::min<size_t>(n - 1, 9));
+      i += n;
+    }
+    else if (starts("1")) { out += std::to_string(tm.tm_mon + 1); i += 1; }
+    else if (starts("2")) { out += std::to_string(tm.tm_mday); i += 1; }
+    else if (starts("3")) { out += std::to_string(tm.tm_hour % 12 == 0 ? 12 : tm.tm_hour % 12); i += 1; }
+    else if (starts("4")) { out += std::to_string(tm.tm_min); i += 1; }
+    else if (starts("5")) { out += std::to_string(tm.tm_sec); i += 1; }
+    else { out += layout[i]; i += 1; }
+  }
+  return out;
+}
+
 std::string ToString(const TVal& v) {
   switch (v.kind) {
     case TVal::Kind::kStr: return v.s;
@@ -1378,6 +1439,14 @@ const std::map<std::string, TFunc>& Functions() {
       {"toString", [](auto& a, auto* e) {
          if (!ArgsAtLeast(a, 1, "toString", e)) return TVal();
          return TVal::Str(ToString(a.back()));
+       }},
+      {"date", [](auto& a, auto* e) {  // sprig: date LAYOUT TIME
+         if (!ArgsAtLeast(a, 2, "date", e)) return TVal();
+         if (a[1].kind != TVal::Kind::kTime) {
+           *e = "date: argument is not a time";
+           return TVal();
+         }
+         return TVal::Str(GoFormatTime(ToString(a[0]), a[1].t));
        }},
       {"add", [](auto& a, auto* e) {
          double s = 0;

@@ -85,6 +85,8 @@ TEST(LogqlPipeline, Templates) {
   o = RunQ(R"q({app="a"} | logfmt | line_format `{{ if eq .level "warn" }}W{{ else if eq .level "info" }}I{{ else }}?{{ end }}:{{ __timestamp__ | unixEpoch }}`)q",
           "level=info");
   EXPECT_EQ(o.line, "I:1700000000");
+  o = RunQ(R"q({app="a"} | line_format `{{ __timestamp__ | date "2006-01-02T15:04:05.000Z07:00 Mon Jan _2 3PM" }}`)q", "x");
+  EXPECT_EQ(o.line, "2023-11-14T22:13:20.123Z Tue Nov 14 10PM");
   o = RunQ(R"q({app="a"} | line_format "{{ __timestamp__ }}")q", "x");
   EXPECT_EQ(o.line, "2023-11-14 22:13:20.123 +0000 UTC");
   o = RunQ(R"q({app="a"} | logfmt | label_format lvl=level, up=`{{ .level | upper }}-{{.app}}` | drop n)q",

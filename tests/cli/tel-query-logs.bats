@@ -151,3 +151,23 @@ teardown() {
   grep -q 'matcherRegex: trace_id$' "$f"
   grep -q 'datasourceUid: tempo$' "$f"
 }
+
+@test "logs --follow prints lines written meanwhile, once; SIGINT exits 0" {
+  "$TQ" logs --logs-data "$T/logs" '{job="app"}' --follow -o raw >"$T/follow.out" 2>"$T/follow.err" &
+  PID=$!
+  for _ in $(seq 100); do [[ $(wc -l <"$T/follow.out") -ge 3 ]] && break; sleep 0.05; done
+  printf '%s\n' 'level=info msg="later" n=9' | "$LI" --data "$T/logs" --labels job=app,env=dev --admin none 2>/dev/null
+  for _ in $(seq 100); do grep -q later "$T/follow.out" && break; sleep 0.05; done
+  kill -INT "$PID"
+  rc=0
+  wait "$PID" || rc=$?
+  PID=
+  [[ $rc == 0 ]] || fail "logs -f exited $rc: $(cat "$T/follow.err")"
+  run cat "$T/follow.out"
+  assert_output - <<'OUT'
+level=info msg="started" n=1
+level=error msg="disk full" n=7
+level=info msg="done" n=2
+level=info msg="later" n=9
+OUT
+}

@@ -74,12 +74,14 @@ logs_run() {
   PIDS+=("$ingest_pid")
   local i
   for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-  if ! start_recv "$name" "unix:$sock" --signal logs 2>/dev/null && ! start_recv "$name" "unix:$sock"; then
+  local filter=(--signal logs)
+  [[ ${LOGS_SIGNALS:-logs} == *traces* ]] && filter=()
+  if ! start_recv "$name" "unix:$sock" "${filter[@]}" 2>/dev/null && ! start_recv "$name" "unix:$sock"; then
     fail "$name: otlp-recv did not start" "$WORK/$name.log"; kill -KILL "$ingest_pid"; return
   fi
   local endpoint="http://127.0.0.1:$HTTP_PORT"
   [ "$proto" = grpc ] && endpoint="http://127.0.0.1:$GRPC_PORT"
-  timeout 180 node "$dir/send.mjs" --endpoint "$endpoint" --protocol "$proto" --signals logs \
+  timeout 180 node "$dir/send.mjs" --endpoint "$endpoint" --protocol "$proto" --signals "${LOGS_SIGNALS:-logs}" \
     --manifest "$WORK/$name.manifest.json" "$@" >"$WORK/$name.send.log" 2>&1
   local rc=$?
   stop_pid "$RECV_PID"  # drains: every frame acknowledged by log-ingest (durable)
@@ -98,6 +100,10 @@ for proto in grpc http/protobuf http/json; do
   slug=${proto//\//-}
   logs_run "logs-own-$slug" "$CLIENT" "$proto" --count 12 --seed "logs-$slug" --service shop
 done
+
+# Logs written inside spans carry trace and span ids (the traces go to
+# log-ingest too, which counts and acknowledges them): --trace-id finds them.
+LOGS_SIGNALS=traces,logs logs_run "logs-own-traced" "$CLIENT" grpc --count 8 --seed logs-traced --service shop
 
 if prepare_shared_client; then
   for proto in grpc http/protobuf http/json; do
