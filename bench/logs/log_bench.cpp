@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   }
   std::string corpus = argv[1], dir = argv[2];
   std::string needle = argc > 3 ? argv[3] : "IllegalStateException";
-  int level = argc > 4 ? std::atoi(argv[4]) : 3;
+  int level = argc > 4 ? std::atoi(argv[4]) : ChunkOptions{}.zstd_level;
   std::filesystem::remove_all(dir);
 
   LogStoreOptions o;
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   o.retention_ns = 0;
   o.chunk.zstd_level = level;
   o.limits.max_streams = 0;
+  if (const char* e = std::getenv("LOG_BENCH_BLOCK_KIB")) o.chunk.block_bytes = std::strtoul(e, nullptr, 10) << 10;
+  if (const char* e = std::getenv("LOG_BENCH_CHUNK_KIB")) o.chunk_target_bytes = std::strtoul(e, nullptr, 10) << 10;
   auto store = LogStore::Open(DefaultFileSystem(), dir, o);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   if (in_batch) flush();
   if (!(*store)->Close().ok()) return 1;
   double wall = Now() - t0, cpu = CpuSeconds() - c0;
+  store->reset();  // closes the index too (SQLite checkpoints its WAL file away)
   uint64_t disk = DirBytes(dir);
   double gib = raw / double(1ull << 30);
   std::printf("corpus: %llu lines, %.1f MiB raw\n", (unsigned long long)lines, raw / 1048576.0);
