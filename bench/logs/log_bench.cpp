@@ -141,6 +141,12 @@ int main(int argc, char** argv) {
   for (auto& s : *r) n += s.entries.size();
   std::printf("Select |= \"%s\": %llu lines, %.2f GiB/s per core\n", needle.c_str(), (unsigned long long)n,
               gib / sel_cpu);
+  // One line for run.sh's table.
+  std::printf("RESULT lines=%llu raw=%llu lines_per_s=%.0f cpu_s_per_gib=%.2f disk_per_raw=%.4f scan_gib_s=%.3f "
+              "select_gib_s=%.3f matched=%llu\n",
+              (unsigned long long)lines, (unsigned long long)raw, lines / wall, cpu / gib, double(disk) / raw,
+              scanned / double(1ull << 30) / scan_cpu, gib / sel_cpu, (unsigned long long)matched);
+  if (std::getenv("LOG_BENCH_CODECS") == nullptr) return 0;  // the per-codec table below takes minutes
 
   // Codecs on the same raw blocks (the first 64 MiB of them).
   for (auto& c : chunks) {
