@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   }
   std::string corpus = argv[1], dir = argv[2];
   std::string needle = argc > 3 ? argv[3] : "IllegalStateException";
-  int level = argc > 4 ? std::atoi(argv[4]) : 3;
+  int level = argc > 4 ? std::atoi(argv[4]) : ChunkOptions{}.zstd_level;
   std::filesystem::remove_all(dir);
 
   LogStoreOptions o;
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   o.retention_ns = 0;
   o.chunk.zstd_level = level;
   o.limits.max_streams = 0;
+  if (const char* e = std::getenv("LOG_BENCH_BLOCK_KIB")) o.chunk.block_bytes = std::strtoul(e, nullptr, 10) << 10;
+  if (const char* e = std::getenv("LOG_BENCH_CHUNK_KIB")) o.chunk_target_bytes = std::strtoul(e, nullptr, 10) << 10;
   auto store = LogStore::Open(DefaultFileSystem(), dir, o);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   if (in_batch) flush();
   if (!(*store)->Close().ok()) return 1;
   double wall = Now() - t0, cpu = CpuSeconds() - c0;
+  store->reset();  // closes the index too (SQLite checkpoints its WAL file away)
   uint64_t disk = DirBytes(dir);
   double gib = raw / double(1ull << 30);
   std::printf("corpus: %llu lines, %.1f MiB raw\n", (unsigned long long)lines, raw / 1048576.0);
@@ -137,6 +141,12 @@ int main(int argc, char** argv) {
   for (auto& s : *r) n += s.entries.size();
   std::printf("Select |= \"%s\": %llu lines, %.2f GiB/s per core\n", needle.c_str(), (unsigned long long)n,
               gib / sel_cpu);
+  // One line for run.sh's table.
+  std::printf("RESULT lines=%llu raw=%llu lines_per_s=%.0f cpu_s_per_gib=%.2f disk_per_raw=%.4f scan_gib_s=%.3f "
+              "select_gib_s=%.3f matched=%llu\n",
+              (unsigned long long)lines, (unsigned long long)raw, lines / wall, cpu / gib, double(disk) / raw,
+              scanned / double(1ull << 30) / scan_cpu, gib / sel_cpu, (unsigned long long)matched);
+  if (std::getenv("LOG_BENCH_CODECS") == nullptr) return 0;  // the per-codec table below takes minutes
 
   // Codecs on the same raw blocks (the first 64 MiB of them).
   for (auto& c : chunks) {

@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/base/crc32c.h"
 #include "common/tsdb/byte_codec.h"
@@ -11,7 +12,7 @@ namespace telkit {
 namespace {
 
 constexpr char kMagic[4] = {'T', 'K', 'L', 'C'};
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = kChunkVersion2;  // what EncodeChunk writes
 constexpr size_t kHeaderBytes = 32;
 constexpr size_t kBlockHeaderBytes = 32;
 
@@ -23,21 +24,75 @@ void EncodeMetadata(std::string* out, const std::vector<Label>& md) {
   }
 }
 
-// Raw block: n x ts, n x line_end, n x meta_end, text, metadata.
-std::string EncodeRawBlock(std::span<const LogEntry> es) {
-  std::string out, text, meta;
-  for (const LogEntry& e : es) PutFixed64(&out, static_cast<uint64_t>(e.ts));
+// Raw block, version 2: first ts (fixed64), n-1 uvarint ts deltas, n
+// uvarint line lengths, n uvarint metadata lengths, text, metadata.
+// REQUIRES: `es` sorted by ts.
+void EncodeRawBlock(std::span<const LogEntry> es, std::string* out, std::string* meta) {
+  out->clear();
+  meta->clear();
+  PutFixed64(out, static_cast<uint64_t>(es[0].ts));
+  for (size_t i = 1; i < es.size(); ++i) PutUvarint64(out, static_cast<uint64_t>(es[i].ts - es[i - 1].ts));
+  for (const LogEntry& e : es) PutUvarint64(out, e.line.size());
+  std::string one;
   for (const LogEntry& e : es) {
-    text.append(e.line);
-    PutFixed32(&out, static_cast<uint32_t>(text.size()));
+    one.clear();
+    EncodeMetadata(&one, e.metadata);
+    PutUvarint64(out, one.size());
+    meta->append(one);
   }
-  for (const LogEntry& e : es) {
-    EncodeMetadata(&meta, e.metadata);
-    PutFixed32(&out, static_cast<uint32_t>(meta.size()));
+  for (const LogEntry& e : es) out->append(e.line);
+  out->append(*meta);
+}
+
+// Contexts reused per thread: ZSTD_compress/ZSTD_decompress allocate and
+// initialise a fresh one on every call (megabytes at level 3).
+struct ZstdContexts {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
   }
-  out.append(text);
-  out.append(meta);
-  return out;
+};
+ZstdContexts& Zstd() {
+  thread_local ZstdContexts z;
+  return z;
+}
+
+// Lays the fixed-width columns of a version 2 raw block (`raw`, n lines)
+// out at `cols` (16 n bytes: ts, line_end, meta_end) and returns the
+// length of its varint header, or 0 when malformed.
+size_t ExpandColumns(std::string_view raw, size_t n, char* cols, uint64_t* text_len, uint64_t* meta_len) {
+  ByteReader r(raw);
+  uint64_t ts;
+  if (!r.Fixed64(&ts)) return 0;
+  char* ts_col = cols;
+  char* line_col = cols + 8 * n;
+  char* meta_col = cols + 12 * n;
+  auto store64 = [](char* p, uint64_t v) { for (int k = 0; k < 8; ++k) p[k] = static_cast<char>(v >> (8 * k)); };
+  auto store32 = [](char* p, uint32_t v) { for (int k = 0; k < 4; ++k) p[k] = static_cast<char>(v >> (8 * k)); };
+  store64(ts_col, ts);
+  for (size_t i = 1; i < n; ++i) {
+    uint64_t d;
+    if (!r.Uvarint(&d)) return 0;
+    ts += d;
+    store64(ts_col + 8 * i, ts);
+  }
+  uint64_t end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t len;
+    if (!r.Uvarint(&len) || len > raw.size() || (end += len) > raw.size()) return 0;
+    store32(line_col + 4 * i, static_cast<uint32_t>(end));
+  }
+  *text_len = end;
+  end = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t len;
+    if (!r.Uvarint(&len) || len > raw.size() || (end += len) > raw.size()) return 0;
+    store32(meta_col + 4 * i, static_cast<uint32_t>(end));
+  }
+  *meta_len = end;
+  return raw.size() - r.remaining();
 }
 
 }  // namespace
@@ -61,19 +116,20 @@ Result<std::string> EncodeChunk(std::span<const LogEntry> entries, const ChunkOp
   PutFixed32(&out, 0);
   uint32_t nblocks = 0;
   size_t i = 0;
-  std::string compressed;
+  std::string compressed, block, meta;
   while (i < entries.size()) {
     size_t j = i, raw = 0;
     while (j < entries.size() && (j == i || raw + LogEntryRawBytes(entries[j]) <= options.block_bytes)) {
       raw += LogEntryRawBytes(entries[j]);
       ++j;
     }
-    std::string block = EncodeRawBlock(entries.subspan(i, j - i));
+    EncodeRawBlock(entries.subspan(i, j - i), &block, &meta);
     if (block.size() > UINT32_MAX / 2) return InvalidArgumentError("chunk: block too large");
     std::string_view data = block;
     if (options.compression == ChunkCompression::kZstd) {
       compressed.resize(ZSTD_compressBound(block.size()));
-      size_t n = ZSTD_compress(compressed.data(), compressed.size(), block.data(), block.size(), options.zstd_level);
+      size_t n = ZSTD_compressCCtx(Zstd().c, compressed.data(), compressed.size(), block.data(), block.size(),
+                                   options.zstd_level);
       if (ZSTD_isError(n)) return InternalError(std::string("chunk: zstd: ") + ZSTD_getErrorName(n));
       compressed.resize(n);
       data = compressed;
@@ -96,9 +152,11 @@ Result<std::string> EncodeChunk(std::span<const LogEntry> entries, const ChunkOp
 Result<ParsedChunk> ParseChunk(std::string_view c) {
   if (c.size() < kHeaderBytes + 4 || std::string_view(c.data(), 4) != std::string_view(kMagic, 4))
     return DataLossError("chunk: bad magic or too short");
-  if (static_cast<uint8_t>(c[4]) != kVersion)
-    return DataLossError("chunk: unsupported version " + std::to_string(static_cast<uint8_t>(c[4])));
+  const uint8_t version = static_cast<uint8_t>(c[4]);
+  if (version != kChunkVersion1 && version != kChunkVersion2)
+    return DataLossError("chunk: unsupported version " + std::to_string(version));
   ParsedChunk p;
+  p.version = version;
   uint8_t comp = static_cast<uint8_t>(c[5]);
   if (comp > 1) return DataLossError("chunk: unknown compression " + std::to_string(comp));
   p.compression = static_cast<ChunkCompression>(comp);
@@ -113,6 +171,7 @@ Result<ParsedChunk> ParseChunk(std::string_view c) {
   for (uint32_t b = 0; b < nblocks; ++b) {
     if (end - pos < kBlockHeaderBytes) return DataLossError("chunk: truncated block header");
     ChunkBlockRef r;
+    r.version = version;
     const char* h = c.data() + pos;
     r.compressed_len = LoadFixed32(h);
     r.raw_len = LoadFixed32(h + 4);
@@ -133,38 +192,63 @@ Result<ParsedChunk> ParseChunk(std::string_view c) {
 
 Result<BlockView> BlockView::Decode(std::string_view chunk, ChunkCompression compression, const ChunkBlockRef& ref,
                                     std::string* buf) {
+  if (ref.offset > chunk.size() || chunk.size() - ref.offset < ref.compressed_len)
+    return DataLossError("chunk block: out of the chunk");
   std::string_view data = chunk.substr(ref.offset, ref.compressed_len);
   if (Crc32c(data) != ref.crc) return DataLossError("chunk block: checksum mismatch");
+  const size_t n = ref.lines;
+  if (ref.raw_len > (1u << 30)) return DataLossError("chunk block: raw length too large");
+  const bool v2 = ref.version == kChunkVersion2;
+  // Version 2: each line takes at least one byte of every varint column.
+  if (n == 0 || (v2 ? ref.raw_len < 8 + 2 * n : ref.raw_len / 16 < n))
+    return DataLossError("chunk block: bad line count");
   std::string_view raw;
   if (compression == ChunkCompression::kZstd) {
-    if (ref.raw_len > (1u << 30)) return DataLossError("chunk block: raw length too large");
-    buf->resize(ref.raw_len);
-    size_t n = ZSTD_decompress(buf->data(), buf->size(), data.data(), data.size());
-    if (ZSTD_isError(n) || n != ref.raw_len) return DataLossError("chunk block: bad zstd data");
-    raw = *buf;
+    buf->resize(ref.raw_len + (v2 ? 16 * n : 0));
+    size_t got = ZSTD_decompressDCtx(Zstd().d, buf->data(), ref.raw_len, data.data(), data.size());
+    if (ZSTD_isError(got) || got != ref.raw_len) return DataLossError("chunk block: bad zstd data");
+    raw = std::string_view(buf->data(), ref.raw_len);
   } else {
     if (data.size() != ref.raw_len) return DataLossError("chunk block: raw length mismatch");
-    raw = data;
+    if (v2) {
+      buf->resize(ref.raw_len + 16 * n);
+      std::memcpy(buf->data(), data.data(), data.size());
+      raw = std::string_view(buf->data(), ref.raw_len);
+    } else {
+      raw = data;
+    }
   }
   BlockView v;
-  size_t n = ref.lines;
-  if (n == 0 || raw.size() / 16 < n) return DataLossError("chunk block: bad line count");
   v.n_ = n;
-  v.ts_ = raw.data();
-  v.line_ends_ = raw.data() + 8 * n;
-  v.meta_ends_ = raw.data() + 12 * n;
-  size_t text_len = LoadFixed32(v.line_ends_ + 4 * (n - 1));
-  size_t meta_len = LoadFixed32(v.meta_ends_ + 4 * (n - 1));
-  if (16 * n + text_len + meta_len != raw.size()) return DataLossError("chunk block: regions do not add up");
-  uint32_t last = 0, last_meta = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t e = LoadFixed32(v.line_ends_ + 4 * i), m = LoadFixed32(v.meta_ends_ + 4 * i);
-    if (e < last || m < last_meta) return DataLossError("chunk block: offsets not ascending");
-    last = e;
-    last_meta = m;
+  size_t text_len, meta_len, head;
+  if (v2) {
+    char* cols = buf->data() + ref.raw_len;
+    uint64_t t = 0, m = 0;
+    head = ExpandColumns(raw, n, cols, &t, &m);
+    if (head == 0 || head + t + m != raw.size()) return DataLossError("chunk block: regions do not add up");
+    text_len = t;
+    meta_len = m;
+    v.ts_ = cols;
+    v.line_ends_ = cols + 8 * n;
+    v.meta_ends_ = cols + 12 * n;
+  } else {
+    head = 16 * n;
+    v.ts_ = raw.data();
+    v.line_ends_ = raw.data() + 8 * n;
+    v.meta_ends_ = raw.data() + 12 * n;
+    text_len = LoadFixed32(v.line_ends_ + 4 * (n - 1));
+    meta_len = LoadFixed32(v.meta_ends_ + 4 * (n - 1));
+    if (16 * n + text_len + meta_len != raw.size()) return DataLossError("chunk block: regions do not add up");
+    uint32_t last = 0, last_meta = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t e = LoadFixed32(v.line_ends_ + 4 * i), m = LoadFixed32(v.meta_ends_ + 4 * i);
+      if (e < last || m < last_meta) return DataLossError("chunk block: offsets not ascending");
+      last = e;
+      last_meta = m;
+    }
   }
-  v.text_ = raw.substr(16 * n, text_len);
-  v.meta_ = raw.substr(16 * n + text_len, meta_len);
+  v.text_ = raw.substr(head, text_len);
+  v.meta_ = raw.substr(head + text_len, meta_len);
   return v;
 }
 

@@ -45,7 +45,13 @@ struct ChunkOptions {
 // Encodes `entries` (REQUIRES: non-empty, sorted by ts) as one chunk.
 Result<std::string> EncodeChunk(std::span<const LogEntry> entries, const ChunkOptions& options = {});
 
+// Chunk versions (docs/format/logstore-chunk.md): 1 stores fixed-width
+// arrays in each raw block, 2 (written now) varints; readers take both.
+inline constexpr uint8_t kChunkVersion1 = 1;
+inline constexpr uint8_t kChunkVersion2 = 2;
+
 struct ChunkBlockRef {
+  uint8_t version = kChunkVersion1;  // of the chunk: the raw block layout
   uint32_t offset = 0;  // of the compressed bytes, in the chunk
   uint32_t compressed_len = 0;
   uint32_t raw_len = 0;
@@ -55,6 +61,7 @@ struct ChunkBlockRef {
 };
 
 struct ParsedChunk {
+  uint8_t version = kChunkVersion2;
   ChunkCompression compression = ChunkCompression::kNone;
   int64_t mint = 0, maxt = 0;
   uint32_t lines = 0;
@@ -68,8 +75,10 @@ Result<ParsedChunk> ParseChunk(std::string_view chunk);
 // A decompressed block: views into a caller-owned buffer.
 class BlockView {
  public:
-  // Decompresses block `ref` of `chunk` into `*buf` (reused across calls)
-  // and checks its layout. DATA_LOSS when damaged.
+  // Decompresses block `ref` of `chunk` into `*buf` (reused across calls;
+  // version 2 blocks also expand their varint columns there, so the views
+  // below work alike for both versions) and checks its layout. DATA_LOSS
+  // when damaged. Uses a per-thread zstd context.
   static Result<BlockView> Decode(std::string_view chunk, ChunkCompression compression, const ChunkBlockRef& ref,
                                   std::string* buf);
   size_t size() const { return n_; }

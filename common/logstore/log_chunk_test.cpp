@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/base/crc32c.h"
+
 #include <string>
 #include <vector>
 
@@ -18,6 +20,12 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
+std::string Unhex(std::string_view h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+
 // The byte layout of docs/format/logstore-chunk.md, pinned.
 TEST(LogChunk, GoldenBytesUncompressed) {
   std::vector<LogEntry> es = {{1, "ab", {{"k", "v"}}}, {2, "c", {}}};
@@ -26,34 +34,66 @@ TEST(LogChunk, GoldenBytesUncompressed) {
   auto c = EncodeChunk(es, o);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(Hex(*c),
-            // header: magic, version 1, compression 0, reserved, mint 1, maxt 2, 2 lines, 1 block
-            "544b4c4301000000"
+            // header: magic, version 2, compression 0, reserved, mint 1, maxt 2, 2 lines, 1 block
+            "544b4c4302000000"
             "0100000000000000"
             "0200000000000000"
             "02000000"
             "01000000"
-            // block header: compressed 41, raw 41, 2 lines, mint 1, maxt 2, crc32c
-            "29000000"
-            "29000000"
+            // block header: compressed 22, raw 22, 2 lines, mint 1, maxt 2, crc32c
+            "16000000"
+            "16000000"
             "02000000"
             "0100000000000000"
             "0200000000000000" +
                 Hex(c->substr(60, 4)) +
-                // raw block: ts[2], line_end[2], meta_end[2], text "abc", metadata
+                // raw block: ts0, ts delta, line lengths, metadata lengths, text "abc", metadata
                 "0100000000000000"
-                "0200000000000000"
-                "02000000"
-                "03000000"
-                "05000000"
-                "06000000"
+                "01"
+                "0201"
+                "0501"
                 "616263"
                 "01016b0176"
                 "00" +
                 Hex(c->substr(c->size() - 4)));
   auto p = ParseChunk(*c);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->version, kChunkVersion2);
   EXPECT_EQ(p->blocks.size(), 1u);
   EXPECT_EQ(p->lines, 2u);
+  std::string buf;
+  auto v = BlockView::Decode(*c, p->compression, p->blocks[0], &buf);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->ts(1), 2);
+  EXPECT_EQ(v->line(0), "ab");
+  EXPECT_EQ(v->line(1), "c");
+  std::vector<Label> md;
+  ASSERT_TRUE(DecodeMetadata(v->metadata_bytes(0), &md).ok());
+  EXPECT_EQ(md, (std::vector<Label>{{"k", "v"}}));
+}
+
+// Version 1 chunks (fixed-width columns) written before version 2 still read.
+TEST(LogChunk, Version1GoldenBytesStillDecode) {
+  std::string v1 = Unhex(
+      "544b4c4301000000" "0100000000000000" "0200000000000000" "02000000" "01000000"
+      "29000000" "29000000" "02000000" "0100000000000000" "0200000000000000" "00000000"
+      "0100000000000000" "0200000000000000" "02000000" "03000000" "05000000" "06000000"
+      "616263" "01016b0176" "00" "00000000");
+  const uint32_t block_crc = Crc32c(std::string_view(v1).substr(64, 41));
+  for (int k = 0; k < 4; ++k) v1[60 + k] = static_cast<char>(block_crc >> (8 * k));
+  const uint32_t crc = Crc32c(std::string_view(v1).substr(0, v1.size() - 4));
+  for (int k = 0; k < 4; ++k) v1[v1.size() - 4 + k] = static_cast<char>(crc >> (8 * k));
+  auto p = ParseChunk(v1);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->version, kChunkVersion1);
+  std::string buf;
+  auto v = BlockView::Decode(v1, p->compression, p->blocks[0], &buf);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->size(), 2u);
+  EXPECT_EQ(v->ts(0), 1);
+  EXPECT_EQ(v->line(0), "ab");
+  EXPECT_EQ(v->line(1), "c");
+  EXPECT_EQ(v->text(), "abc");
 }
 
 std::vector<LogEntry> Corpus(size_t n) {
