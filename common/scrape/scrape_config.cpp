@@ -329,7 +329,11 @@ ScrapeService::ScrapeService(ScrapeConfigFile config, ScrapeSink sink, ErrorSink
     jobs_.push_back(std::move(job));
   }
   RefreshFileSd();
-  for (auto& job : jobs_) SyncJob(*job);
+  {
+    std::lock_guard lock(refresh_mu_);
+    for (auto& job : jobs_) SyncJob(*job);
+    started_ = true;
+  }
   if (any_file_sd) watcher_ = std::thread([this] { Watch(); });
 }
 
@@ -366,6 +370,7 @@ void ScrapeService::SyncJob(Job& job) {
 }
 
 void ScrapeService::RefreshFileSd() {
+  std::lock_guard lock(refresh_mu_);
   for (auto& job : jobs_) {
     if (job->config.file_sd_files.empty()) continue;
     std::vector<std::string> files = ExpandFileSdPatterns(job->config.file_sd_files);
@@ -405,7 +410,7 @@ void ScrapeService::RefreshFileSd() {
     }
     job->file_stamp = std::move(stamps);
     job->file_groups = std::move(groups);
-    if (changed && watcher_.joinable()) SyncJob(*job);
+    if (changed && started_) SyncJob(*job);
   }
 }
 

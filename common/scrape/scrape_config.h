@@ -103,6 +103,7 @@ class ScrapeService {
   void Stop();
   size_t num_targets() const;
   // Re-reads the file_sd files now (what the watcher does on a change).
+  // REQUIRES: not after Stop().
   void RefreshFileSd();
 
  private:
@@ -116,6 +117,8 @@ class ScrapeService {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::mutex refresh_mu_;  // one RefreshFileSd at a time
+  bool started_ = false;   // jobs synced once (guarded by refresh_mu_): changes re-sync
   std::thread watcher_;
 };
 
