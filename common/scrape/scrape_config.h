@@ -98,10 +98,18 @@ class ScrapeService {
  public:
   using ErrorSink = std::function<void(const Status& status)>;
   ScrapeService(ScrapeConfigFile config, ScrapeSink sink, ErrorSink on_error);
+  ScrapeService(const ScrapeService&) = delete;
+  ScrapeService& operator=(const ScrapeService&) = delete;
   ~ScrapeService();  // Stop()
   // Stops every job (no stale markers: a restart resumes the series). Idempotent.
   void Stop();
   size_t num_targets() const;
+  // Replaces the configuration (SIGHUP): a job kept by name gets the new
+  // settings and target set (targets kept go on undisturbed, removed ones
+  // get stale markers); a job no longer present has all its targets staled
+  // and stops; new jobs start. REQUIRES: not after Stop(), and not
+  // concurrently with Stop().
+  void Reload(ScrapeConfigFile config);
   // Re-reads the file_sd files now (what the watcher does on a change).
   // REQUIRES: not after Stop().
   void RefreshFileSd();
@@ -117,7 +125,7 @@ class ScrapeService {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  std::mutex refresh_mu_;  // one RefreshFileSd at a time
+  mutable std::mutex refresh_mu_;  // guards jobs_ and started_: one refresh or reload at a time
   bool started_ = false;   // jobs synced once (guarded by refresh_mu_): changes re-sync
   std::thread watcher_;
 };
