@@ -92,6 +92,13 @@ Status OtlpRecvServer::ReloadBearerToken() {
   return auth_->Reload();
 }
 
+Status OtlpRecvServer::ReloadScrapeConfig(ScrapeConfigFile config) {
+  if (!scrape_) return FailedPreconditionError("no scrape config is configured");
+  if (shut_down_) return FailedPreconditionError("shutting down");
+  scrape_->Reload(std::move(config));
+  return OkStatus();
+}
+
 bool OtlpRecvServer::ReleaseMemoryIfIdle() { return trimmer_.Tick(receiver_->RequestsSeen(), receiver_->Idle()); }
 
 Status OtlpRecvServer::Shutdown(std::chrono::milliseconds timeout) {

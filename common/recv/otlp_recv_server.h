@@ -78,6 +78,9 @@ class OtlpRecvServer {
   // Re-reads the bearer token file (SIGHUP). FAILED_PRECONDITION when no
   // token file is configured; the file's errors otherwise (old token kept).
   Status ReloadBearerToken();
+  // Replaces the scrape configuration (SIGHUP; ScrapeService::Reload).
+  // FAILED_PRECONDITION when the server was started without one.
+  Status ReloadScrapeConfig(ScrapeConfigFile config);
 
   // Gives the memory freed by past requests back to the operating system
   // (malloc_trim) once the receiver has been idle -- no new request, nothing

@@ -329,7 +329,11 @@ ScrapeService::ScrapeService(ScrapeConfigFile config, ScrapeSink sink, ErrorSink
     jobs_.push_back(std::move(job));
   }
   RefreshFileSd();
-  for (auto& job : jobs_) SyncJob(*job);
+  {
+    std::lock_guard lock(refresh_mu_);
+    for (auto& job : jobs_) SyncJob(*job);
+    started_ = true;
+  }
   if (any_file_sd) watcher_ = std::thread([this] { Watch(); });
 }
 
@@ -346,7 +350,51 @@ void ScrapeService::Stop() {
   for (auto& job : jobs_) job->manager->Stop();
 }
 
+void ScrapeService::Reload(ScrapeConfigFile config) {
+  std::vector<std::unique_ptr<Job>> removed;
+  {
+    std::lock_guard lock(refresh_mu_);
+    std::map<std::string, std::unique_ptr<Job>> old;
+    for (auto& job : jobs_) old[job->config.job_name] = std::move(job);
+    jobs_.clear();
+    for (ScrapeJobConfig& c : config.jobs) {
+      std::unique_ptr<Job> job;
+      if (auto it = old.find(c.job_name); it != old.end()) {
+        job = std::move(it->second);
+        old.erase(it);
+        job->file_stamp.clear();  // re-read file_sd for the new patterns
+        job->file_groups.clear();
+      } else {
+        job = std::make_unique<Job>();
+        job->manager = std::make_unique<ScrapeManager>(sink_);
+      }
+      job->config = std::move(c);
+      job->last_refresh = {};
+      jobs_.push_back(std::move(job));
+    }
+    for (auto& [name, job] : old) removed.push_back(std::move(job));
+  }
+  for (auto& job : removed) {
+    job->manager->Sync({}, ScrapeOptions{}, job->config.interval);  // stale markers for all its targets
+    job->manager->Stop();
+  }
+  bool any_file_sd = false;
+  {
+    std::lock_guard lock(refresh_mu_);
+    for (auto& job : jobs_) any_file_sd |= !job->config.file_sd_files.empty();
+  }
+  RefreshFileSd();
+  {
+    std::lock_guard lock(refresh_mu_);
+    for (auto& job : jobs_) SyncJob(*job);
+    started_ = true;
+  }
+  std::lock_guard lock(mu_);
+  if (any_file_sd && !watcher_.joinable() && !stopping_) watcher_ = std::thread([this] { Watch(); });
+}
+
 size_t ScrapeService::num_targets() const {
+  std::lock_guard lock(refresh_mu_);
   size_t n = 0;
   for (const auto& job : jobs_) n += job->manager->num_targets();
   return n;
@@ -366,6 +414,7 @@ void ScrapeService::SyncJob(Job& job) {
 }
 
 void ScrapeService::RefreshFileSd() {
+  std::lock_guard lock(refresh_mu_);
   for (auto& job : jobs_) {
     if (job->config.file_sd_files.empty()) continue;
     std::vector<std::string> files = ExpandFileSdPatterns(job->config.file_sd_files);
@@ -405,7 +454,7 @@ void ScrapeService::RefreshFileSd() {
     }
     job->file_stamp = std::move(stamps);
     job->file_groups = std::move(groups);
-    if (changed && watcher_.joinable()) SyncJob(*job);
+    if (changed && started_) SyncJob(*job);
   }
 }
 

@@ -98,11 +98,20 @@ class ScrapeService {
  public:
   using ErrorSink = std::function<void(const Status& status)>;
   ScrapeService(ScrapeConfigFile config, ScrapeSink sink, ErrorSink on_error);
+  ScrapeService(const ScrapeService&) = delete;
+  ScrapeService& operator=(const ScrapeService&) = delete;
   ~ScrapeService();  // Stop()
   // Stops every job (no stale markers: a restart resumes the series). Idempotent.
   void Stop();
   size_t num_targets() const;
+  // Replaces the configuration (SIGHUP): a job kept by name gets the new
+  // settings and target set (targets kept go on undisturbed, removed ones
+  // get stale markers); a job no longer present has all its targets staled
+  // and stops; new jobs start. REQUIRES: not after Stop(), and not
+  // concurrently with Stop().
+  void Reload(ScrapeConfigFile config);
   // Re-reads the file_sd files now (what the watcher does on a change).
+  // REQUIRES: not after Stop().
   void RefreshFileSd();
 
  private:
@@ -116,6 +125,8 @@ class ScrapeService {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  mutable std::mutex refresh_mu_;  // guards jobs_ and started_: one refresh or reload at a time
+  bool started_ = false;   // jobs synced once (guarded by refresh_mu_): changes re-sync
   std::thread watcher_;
 };
 

@@ -161,3 +161,21 @@ EOF
   [[ $stderr == "otlp-recv: "*"unknown key 'scrape_intervall'"* ]]
   run -2 --separate-stderr "$(telkit_bin otlp-recv)" --scrape-config "$T/missing.yml"
 }
+
+@test "SIGHUP reloads the scrape config: a new job starts, a removed one is staled; a bad file keeps the old" {
+  start_node_exporter
+  printf 'scrape_configs:\n  - job_name: a\n    scrape_interval: 200ms\n    scrape_timeout: 200ms\n    static_configs: [{targets: ["127.0.0.1:%s"]}]\n' \
+    "$NE_PORT" >"$T/scrape.yml"
+  start_pipeline "$T/scrape.yml"
+  wait_until 50 bash -c "'$TW' query --data '$T/metrics' 'up' | grep -q 'job=\"a\"'"
+  printf 'scrape_configs:\n  - job_name: b\n    scrape_interval: 200ms\n    scrape_timeout: 200ms\n    static_configs: [{targets: ["127.0.0.1:%s"]}]\n' \
+    "$NE_PORT" >"$T/scrape.yml"
+  kill -HUP "$OR_PID"
+  wait_until 50 grep -q "SIGHUP: reloaded '$T/scrape.yml': 1 targets" "$T/or.log"
+  wait_until 50 bash -c "'$TW' query --data '$T/metrics' 'up' | grep -q 'job=\"b\"'"
+  wait_until 30 bash -c "'$TW' query --data '$T/metrics' 'node_load1{job=\"a\"}' | tail -n 1 | grep -q ' NaN '"
+  echo 'scrape_configs: [' >"$T/scrape.yml"
+  kill -HUP "$OR_PID"
+  wait_until 50 grep -q "scrape config not reloaded (the old one stays)" "$T/or.log"
+  curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -qx 'otlp_recv_scrape_targets 1'
+}

@@ -3,7 +3,7 @@
 // this file only adds signals, systemd notification, exit codes and the
 // process-wide malloc settings (TuneMallocForReceiver, ReleaseMemoryIfIdle).
 //   SIGTERM, SIGINT  drain (finish requests, write what is queued), exit 0
-//   SIGHUP           reload the bearer token file
+//   SIGHUP           reload the bearer token file and the scrape config
 #include <grpc/support/log.h>
 #include <spdlog/spdlog.h>
 
@@ -45,7 +45,7 @@ void Declare(CLI::App& app, Flags& f) {
       "OUT is '-' (stdout), a file (appended), unix:PATH, listen:unix:PATH,\n"
       "fd:N or systemd[:NAME]. ADDR is HOST:PORT; an empty ADDR disables that\n"
       "listener. SIZE takes K, M, G suffixes (KiB, MiB, GiB). SIGTERM drains\n"
-      "and exits; SIGHUP reloads the bearer token file.");
+      "and exits; SIGHUP reloads the bearer token and scrape config files.");
   app.add_option("-o,--out", f.out, "Write the telemetry stream to OUT")->option_text("OUT=-");
   app.add_option("--http-listen", f.http_listen, "OTLP/HTTP address")->option_text("ADDR=0.0.0.0:4318");
   app.add_option("--grpc-listen", f.grpc_listen, "OTLP/gRPC address")->option_text("ADDR=0.0.0.0:4317");
@@ -166,11 +166,22 @@ int Run(const Flags& f) {
       {.tick = std::chrono::milliseconds(1000),
        .on_reload =
            [&] {
-             telkit::Status reloaded = (*server)->ReloadBearerToken();
-             if (reloaded.ok()) {
-               spdlog::info("SIGHUP: reloaded the bearer token file");
-             } else {
-               spdlog::warn("SIGHUP: {}", reloaded.message());
+             if (!f.bearer_token_file.empty() || f.scrape_config.empty()) {
+               telkit::Status reloaded = (*server)->ReloadBearerToken();
+               if (reloaded.ok()) {
+                 spdlog::info("SIGHUP: reloaded the bearer token file");
+               } else {
+                 spdlog::warn("SIGHUP: {}", reloaded.message());
+               }
+             }
+             if (!f.scrape_config.empty()) {
+               auto scrape = telkit::LoadScrapeConfig(f.scrape_config);
+               telkit::Status reloaded = scrape.ok() ? (*server)->ReloadScrapeConfig(std::move(*scrape)) : scrape.status();
+               if (reloaded.ok()) {
+                 spdlog::info("SIGHUP: reloaded '{}': {} targets", f.scrape_config, (*server)->scrape_targets());
+               } else {
+                 spdlog::warn("SIGHUP: scrape config not reloaded (the old one stays): {}", reloaded.message());
+               }
              }
            },
        .on_tick =
