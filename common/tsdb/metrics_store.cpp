@@ -330,7 +330,7 @@ Status MetricsStore::ApplyBatch(WalBatch& batch, bool from_checkpoint) {
   for (const WalSample& x : batch.samples) {
     MemSeries* s = resolve(x.ref);
     if (!s) return DataLossError("wal sample for unknown series ref " + std::to_string(x.ref));
-    if (x.t < min_valid_time_) continue;
+    if (x.t < min_valid_time_ && !options_.backfill) continue;
     TELKIT_ASSIGN_OR_RETURN(InsertResult r, head_->Insert(s, x.t, x.value_bits));
     if (r == InsertResult::kInserted) stats_.replayed_samples++;
   }
@@ -344,7 +344,7 @@ Status MetricsStore::ApplyBatch(WalBatch& batch, bool from_checkpoint) {
       TELKIT_RETURN_IF_ERROR(head_->AddChunk(s, c.chunk));
     } else {
       for (const Sample& x : samples) {
-        if (x.t < min_valid_time_) continue;
+        if (x.t < min_valid_time_ && !options_.backfill) continue;
         TELKIT_RETURN_IF_ERROR(head_->Insert(s, x.t, std::bit_cast<uint64_t>(x.v)).status());
       }
     }
@@ -486,7 +486,7 @@ Result<AppendResult> MetricsStore::AppendRefs(std::span<const SeriesRefAppend> s
       for (const Sample& x : ts.samples) {
         uint64_t bits = std::bit_cast<uint64_t>(x.v);
         const char* reason = nullptr;
-        if (x.t < min_valid_time_ || x.t < kMinSampleTime) {
+        if ((x.t < min_valid_time_ && !options_.backfill) || x.t < kMinSampleTime) {
           reason = "out_of_bounds";
         } else if (max_future_t != INT64_MAX && x.t > max_future_t) {
           reason = "too_far_in_future";
@@ -784,6 +784,38 @@ Status MetricsStore::CompactBlocks() {
   // block ranges). A window of range r is compacted once no more samples
   // can enter it (it ends at or before min_valid_time_) and it holds more
   // than one block, all inside it.
+  // Blocks whose time ranges overlap (a backfill wrote a block older than
+  // the newest, or inside its range) are merged first, into one block
+  // over their union; reads merge overlapping blocks sample by sample
+  // until then.
+  {
+    std::vector<BlockMeta> metas;
+    {
+      std::lock_guard<std::mutex> lock(index_mu_);
+      TELKIT_ASSIGN_OR_RETURN(metas, index_->Blocks());
+    }
+    std::sort(metas.begin(), metas.end(), [](const BlockMeta& a, const BlockMeta& b) { return a.mint < b.mint; });
+    std::vector<std::vector<BlockMeta>> groups;
+    int64_t group_maxt = INT64_MIN;
+    for (const BlockMeta& m : metas) {
+      if (groups.empty() || m.mint >= group_maxt) {  // [mint, maxt): touching is not overlapping
+        groups.push_back({m});
+        group_maxt = m.maxt;
+      } else {
+        groups.back().push_back(m);
+        group_maxt = std::max(group_maxt, m.maxt);
+      }
+    }
+    for (const auto& group : groups) {
+      if (group.size() < 2) continue;
+      int64_t mint = group.front().mint, maxt = group.front().maxt;
+      for (const BlockMeta& m : group) maxt = std::max(maxt, m.maxt);
+      TELKIT_RETURN_IF_ERROR(MergeBlocks(group, mint, maxt));
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.compactions++;
+      stats_.overlapping_compactions++;
+    }
+  }
   int64_t limit = std::max(options_.block_range_ms, options_.retention_ms / 10);
   for (int64_t r = options_.block_range_ms * 3; r > 0 && r <= limit; r *= 3) {
     std::vector<BlockMeta> metas;

@@ -12,7 +12,8 @@
 // share one fsync). Samples must come in time order per series except
 // within the out-of-order window; what is refused is counted per reason:
 //   out_of_order          older than the series' newest sample, beyond the window
-//   out_of_bounds         older than the newest block (already persisted)
+//   out_of_bounds         older than the newest block (already persisted;
+//                         taken with MetricsStoreOptions::backfill)
 //   too_far_in_future     beyond wall clock + max_future_ms
 //   duplicate             same timestamp and value bits: ignored (not an error)
 //   duplicate_timestamp   same timestamp, another value
@@ -81,6 +82,11 @@ struct MetricsStoreOptions {
   size_t max_series = 0;             // 0 = no limit (head series)
   size_t max_series_per_metric = 0;  // 0 = no limit
   size_t max_exemplars = 100000;     // exemplars kept in memory (a ring)
+  // Backfill (tsdb-write import): samples older than the newest block are
+  // taken instead of refused as out_of_bounds; they become blocks of their
+  // own at the next cut or flush, and compaction merges blocks that
+  // overlap. Use with an out-of-order window that covers the data.
+  bool backfill = false;
   LabelLimits label_limits;
   WalOptions wal;
   // Background thread: cuts blocks, compacts, applies retention.
@@ -148,6 +154,7 @@ struct MetricsStoreStats {
   uint64_t block_bytes = 0;
   uint64_t blocks_written = 0;
   uint64_t compactions = 0;
+  uint64_t overlapping_compactions = 0;  // of them, merges of blocks that overlapped
   uint64_t compaction_failures = 0;
   uint64_t retention_removed_blocks = 0;
   int64_t min_valid_time = 0;  // samples before this are out_of_bounds

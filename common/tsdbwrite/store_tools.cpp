@@ -21,6 +21,7 @@ MetricsStoreOptions ImportStoreOptions() {
   MetricsStoreOptions o;
   o.background = false;
   o.out_of_order_window_ms = int64_t{100} * 365 * 24 * 3600 * 1000;
+  o.backfill = true;  // data older than the newest block: blocks of its own, merged when they overlap
   return o;
 }
 
@@ -82,6 +83,7 @@ Result<ImportResult> ImportExposition(MetricsStore* store, const std::string& pa
   }
   result.errors = parser.errors();
   TELKIT_RETURN_IF_ERROR(store->FlushHead());
+  TELKIT_RETURN_IF_ERROR(store->Compact());  // merges the new blocks into those they overlap
   const MetricsStoreStats after = store->stats();
   result.samples_appended = after.samples_appended - before.samples_appended;
   result.series_created = after.series_created - before.series_created;

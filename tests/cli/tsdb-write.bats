@@ -77,6 +77,31 @@ start_tsdb() {
   assert_output --partial $'Highest cardinality labels (distinct values):\n2 code\n2 le'
 }
 
+@test "import: data older than the newest block becomes blocks of its own, merged where they overlap" {
+  # Newest first: 10:00-11:00 and 20:00 on 2023-11-14 (block range 2h).
+  printf 'a{j="x"} 10 1699956000000\na{j="x"} 11 1699959600000\nb 1 1699992000000\n' >"$T/new.prom"
+  run -0 tw --data "$T/data" import --format prometheus "$T/new.prom"
+  assert_output --partial 'imported 3 samples'
+  # Older than every block, and inside the first block's range (10:30,
+  # plus a repeat of 10:00 that is not stored twice).
+  printf 'a{j="x"} 1 1699920000000\na{j="x"} 2 1699923600000\na{j="x"} 10.5 1699957800000\na{j="x"} 10 1699956000000\n' \
+    >"$T/old.prom"
+  run -0 tw --data "$T/data" import --format prometheus "$T/old.prom"
+  assert_output --partial 'imported 4 samples'
+  refute_output --partial 'out_of_bounds'
+  run -0 tw --data "$T/data" query 'a'
+  [ "$output" = $'a{j="x"} 1 1699920000000\na{j="x"} 2 1699923600000\na{j="x"} 10 1699956000000\na{j="x"} 10.5 1699957800000\na{j="x"} 11 1699959600000' ]
+  run -0 tw --data "$T/data" query 'b'
+  [ "$output" = 'b 1 1699992000000' ]
+  # The block over 10:00-12:00 and the imported one inside it are one now:
+  # no two blocks overlap.
+  run -0 tw --data "$T/data" analyze
+  assert_line 'Samples: 6'
+  sqlite3 "$T/data/index.db" 'SELECT mint, maxt FROM blocks ORDER BY mint' >"$T/blocks.txt" 2>/dev/null || skip "no sqlite3 CLI"
+  awk -F'|' 'NR > 1 && $1 < prev { bad = 1 } { prev = $2 } END { exit bad }' "$T/blocks.txt" ||
+    fail "overlapping blocks remain: $(cat "$T/blocks.txt")"
+}
+
 @test "import: bad lines stop it with the line number; stdin works" {
   printf '# TYPE x gauge\nx 1 1700000000\nx{ 2\n# EOF\n' >"$T/bad.om"
   run -1 tw --data "$T/data" import "$T/bad.om"
