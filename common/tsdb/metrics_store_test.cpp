@@ -111,6 +111,44 @@ TEST(MetricsStore, AppendSelectAndReopen) {
   EXPECT_EQ(SelectOne(store->get(), "up", "a").size(), 3u);
 }
 
+TEST(MetricsStore, BackfillWritesOverlappingBlocksThatCompactionMerges) {
+  TempDir dir;
+  MetricsStoreOptions o = TestOptions();
+  o.block_range_ms = 10000;
+  o.max_future_ms = 0;
+  {  // Without backfill, data older than the newest block is out of bounds.
+    auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Append(std::vector<TimeSeries>{Series("m", "a", {{20000, 1}, {25000, 2}})}).ok());
+    ASSERT_TRUE((*store)->FlushHead().ok());
+    auto r = (*store)->Append(std::vector<TimeSeries>{Series("m", "a", {{5000, 9}})});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->rejected["out_of_bounds"], 1u);
+  }
+  o.backfill = true;
+  o.out_of_order_window_ms = 1000000;
+  auto store = MetricsStore::Open(DefaultFileSystem(), dir.path(), o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  // Older than every block, and inside the block [20000, 30000) with one
+  // sample it already has.
+  auto r = (*store)->Append(std::vector<TimeSeries>{Series("m", "a", {{5000, 9}, {21000, 3}, {25000, 2}})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->rejected.empty());
+  ASSERT_TRUE((*store)->FlushHead().ok());
+  const std::vector<Sample> want = {{5000, 9}, {20000, 1}, {21000, 3}, {25000, 2}};
+  EXPECT_EQ(SelectOne(store->get(), "m", "a"), want);  // read across overlapping blocks
+  const uint64_t blocks_before = (*store)->stats().blocks;
+  ASSERT_TRUE((*store)->Compact().ok());
+  EXPECT_EQ((*store)->stats().overlapping_compactions, 1u);
+  EXPECT_EQ((*store)->stats().blocks, blocks_before - 1);
+  EXPECT_EQ(SelectOne(store->get(), "m", "a"), want);
+  ASSERT_TRUE((*store)->Close().ok());
+  // Reopened: the merged blocks are what is on disk.
+  auto again = MetricsStore::Open(DefaultFileSystem(), dir.path(), TestOptions());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(SelectOne(again->get(), "m", "a"), want);
+}
+
 TEST(MetricsStore, RejectsPerItemWithReasons) {
   TempDir dir;
   MetricsStoreOptions o = TestOptions();
