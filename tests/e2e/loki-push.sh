@@ -29,7 +29,7 @@ DATA=$WORK/logs.db SOCK=$WORK/ingest.sock
 INGEST_PID=$!
 PIDS+=("$INGEST_PID")
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-if ! start_recv recv "unix:$SOCK" --max-decompressed-bytes 8M --max-request-bytes 8M; then
+if ! start_recv recv "unix:$SOCK" --max-decompressed-bytes 8M --max-request-bytes 8M --loki-max-line-bytes 100K; then
   fail "otlp-recv did not start" "$WORK/recv.log"; summary; exit 1
 fi
 URL=http://127.0.0.1:$HTTP_PORT/loki/api/v1/push
@@ -59,7 +59,7 @@ expect json json.json application/json "" 204
 expect gzip-json json.gz "application/json; charset=utf-8" gzip 204
 expect snappy-protobuf proto.snappy application/x-protobuf "" 204
 expect invalid-labels bad-labels.json application/json "" 400 "invalid label name 'bad-name'"
-expect huge-line huge-line.json application/json "" 400 "Max entry size '262144' bytes exceeded for stream '{job=\"e2e-huge\"}'"
+expect huge-line huge-line.json application/json "" 400 "Max entry size '102400' bytes exceeded for stream '{job=\"e2e-huge\"}'"
 expect bad-utf8 bad-utf8.snappy application/x-protobuf snappy 204
 expect malformed-json malformed.json application/json "" 400 "invalid timestamp 'notanumber'"
 expect malformed-snappy malformed.snappy application/x-protobuf "" 400 "invalid snappy body"

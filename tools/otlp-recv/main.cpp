@@ -33,6 +33,8 @@ struct Flags {
   uint64_t max_request_bytes = 16ull << 20;
   uint64_t max_decompressed_bytes = 64ull << 20;
   int64_t max_items = 100000;
+  uint64_t loki_max_line_bytes = 256 << 10;
+  size_t loki_max_labels = 15;
   uint64_t queue_bytes = 64ull << 20;
   int retry_after = 2;
   double queue_wait = 0;
@@ -72,6 +74,10 @@ void Declare(CLI::App& app, Flags& f) {
   app.add_option("--max-items-per-request", f.max_items, "Spans, points or records a request")
       ->check(CLI::PositiveNumber)
       ->option_text("N=100000");
+  size("--loki-max-line-bytes", f.loki_max_line_bytes, "Loki push: longest line", "SIZE=256K");
+  app.add_option("--loki-max-labels", f.loki_max_labels, "Loki push: labels a stream")
+      ->check(CLI::Range(1, 1000))
+      ->option_text("N=15");
   app.add_option("--retry-after", f.retry_after, "Seconds clients wait when pushed back")
       ->check(CLI::PositiveNumber)
       ->option_text("SECONDS=2");
@@ -90,6 +96,8 @@ telkit::Status BuildConfig(const Flags& f, telkit::OtlpRecvConfig& config) {
   config.receiver.max_request_bytes = f.max_request_bytes;
   config.receiver.max_decompressed_bytes = f.max_decompressed_bytes;
   config.receiver.max_items_per_request = f.max_items;
+  config.receiver.loki.max_line_bytes = f.loki_max_line_bytes;
+  config.receiver.loki.max_labels_per_stream = f.loki_max_labels;
   config.receiver.queue_capacity_bytes = f.queue_bytes;
   config.receiver.retry_after_seconds = f.retry_after;
   config.receiver.queue_wait = std::chrono::milliseconds(static_cast<int64_t>(f.queue_wait * 1000));
