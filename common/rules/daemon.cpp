@@ -116,6 +116,7 @@ Result<std::unique_ptr<RulesDaemon>> RulesDaemon::Start(const RulesDaemonOptions
   }
   *load_errors = d->Reload();
   if (!options.state_file.empty()) {
+    (void)DefaultFileSystem()->CreateDir(DirName(options.state_file));  // may exist already
     auto st = ReadRulesStateFile(options.state_file);
     if (st.ok()) {
       for (auto& g : d->groups_) RestoreGroupState(*g->eval, *st);

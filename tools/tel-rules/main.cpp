@@ -40,7 +40,7 @@ struct Flags {
 };
 
 void Declare(CLI::App& app, Flags& f) {
-  app.require_subcommand(1, 1);
+  app.require_subcommand(0, 1);
   app.footer("Run 'tel-rules SUBCOMMAND --help' for its flags.");
   CLI::App* r = app.add_subcommand("run", "Evaluate rule groups and send notifications");
   f.run = r;
@@ -223,6 +223,8 @@ int main(int argc, char** argv) {
       [&] {
         if (flags.run->parsed()) return Run(flags);
         if (flags.check->parsed()) return Check(flags);
-        return Test(flags);
+        if (flags.test->parsed()) return Test(flags);
+        std::cerr << kTool << ": error: a subcommand is required: run, check or test (see 'tel-rules --help')\n";
+        return kExitUsage;
       });
 }
