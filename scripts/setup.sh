@@ -31,6 +31,8 @@ if (( want_tests )); then
   # the real Prometheus and VictoriaMetrics: tel-batch's prom-rw output is proven
   # against them, and they are the reference servers of ../shared/bench/metrics-ingest
   packages+=(prometheus victoria-metrics jq)
+  # tel-rules' notifications are proven against the real Alertmanager (tests/cli/tel-rules.bats)
+  packages+=(prometheus-alertmanager)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
@@ -49,9 +51,9 @@ if (( ${#missing[@]} )); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # prometheus and victoria-metrics are test peers only (the Bats tests start
   # their own instances on free ports): the services their packages just
-  # enabled would hold :9090 and :8428.
+  # enabled would hold :9090, :8428 and :9093.
   if [[ -d /run/systemd/system ]]; then
-    for unit in prometheus victoria-metrics; do
+    for unit in prometheus victoria-metrics prometheus-alertmanager; do
       if [[ " ${missing[*]} " == *" $unit "* ]]; then
         "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
       fi

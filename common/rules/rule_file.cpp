@@ -74,7 +74,7 @@ bool Duration(Ctx& c, const YAML::Node& n, const std::string& what, int64_t* out
   return true;
 }
 
-bool StringMap(Ctx& c, const YAML::Node& n, const std::string& what, bool label_names,
+bool StringMap(Ctx& c, const YAML::Node& n, const std::string& ctx, const std::string& what, bool label_names,
                std::vector<std::pair<std::string, std::string>>* out) {
   if (n.IsNull()) return true;
   if (!n.IsMap()) {
@@ -99,7 +99,7 @@ bool StringMap(Ctx& c, const YAML::Node& n, const std::string& what, bool label_
     }
     auto t = Template::Parse(v);
     if (!t.ok()) {
-      c.Error(it->second, what + " \"" + k + "\": " + t.status().message());
+      c.Error(it->second, ctx + what + " \"" + k + "\": " + t.status().message());
       continue;
     }
     out->emplace_back(k, v);
@@ -115,7 +115,7 @@ void ParseRule(Ctx& c, const YAML::Node& n, RuleGroup& g, size_t index) {
   Rule r;
   r.line = n.Mark().line + 1;
   bool has_for = false, has_keep = false, has_annotations = false;
-  std::optional<YAML::Node> record, alert, expr;
+  std::optional<YAML::Node> record, alert, expr, labels, annotations;
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node& v = it->second;
@@ -124,8 +124,8 @@ void ParseRule(Ctx& c, const YAML::Node& n, RuleGroup& g, size_t index) {
     else if (key == "expr") expr.emplace(v);
     else if (key == "for") { has_for = true; Duration(c, v, "for", &r.for_ms); }
     else if (key == "keep_firing_for") { has_keep = true; Duration(c, v, "keep_firing_for", &r.keep_firing_for_ms); }
-    else if (key == "labels") StringMap(c, v, "label", true, &r.labels);
-    else if (key == "annotations") { has_annotations = true; StringMap(c, v, "annotation", false, &r.annotations); }
+    else if (key == "labels") labels.emplace(v);
+    else if (key == "annotations") { has_annotations = true; annotations.emplace(v); }
     else c.Error(it->first, "field " + key + " not found in type rulefmt.Rule");
   }
   std::string what = "group \"" + g.name + "\", rule " + std::to_string(index);
@@ -141,6 +141,8 @@ void ParseRule(Ctx& c, const YAML::Node& n, RuleGroup& g, size_t index) {
   r.kind = record ? RuleKind::kRecord : RuleKind::kAlert;
   if (!ScalarString(c, name, record ? "record" : "alert", &r.name)) return;
   what += ", \"" + r.name + "\"";
+  if (labels) StringMap(c, *labels, what + ": ", "label", true, &r.labels);
+  if (annotations) StringMap(c, *annotations, what + ": ", "annotation", false, &r.annotations);
   if (r.kind == RuleKind::kRecord) {
     if (!IsValidMetricName(r.name)) c.Error(name, what + ": invalid recording rule name: " + r.name);
     if (has_for) c.Error(n, what + ": invalid field 'for' in recording rule");
