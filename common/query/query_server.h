@@ -35,6 +35,9 @@ struct QueryServerOptions {
   std::optional<api::PrometheusApiServerOptions> prometheus;
   // /healthz /readyz /metrics; nullopt: not served.
   std::optional<ListenAddress> admin;
+  // tel-rules' state file (docs/format/rules-state.md), read on every
+  // /api/v1/rules and /api/v1/alerts request; "": no rules, no alerts.
+  std::string rules_state;
 };
 
 class QueryServer {

@@ -208,3 +208,30 @@ YAML
   m=$(metric "telrules_alerts{state=\"firing\"}"); [[ $m == 1 ]] || fail "firing: $m"
   stop_daemon
 }
+
+@test "tel-query serve --rules-state: /api/v1/rules and /api/v1/alerts in Prometheus' JSON" {
+  port=$(free_port)
+  cp "$RULES/state-v1.json" "$T/state.json"
+  "$(telkit_bin tel-query)" serve --load "$TELKIT_REPO_DIR/tests/testdata/promql/selectors.test" \
+    --listen "127.0.0.1:$port" --admin-listen '' --rules-state "$T/state.json" >"$T/tq.out" 2>"$T/tq.log" 3>&- &
+  PIDS+=($!)
+  wait_until 100 curl -sf "http://127.0.0.1:$port/-/ready"
+  run curl -sf "http://127.0.0.1:$port/api/v1/rules"
+  assert_success
+  jq -e '.status == "success" and (.data.groups | length) == 1' <<<"$output"
+  jq -e '.data.groups[0] | .name == "g" and .file == "t.yml" and .interval == 60 and .lastEvaluation == "1970-01-01T00:13:00Z"' <<<"$output"
+  jq -e '.data.groups[0].rules[0] | .type == "recording" and .name == "job:up:sum" and .health == "ok"' <<<"$output"
+  jq -e '.data.groups[0].rules[1] | .type == "alerting" and .state == "firing" and .duration == 120 and .labels.severity == "page"' <<<"$output"
+  jq -e '.data.groups[0].rules[1].alerts[0] | .state == "firing" and .activeAt == "1970-01-01T00:10:00Z" and .value == "0" and .annotations.summary == "h:1 down"' <<<"$output"
+  run curl -sf "http://127.0.0.1:$port/api/v1/rules?type=record"
+  jq -e '(.data.groups[0].rules | length) == 1 and .data.groups[0].rules[0].type == "recording"' <<<"$output"
+  run curl -sf "http://127.0.0.1:$port/api/v1/alerts"
+  jq -e '.status == "success" and (.data.alerts | length) == 1 and .data.alerts[0].labels.alertname == "Down"' <<<"$output"
+  # The file is read per request: tel-rules' next write shows at once; a missing file is no rules.
+  rm "$T/state.json"
+  run curl -sf "http://127.0.0.1:$port/api/v1/rules"
+  jq -e '.data.groups == []' <<<"$output"
+  echo 'not json' >"$T/state.json"
+  run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/alerts"
+  assert_output 500
+}

@@ -47,6 +47,7 @@ struct Flags {
   // serve
   std::string listen = "127.0.0.1:9090";
   std::string admin_listen = "127.0.0.1:8893";
+  std::string rules_state;
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
 };
 
@@ -120,6 +121,7 @@ void Declare(CLI::App& app, Flags& f) {
   CLI::App* d = app.add_subcommand("serve", "Serve the Prometheus HTTP API over the store");
   f.serve = d;
   d->add_option("--listen", f.listen, "Prometheus API address")->option_text("ADDR=127.0.0.1:9090");
+  d->add_option("--rules-state", f.rules_state, "tel-rules' state: /api/v1/rules, /alerts")->type_name("FILE");
   d->add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; empty: none")
       ->option_text("ADDR=127.0.0.1:8893");
   DataFlags(d, f);
@@ -278,6 +280,7 @@ int RunServe(Flags& f) {
   api.api.flags = {{"query.lookback-delta", f.lookback}, {"query.timeout", f.timeout},
                    {"query.max-samples", std::to_string(f.max_samples)}, {"storage.tsdb.path", f.data_dir}};
   options.prometheus = api;
+  options.rules_state = f.rules_state;
   if (!f.admin_listen.empty()) {
     auto admin = telkit::ParseListenAddress(f.admin_listen);
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
