@@ -1,5 +1,6 @@
 #include "common/rules/daemon.h"
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -7,12 +8,33 @@
 #include <thread>
 
 #include "common/fs/file_system.h"
+#include "common/model/memory_store.h"
 #include "common/prom/remote_write.h"
 #include "common/rules/state_file.h"
 #include "common/stream/stream_output.h"
 #include "common/tsdb/metrics_reader.h"
 
 namespace telkit::rules {
+
+namespace {
+
+// Percent-encodes everything but RFC 3986's unreserved characters.
+std::string UrlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 struct RulesDaemon::Group {
   std::unique_ptr<GroupEvaluator> eval;
@@ -209,10 +231,11 @@ TickReport RulesDaemon::Tick(int64_t now_ms) {
     auto r = OpenMetricsReader(DefaultFileSystem(), options_.data_dir);
     if (r.ok()) reader = std::move(*r);
     else open_status = r.status().WithContext("open metrics store '" + options_.data_dir + "'");
-  } else {
-    open_status = FailedPreconditionError("no metrics store (--data)");
   }
-  PromQLEvaluator promql(reader.get(), options_.engine);
+  // Without --data the expressions see an empty store (constant rules still work).
+  MemoryStore empty;
+  Querier* querier = options_.data_dir.empty() ? static_cast<Querier*>(&empty) : reader.get();
+  PromQLEvaluator promql(querier, options_.engine);
   GroupEvalOptions eo{options_.external_labels, options_.external_url};
 
   for (Group* g : due) {
@@ -228,7 +251,7 @@ TickReport RulesDaemon::Tick(int64_t now_ms) {
     auto start = std::chrono::steady_clock::now();
     GroupEvalResult r;
     const bool logql = g->eval->group().language == QueryLanguage::kLogQL;
-    if (!logql && !reader) {
+    if (!logql && !querier) {
       g->evaluations->Increment();
       g->failures->Increment(g->eval->group().rules.size());
       report.errors.push_back(where + ": " + open_status.message());
@@ -259,7 +282,8 @@ TickReport RulesDaemon::Tick(int64_t now_ms) {
       for (const Alert& a : AlertsToSend(*g->eval, t, options_.resend_delay_ms)) {
         std::string url = options_.external_url + "/graph?g0.expr=";
         for (const auto& rule : g->eval->group().rules)
-          if (rule.kind == RuleKind::kAlert && rule.name == a.labels.Get("alertname")) url += rule.expr;
+          if (rule.kind == RuleKind::kAlert && rule.name == a.labels.Get("alertname")) url += UrlEncode(rule.expr);
+        url += "&g0.tab=1";
         batch.push_back(ToNotification(a, url));
       }
       notifier_->Send(batch);

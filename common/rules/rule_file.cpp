@@ -182,7 +182,7 @@ void ParseGroup(Ctx& c, const YAML::Node& n, std::set<std::string>& names) {
   g.file = c.file->path;
   g.line = n.Mark().line + 1;
   g.language = c.options->language;
-  std::optional<YAML::Node> rules, name_node;
+  std::optional<YAML::Node> rules, name_node, group_labels;
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node& v = it->second;
@@ -197,6 +197,7 @@ void ParseGroup(Ctx& c, const YAML::Node& n, std::set<std::string>& names) {
         c.Error(v, "limit must be an integer");
       }
     } else if (key == "rules") rules.emplace(v);
+    else if (key == "labels") group_labels.emplace(v);
     else c.Error(it->first, "field " + key + " not found in type rulefmt.RuleGroup");
   }
   if (g.name.empty()) c.Error(n, "group name must not be empty");
@@ -207,6 +208,18 @@ void ParseGroup(Ctx& c, const YAML::Node& n, std::set<std::string>& names) {
     } else {
       size_t i = 0;
       for (const auto& r : *rules) ParseRule(c, r, g, ++i);
+    }
+  }
+  // Prometheus 3.x group labels: added to every rule that does not set them.
+  if (group_labels) {
+    std::vector<std::pair<std::string, std::string>> gl;
+    StringMap(c, *group_labels, "group \"" + g.name + "\": ", "label", true, &gl);
+    for (auto& r : g.rules) {
+      for (const auto& [k, v] : gl) {
+        bool set = false;
+        for (const auto& [rk, rv] : r.labels) set |= rk == k;
+        if (!set) r.labels.emplace_back(k, v);
+      }
     }
   }
   if (c.group_ok) c.file->groups.push_back(std::move(g));

@@ -6,6 +6,7 @@
 //       interval: 1m               default: the evaluator's (1m)
 //       limit: 0                   max series a rule may produce; 0: none
 //       query_offset: 0s           evaluate at t - offset
+//       labels: {k: v}             (3.x) added to every rule that does not set k
 //       rules:
 //         - record: NAME | alert: NAME
 //           expr: EXPR

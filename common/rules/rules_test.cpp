@@ -89,10 +89,13 @@ TEST(RuleFileTest, DocumentationExamplesLoad) {
   EXPECT_EQ(tmpl.groups[0].rules[0].for_ms, 5 * kMin);
   EXPECT_EQ(tmpl.groups[0].rules[1].annotations.size(), 2u);
 
-  // Group-level labels are Prometheus 3.x only; 2.x and this parser refuse them.
+  // Group-level labels (Prometheus 3.x) go to every rule that does not set them.
   RuleFile al = MustParse(kDocsAlerting);
-  ASSERT_EQ(al.errors.size(), 1u);
-  EXPECT_EQ(al.errors[0].ToString("t.yml"), "t.yml:3:3: field labels not found in type rulefmt.RuleGroup");
+  EXPECT_TRUE(al.errors.empty());
+  ASSERT_EQ(al.groups.size(), 1u);
+  const Rule& hr = al.groups[0].rules[0];
+  EXPECT_EQ(hr.keep_firing_for_ms, 5 * kMin);
+  EXPECT_EQ(hr.labels, (std::vector<std::pair<std::string, std::string>>{{"severity", "page"}, {"team", "myteam"}}));
 }
 
 TEST(RuleFileTest, LineNumberedErrorsKeepTheOtherGroups) {
