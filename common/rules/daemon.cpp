@@ -84,7 +84,10 @@ struct RulesDaemon::Writer {
       busy = false;
       if (!st.ok()) {
         errors->Increment();
-        if (st.code() == StatusCode::kCancelled) { queue.clear(); return; }
+        if (st.code() == StatusCode::kCancelled) {
+          queue.clear();
+          return;
+        }
       }
       cv.notify_all();
     }
@@ -111,7 +114,8 @@ RulesDaemon::RulesDaemon(const RulesDaemonOptions& options, MetricsRegistry& reg
   samples_written_ = &registry.AddCounter("telrules_samples_written_total", "Samples queued for the stream output");
   restore_failures_ =
       &registry.AddCounter("telrules_state_restore_failures_total", "State files that could not be read at start");
-  reload_ok_ = &registry.AddGauge("telrules_config_last_reload_successful", "1 when every rule file loaded without errors");
+  reload_ok_ =
+      &registry.AddGauge("telrules_config_last_reload_successful", "1 when every rule file loaded without errors");
   files_loaded_ = &registry.AddGauge("telrules_rule_files", "Rule files loaded");
   alerts_firing_ = &registry.AddGauge("telrules_alerts", "Active alerts by state", {{"state", "firing"}});
   alerts_pending_ = &registry.AddGauge("telrules_alerts", "Active alerts by state", {{"state", "pending"}});
@@ -130,7 +134,8 @@ Result<std::unique_ptr<RulesDaemon>> RulesDaemon::Start(const RulesDaemonOptions
     auto w = std::make_unique<Writer>();
     TELKIT_ASSIGN_OR_RETURN(w->out, OpenStreamOutput(options.output));
     w->max_frames = options.max_queued_frames;
-    w->dropped = &registry.AddCounter("telrules_frames_dropped_total", "Frames dropped because the output queue was full");
+    w->dropped =
+        &registry.AddCounter("telrules_frames_dropped_total", "Frames dropped because the output queue was full");
     w->errors = &registry.AddCounter("telrules_frame_write_errors_total", "Frames the stream output failed to write");
     Writer* raw = w.get();
     w->thread = std::thread([raw] { raw->Run(); });
@@ -193,7 +198,8 @@ std::vector<std::string> RulesDaemon::Reload() {
       const auto& orules = old->eval->group().rules;
       for (size_t i = 0; i < orules.size(); ++i)
         if (orules[i].kind == RuleKind::kAlert)
-          g->eval->RestoreFrom(orules[i].name, old->eval->rule_status()[i].alerts, old->eval->rule_status()[i].last_eval_ms);
+          g->eval->RestoreFrom(orules[i].name, old->eval->rule_status()[i].alerts,
+                               old->eval->rule_status()[i].last_eval_ms);
       g->eval->set_last_eval(old->eval->last_eval_ms(), old->eval->last_eval_seconds());
     }
     MetricLabels l = {{"rule_group", g->eval->key()}};
@@ -206,8 +212,8 @@ std::vector<std::string> RulesDaemon::Reload() {
     registry_.AddCallback("telrules_group_last_duration_seconds", "How long the last evaluation of a group took",
                           MetricType::kGauge, l, [dur] { return dur->load(); });
     double interval_s = static_cast<double>(g->eval->interval_ms()) / 1000.0;
-    registry_.AddCallback("telrules_group_interval_seconds", "A rule group's evaluation interval", MetricType::kGauge, l,
-                          [interval_s] { return interval_s; });
+    registry_.AddCallback("telrules_group_interval_seconds", "A rule group's evaluation interval", MetricType::kGauge,
+                          l, [interval_s] { return interval_s; });
   }
   groups_ = std::move(fresh);
   file_errors_->Increment(errors.size());
@@ -229,8 +235,10 @@ TickReport RulesDaemon::Tick(int64_t now_ms) {
   Status open_status;
   if (!options_.data_dir.empty()) {
     auto r = OpenMetricsReader(DefaultFileSystem(), options_.data_dir);
-    if (r.ok()) reader = std::move(*r);
-    else open_status = r.status().WithContext("open metrics store '" + options_.data_dir + "'");
+    if (r.ok())
+      reader = std::move(*r);
+    else
+      open_status = r.status().WithContext("open metrics store '" + options_.data_dir + "'");
   }
   // Without --data the expressions see an empty store (constant rules still work).
   MemoryStore empty;

@@ -10,18 +10,24 @@ namespace telkit::rules {
 
 std::string_view AlertStateName(AlertState s) {
   switch (s) {
-    case AlertState::kInactive: return "inactive";
-    case AlertState::kPending: return "pending";
-    case AlertState::kFiring: return "firing";
+    case AlertState::kInactive:
+      return "inactive";
+    case AlertState::kPending:
+      return "pending";
+    case AlertState::kFiring:
+      return "firing";
   }
   return "inactive";
 }
 
 std::string_view RuleHealthName(RuleHealth h) {
   switch (h) {
-    case RuleHealth::kUnknown: return "unknown";
-    case RuleHealth::kOk: return "ok";
-    case RuleHealth::kErr: return "err";
+    case RuleHealth::kUnknown:
+      return "unknown";
+    case RuleHealth::kOk:
+      return "ok";
+    case RuleHealth::kErr:
+      return "err";
   }
   return "unknown";
 }
@@ -36,7 +42,9 @@ Result<std::vector<EvalSample>> PromQLEvaluator::Eval(std::string_view expr, int
   TELKIT_ASSIGN_OR_RETURN(promql::QueryResult r, engine_.InstantQuery(*querier_, expr, t_ms));
   std::vector<EvalSample> out;
   switch (r.type) {
-    case promql::ValueType::kScalar: out.push_back({Labels{}, r.scalar}); break;
+    case promql::ValueType::kScalar:
+      out.push_back({Labels{}, r.scalar});
+      break;
     case promql::ValueType::kVector:
       for (auto& s : r.series)
         if (!s.points.empty()) out.push_back({std::move(s.labels), s.points.back().v});

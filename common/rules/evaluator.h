@@ -84,10 +84,10 @@ struct Alert {
   double value = 0;
   int64_t active_at_ms = 0;
   int64_t fired_at_ms = 0;
-  int64_t resolved_at_ms = 0;       // 0: not resolved
-  int64_t keep_firing_since_ms = 0; // 0: not kept firing
-  int64_t last_sent_ms = 0;         // 0: never notified
-  int64_t valid_until_ms = 0;       // endsAt of the last notification
+  int64_t resolved_at_ms = 0;        // 0: not resolved
+  int64_t keep_firing_since_ms = 0;  // 0: not kept firing
+  int64_t last_sent_ms = 0;          // 0: never notified
+  int64_t valid_until_ms = 0;        // endsAt of the last notification
 };
 
 enum class RuleHealth { kUnknown, kOk, kErr };
@@ -98,8 +98,8 @@ struct RuleStatus {
   std::string last_error;
   int64_t last_eval_ms = 0;
   double eval_seconds = 0;
-  std::map<Labels, Alert> alerts;  // alerting rules: by alert labels
-  std::vector<Labels> last_series; // series written last time (for staleness)
+  std::map<Labels, Alert> alerts;   // alerting rules: by alert labels
+  std::vector<Labels> last_series;  // series written last time (for staleness)
 };
 
 struct GroupEvalOptions {
@@ -133,7 +133,10 @@ class GroupEvaluator {
   const std::vector<RuleStatus>& rule_status() const { return status_; }
   int64_t last_eval_ms() const { return last_eval_ms_; }
   double last_eval_seconds() const { return last_eval_seconds_; }
-  void set_last_eval(int64_t t_ms, double seconds) { last_eval_ms_ = t_ms; last_eval_seconds_ = seconds; }
+  void set_last_eval(int64_t t_ms, double seconds) {
+    last_eval_ms_ = t_ms;
+    last_eval_seconds_ = seconds;
+  }
 
   // Takes over alert states (restored from the state file or a previous
   // load of the group) for the rules of the same name and kind.

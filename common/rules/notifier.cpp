@@ -129,7 +129,8 @@ Status RunNotifyCommand(const std::string& command, const std::string& input, in
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
   if (WIFEXITED(status))
-    return UnavailableError("notify command '" + command + "' exited with status " + std::to_string(WEXITSTATUS(status)));
+    return UnavailableError("notify command '" + command + "' exited with status " +
+                            std::to_string(WEXITSTATUS(status)));
   return UnavailableError("notify command '" + command + "' killed by signal " + std::to_string(WTERMSIG(status)));
 }
 
@@ -152,7 +153,8 @@ struct Notifier::Target {
 
   Status Deliver(const std::vector<Notification>& batch) {
     if (kind == TargetKind::kCommand) {
-      for (const auto& n : batch) TELKIT_RETURN_IF_ERROR(RunNotifyCommand(name, NotificationJson(n).dump() + "\n", options.timeout_ms));
+      for (const auto& n : batch)
+        TELKIT_RETURN_IF_ERROR(RunNotifyCommand(name, NotificationJson(n).dump() + "\n", options.timeout_ms));
       return OkStatus();
     }
     httplib::Client c(host_port);
@@ -164,7 +166,8 @@ struct Notifier::Target {
     auto res = c.Post(path.c_str(), body, "application/json");
     if (!res) return UnavailableError("POST " + name + ": " + httplib::to_string(res.error()));
     if (res->status / 100 != 2)
-      return UnavailableError("POST " + name + ": HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200));
+      return UnavailableError("POST " + name + ": HTTP " + std::to_string(res->status) + ": " +
+                              res->body.substr(0, 200));
     return OkStatus();
   }
 
@@ -187,15 +190,20 @@ struct Notifier::Target {
         lock.unlock();
         Status st = Deliver(batch);
         lock.lock();
-        if (st.ok()) { ok = true; break; }
+        if (st.ok()) {
+          ok = true;
+          break;
+        }
         if (attempt == options.max_attempts || stopping) break;
         if (retries) retries->Increment();
         cv.wait_for(lock, std::chrono::milliseconds(backoff), [&] { return stopping; });
         backoff = std::min(backoff * 2, options.max_backoff_ms);
       }
       busy = false;
-      if (ok) { if (sent) sent->Increment(batch.size()); }
-      else if (failed) failed->Increment(batch.size());
+      if (ok) {
+        if (sent) sent->Increment(batch.size());
+      } else if (failed)
+        failed->Increment(batch.size());
       cv.notify_all();
     }
   }
@@ -209,7 +217,8 @@ Result<std::unique_ptr<Notifier>> Notifier::Start(const NotifierOptions& options
     t->name = spec;
     t->options = options;
     if (kind != TargetKind::kCommand) {
-      if (spec.rfind("http://", 0) != 0) return InvalidArgumentError("notification URL '" + spec + "' is not http://HOST:PORT[/PATH]");
+      if (spec.rfind("http://", 0) != 0)
+        return InvalidArgumentError("notification URL '" + spec + "' is not http://HOST:PORT[/PATH]");
       size_t slash = spec.find('/', 7);
       t->host_port = spec.substr(0, slash);
       std::string path = slash == std::string::npos ? "" : spec.substr(slash);
@@ -222,11 +231,16 @@ Result<std::unique_ptr<Notifier>> Notifier::Start(const NotifierOptions& options
       t->path = path;
     }
     if (registry) {
-      const char* k = kind == TargetKind::kAlertmanager ? "alertmanager" : kind == TargetKind::kWebhook ? "webhook" : "command";
+      const char* k = kind == TargetKind::kAlertmanager ? "alertmanager"
+                      : kind == TargetKind::kWebhook    ? "webhook"
+                                                        : "command";
       MetricLabels l = {{"kind", k}, {"target", spec}};
-      t->sent = &registry->AddCounter("telrules_notifications_sent_total", "Alerts delivered to a notification target", l);
-      t->failed = &registry->AddCounter("telrules_notifications_failed_total", "Alerts given up on after all retries", l);
-      t->dropped = &registry->AddCounter("telrules_notifications_dropped_total", "Alerts dropped because the queue was full", l);
+      t->sent =
+          &registry->AddCounter("telrules_notifications_sent_total", "Alerts delivered to a notification target", l);
+      t->failed =
+          &registry->AddCounter("telrules_notifications_failed_total", "Alerts given up on after all retries", l);
+      t->dropped =
+          &registry->AddCounter("telrules_notifications_dropped_total", "Alerts dropped because the queue was full", l);
       t->retries = &registry->AddCounter("telrules_notification_retries_total", "Delivery attempts retried", l);
     }
     n->targets_.push_back(std::move(t));

@@ -31,10 +31,12 @@ Notification Sample(bool resolved) {
 
 // The bodies of docs/format/rules-notifications.md, byte for byte.
 TEST(NotifierTest, GoldenBodies) {
-  EXPECT_EQ(AlertmanagerBody({Sample(false)}).dump(),
-            R"([{"annotations":{"summary":"a is down"},"endsAt":"1970-01-01T00:14:00.5Z","generatorURL":"/graph?g0.expr=up == 0","labels":{"alertname":"Down","job":"a"},"startsAt":"1970-01-01T00:10:00Z"}])");
-  EXPECT_EQ(WebhookBody({Sample(true)}).dump(),
-            R"({"alerts":[{"annotations":{"summary":"a is down"},"endsAt":"1970-01-01T00:12:00Z","generatorURL":"/graph?g0.expr=up == 0","labels":{"alertname":"Down","job":"a"},"startsAt":"1970-01-01T00:10:00Z","status":"resolved","value":"0"}],"receiver":"tel-rules","status":"resolved","version":"1"})");
+  EXPECT_EQ(
+      AlertmanagerBody({Sample(false)}).dump(),
+      R"([{"annotations":{"summary":"a is down"},"endsAt":"1970-01-01T00:14:00.5Z","generatorURL":"/graph?g0.expr=up == 0","labels":{"alertname":"Down","job":"a"},"startsAt":"1970-01-01T00:10:00Z"}])");
+  EXPECT_EQ(
+      WebhookBody({Sample(true)}).dump(),
+      R"({"alerts":[{"annotations":{"summary":"a is down"},"endsAt":"1970-01-01T00:12:00Z","generatorURL":"/graph?g0.expr=up == 0","labels":{"alertname":"Down","job":"a"},"startsAt":"1970-01-01T00:10:00Z","status":"resolved","value":"0"}],"receiver":"tel-rules","status":"resolved","version":"1"})");
 }
 
 TEST(NotifierTest, CommandExitStatusAndTimeout) {
@@ -94,7 +96,8 @@ TEST(NotifierTest, WebhookRetriesWithBackoff) {
 
 TEST(RulesDaemonTest, MissedIterationsAndLoadErrors) {
   test_support::TempDir dir;
-  std::ofstream(dir.path() + "/a.yml") << "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - record: x\n        expr: vector(1)\n";
+  std::ofstream(dir.path() + "/a.yml")
+      << "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - record: x\n        expr: vector(1)\n";
   std::ofstream(dir.path() + "/b.yml") << "groups:\n  - name: bad\n    rules:\n      - record: y\n        expr: sum(\n";
   MetricsRegistry registry;
   RulesDaemonOptions o;
@@ -110,7 +113,8 @@ TEST(RulesDaemonTest, MissedIterationsAndLoadErrors) {
   (*d)->Tick(1'050'000);  // due at 1'010'000: 4 evaluations missed
   std::string text = registry.ExpositionText();
   std::string key = dir.path() + "/a.yml;g";
-  EXPECT_NE(text.find("telrules_group_iterations_missed_total{rule_group=\"" + key + "\"} 4"), std::string::npos) << text;
+  EXPECT_NE(text.find("telrules_group_iterations_missed_total{rule_group=\"" + key + "\"} 4"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("telrules_group_evaluations_total{rule_group=\"" + key + "\"} 2"), std::string::npos);
   EXPECT_NE(text.find("telrules_config_last_reload_successful 0"), std::string::npos);
   (*d)->Stop(1000);

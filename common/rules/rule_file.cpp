@@ -27,10 +27,21 @@ Result<int64_t> ParseRuleDuration(std::string_view text) {
 std::string FormatRuleDuration(int64_t ms) {
   if (ms == 0) return "0s";
   std::string out;
-  if (ms < 0) { out = "-"; ms = -ms; }
-  struct U { const char* name; int64_t ms; };
-  static const U kUnits[] = {{"y", 365LL * 86400000}, {"w", 7LL * 86400000}, {"d", 86400000}, {"h", 3600000},
-                             {"m", 60000}, {"s", 1000}, {"ms", 1}};
+  if (ms < 0) {
+    out = "-";
+    ms = -ms;
+  }
+  struct U {
+    const char* name;
+    int64_t ms;
+  };
+  static const U kUnits[] = {{"y", 365LL * 86400000},
+                             {"w", 7LL * 86400000},
+                             {"d", 86400000},
+                             {"h", 3600000},
+                             {"m", 60000},
+                             {"s", 1000},
+                             {"ms", 1}};
   for (const auto& u : kUnits) {
     if (ms >= u.ms) {
       out += std::to_string(ms / u.ms) + u.name;
@@ -119,14 +130,25 @@ void ParseRule(Ctx& c, const YAML::Node& n, RuleGroup& g, size_t index) {
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node& v = it->second;
-    if (key == "record") record.emplace(v);
-    else if (key == "alert") alert.emplace(v);
-    else if (key == "expr") expr.emplace(v);
-    else if (key == "for") { has_for = true; Duration(c, v, "for", &r.for_ms); }
-    else if (key == "keep_firing_for") { has_keep = true; Duration(c, v, "keep_firing_for", &r.keep_firing_for_ms); }
-    else if (key == "labels") labels.emplace(v);
-    else if (key == "annotations") { has_annotations = true; annotations.emplace(v); }
-    else c.Error(it->first, "field " + key + " not found in type rulefmt.Rule");
+    if (key == "record")
+      record.emplace(v);
+    else if (key == "alert")
+      alert.emplace(v);
+    else if (key == "expr")
+      expr.emplace(v);
+    else if (key == "for") {
+      has_for = true;
+      Duration(c, v, "for", &r.for_ms);
+    } else if (key == "keep_firing_for") {
+      has_keep = true;
+      Duration(c, v, "keep_firing_for", &r.keep_firing_for_ms);
+    } else if (key == "labels")
+      labels.emplace(v);
+    else if (key == "annotations") {
+      has_annotations = true;
+      annotations.emplace(v);
+    } else
+      c.Error(it->first, "field " + key + " not found in type rulefmt.Rule");
   }
   std::string what = "group \"" + g.name + "\", rule " + std::to_string(index);
   if (record && alert) {
@@ -186,9 +208,13 @@ void ParseGroup(Ctx& c, const YAML::Node& n, std::set<std::string>& names) {
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node& v = it->second;
-    if (key == "name") { name_node.emplace(v); ScalarString(c, v, "name", &g.name); }
-    else if (key == "interval") Duration(c, v, "interval", &g.interval_ms);
-    else if (key == "query_offset") Duration(c, v, "query_offset", &g.query_offset_ms);
+    if (key == "name") {
+      name_node.emplace(v);
+      ScalarString(c, v, "name", &g.name);
+    } else if (key == "interval")
+      Duration(c, v, "interval", &g.interval_ms);
+    else if (key == "query_offset")
+      Duration(c, v, "query_offset", &g.query_offset_ms);
     else if (key == "limit") {
       try {
         g.limit = v.as<int64_t>();
@@ -196,12 +222,17 @@ void ParseGroup(Ctx& c, const YAML::Node& n, std::set<std::string>& names) {
       } catch (const YAML::Exception&) {
         c.Error(v, "limit must be an integer");
       }
-    } else if (key == "rules") rules.emplace(v);
-    else if (key == "labels") group_labels.emplace(v);
-    else c.Error(it->first, "field " + key + " not found in type rulefmt.RuleGroup");
+    } else if (key == "rules")
+      rules.emplace(v);
+    else if (key == "labels")
+      group_labels.emplace(v);
+    else
+      c.Error(it->first, "field " + key + " not found in type rulefmt.RuleGroup");
   }
-  if (g.name.empty()) c.Error(n, "group name must not be empty");
-  else if (!names.insert(g.name).second) c.Error(*name_node, "group name \"" + g.name + "\" is repeated in the same file");
+  if (g.name.empty())
+    c.Error(n, "group name must not be empty");
+  else if (!names.insert(g.name).second)
+    c.Error(*name_node, "group name \"" + g.name + "\" is repeated in the same file");
   if (rules && !rules->IsNull()) {
     if (!rules->IsSequence()) {
       c.Error(*rules, "group \"" + g.name + "\": rules must be a list");

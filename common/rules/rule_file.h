@@ -44,7 +44,7 @@ struct Rule {
   int64_t keep_firing_for_ms = 0;
   std::vector<std::pair<std::string, std::string>> labels;       // in file order
   std::vector<std::pair<std::string, std::string>> annotations;  // in file order
-  int line = 0;  // of the record/alert key
+  int line = 0;                                                  // of the record/alert key
 };
 
 struct RuleGroup {

@@ -150,7 +150,8 @@ class EvalTest : public ::testing::Test {
   // up{job="a"} == 0 from minute `from` to `to` (inclusive), 1 otherwise, every minute.
   void Down(int from, int to, int until = 60) {
     for (int m = 0; m <= until; ++m)
-      store_.Append(Labels{{"__name__", "up"}, {"job", "a"}, {"instance", "h:1"}}, m * kMin, (m >= from && m <= to) ? 0 : 1);
+      store_.Append(Labels{{"__name__", "up"}, {"job", "a"}, {"instance", "h:1"}}, m * kMin,
+                    (m >= from && m <= to) ? 0 : 1);
   }
   GroupEvaluator Group(std::string_view yaml) {
     RuleFile f = MustParse(yaml);
@@ -298,7 +299,8 @@ TEST_F(EvalTest, StateSurvivesRestart) {
   std::vector<std::string> slow;
   for (int m = 14; m <= 20; ++m) {
     GroupEvalResult r = restarted.Evaluate(eval_, m * kMin, {});
-    slow.push_back(std::string(restarted.rule_status()[0].alerts.begin()->second.state == AlertState::kFiring ? "F" : "P"));
+    slow.push_back(
+        std::string(restarted.rule_status()[0].alerts.begin()->second.state == AlertState::kFiring ? "F" : "P"));
   }
   EXPECT_EQ(slow, (std::vector<std::string>{"P", "P", "P", "P", "P", "P", "F"}));
   EXPECT_EQ(restarted.rule_status()[1].alerts.begin()->second.active_at_ms, 10 * kMin);

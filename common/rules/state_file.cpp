@@ -172,7 +172,8 @@ Result<RulesState> DecodeRulesState(std::string_view text) {
     g.limit = i64(jg, "limit");
     g.query_offset_ms = i64(jg, "query_offset_ms");
     g.last_eval_ms = i64(jg, "last_eval_ms");
-    g.eval_seconds = jg.contains("eval_seconds") && jg["eval_seconds"].is_number() ? jg["eval_seconds"].get<double>() : 0;
+    g.eval_seconds =
+        jg.contains("eval_seconds") && jg["eval_seconds"].is_number() ? jg["eval_seconds"].get<double>() : 0;
     if (jg.contains("rules") && jg["rules"].is_array()) {
       for (const json& jr : jg["rules"]) {
         if (!jr.is_object()) return InvalidArgumentError("rules state: rule must be an object");
@@ -187,7 +188,8 @@ Result<RulesState> DecodeRulesState(std::string_view text) {
         r.health = ParseHealth(str(jr, "health"));
         r.last_error = str(jr, "last_error");
         r.last_eval_ms = i64(jr, "last_eval_ms");
-        r.eval_seconds = jr.contains("eval_seconds") && jr["eval_seconds"].is_number() ? jr["eval_seconds"].get<double>() : 0;
+        r.eval_seconds =
+            jr.contains("eval_seconds") && jr["eval_seconds"].is_number() ? jr["eval_seconds"].get<double>() : 0;
         if (jr.contains("alerts") && jr["alerts"].is_array()) {
           for (const json& ja : jr["alerts"]) {
             if (!ja.is_object() || !ja.contains("labels")) return InvalidArgumentError("rules state: bad alert");
@@ -280,8 +282,10 @@ json RulesApiData(const RulesState& state, std::string_view type) {
         std::string st = "inactive";
         for (const auto& [l, a] : r.alerts) {
           if (a.state == AlertState::kInactive) continue;
-          if (a.state == AlertState::kFiring) st = "firing";
-          else if (st != "firing") st = "pending";
+          if (a.state == AlertState::kFiring)
+            st = "firing";
+          else if (st != "firing")
+            st = "pending";
           alerts.push_back(AlertApi(a));
         }
         jr["alerts"] = std::move(alerts);

@@ -17,9 +17,24 @@ namespace telkit::rules {
 
 // ---------------------------------------------------------------- values
 
-TValue TValue::Bool(bool v) { TValue t; t.kind = Kind::kBool; t.b = v; return t; }
-TValue TValue::Number(double v) { TValue t; t.kind = Kind::kNumber; t.n = v; return t; }
-TValue TValue::String(std::string v) { TValue t; t.kind = Kind::kString; t.s = std::move(v); return t; }
+TValue TValue::Bool(bool v) {
+  TValue t;
+  t.kind = Kind::kBool;
+  t.b = v;
+  return t;
+}
+TValue TValue::Number(double v) {
+  TValue t;
+  t.kind = Kind::kNumber;
+  t.n = v;
+  return t;
+}
+TValue TValue::String(std::string v) {
+  TValue t;
+  t.kind = Kind::kString;
+  t.s = std::move(v);
+  return t;
+}
 TValue TValue::Map(std::map<std::string, TValue> m) {
   TValue t;
   t.kind = Kind::kMap;
@@ -44,12 +59,18 @@ TValue TValue::QuerySample(const std::map<std::string, std::string>& labels, dou
 }
 bool TValue::Truth() const {
   switch (kind) {
-    case Kind::kNil: return false;
-    case Kind::kBool: return b;
-    case Kind::kNumber: return n != 0;
-    case Kind::kString: return !s.empty();
-    case Kind::kMap: return map && !map->empty();
-    case Kind::kList: return list && !list->empty();
+    case Kind::kNil:
+      return false;
+    case Kind::kBool:
+      return b;
+    case Kind::kNumber:
+      return n != 0;
+    case Kind::kString:
+      return !s.empty();
+    case Kind::kMap:
+      return map && !map->empty();
+    case Kind::kList:
+      return list && !list->empty();
   }
   return false;
 }
@@ -66,8 +87,14 @@ std::string CFormat(const char* fmt, double v) {
 
 // Go prints NaN and infinities as NaN, +Inf, -Inf whatever the verb.
 bool SpecialFloat(double v, std::string* out) {
-  if (std::isnan(v)) { *out = "NaN"; return true; }
-  if (std::isinf(v)) { *out = v > 0 ? "+Inf" : "-Inf"; return true; }
+  if (std::isnan(v)) {
+    *out = "NaN";
+    return true;
+  }
+  if (std::isinf(v)) {
+    *out = v > 0 ? "+Inf" : "-Inf";
+    return true;
+  }
   return false;
 }
 
@@ -144,7 +171,10 @@ std::string HumanizeDuration(double v) {
   if (v == 0) return GoG(v, 4) + "s";
   if (std::fabs(v) >= 1) {
     std::string sign;
-    if (v < 0) { sign = "-"; v = -v; }
+    if (v < 0) {
+      sign = "-";
+      v = -v;
+    }
     int64_t d = static_cast<int64_t>(v);
     int64_t seconds = d % 60, minutes = (d / 60) % 60, hours = (d / 3600) % 24, days = d / 86400;
     char buf[128];
@@ -203,8 +233,22 @@ std::string HumanizeTimestamp(double v) {
 
 namespace {
 
-enum class TokKind { kText, kIdent, kVar, kField, kDot, kString, kNumber, kPipe, kLParen, kRParen, kDeclare,
-                     kAssign, kComma, kEnd };
+enum class TokKind {
+  kText,
+  kIdent,
+  kVar,
+  kField,
+  kDot,
+  kString,
+  kNumber,
+  kPipe,
+  kLParen,
+  kRParen,
+  kDeclare,
+  kAssign,
+  kComma,
+  kEnd
+};
 
 struct Token {
   TokKind kind;
@@ -218,7 +262,7 @@ struct Pipeline;
 
 struct Operand {
   enum class Kind { kDot, kVar, kLiteral, kFunc, kPipe } kind = Kind::kDot;
-  std::string name;                 // variable or function name
+  std::string name;  // variable or function name
   TValue literal;
   std::shared_ptr<Pipeline> pipe;   // kPipe
   std::vector<std::string> fields;  // field chain applied to the operand
@@ -254,7 +298,12 @@ using NodePtr = std::shared_ptr<TemplateNode>;
 std::string Where(std::string_view text, size_t pos) {
   int line = 1, col = 1;
   for (size_t i = 0; i < pos && i < text.size(); ++i) {
-    if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
   }
   return std::to_string(line) + ":" + std::to_string(col);
 }
@@ -264,12 +313,52 @@ Status Err(std::string_view text, size_t pos, const std::string& msg) {
 }
 
 const std::vector<std::string>& KnownFunctions() {
-  static const std::vector<std::string> kFuncs = {
-      "humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp", "printf", "title",
-      "toUpper", "toLower", "reReplaceAll", "match", "query", "first", "value", "label", "strvalue", "sortByLabel",
-      "args", "stripPort", "stripDomain", "safeHtml", "toTime", "parseDuration", "externalURL", "pathPrefix", "and",
-      "or", "not", "len", "index", "eq", "ne", "lt", "le", "gt", "ge", "print", "println", "html", "js", "urlquery",
-      "graphLink", "tableLink", "humanizeDurationSeconds", "toDuration", "now"};
+  static const std::vector<std::string> kFuncs = {"humanize",
+                                                  "humanize1024",
+                                                  "humanizeDuration",
+                                                  "humanizePercentage",
+                                                  "humanizeTimestamp",
+                                                  "printf",
+                                                  "title",
+                                                  "toUpper",
+                                                  "toLower",
+                                                  "reReplaceAll",
+                                                  "match",
+                                                  "query",
+                                                  "first",
+                                                  "value",
+                                                  "label",
+                                                  "strvalue",
+                                                  "sortByLabel",
+                                                  "args",
+                                                  "stripPort",
+                                                  "stripDomain",
+                                                  "safeHtml",
+                                                  "toTime",
+                                                  "parseDuration",
+                                                  "externalURL",
+                                                  "pathPrefix",
+                                                  "and",
+                                                  "or",
+                                                  "not",
+                                                  "len",
+                                                  "index",
+                                                  "eq",
+                                                  "ne",
+                                                  "lt",
+                                                  "le",
+                                                  "gt",
+                                                  "ge",
+                                                  "print",
+                                                  "println",
+                                                  "html",
+                                                  "js",
+                                                  "urlquery",
+                                                  "graphLink",
+                                                  "tableLink",
+                                                  "humanizeDurationSeconds",
+                                                  "toDuration",
+                                                  "now"};
   return kFuncs;
 }
 
@@ -315,9 +404,13 @@ class Parser {
       size_t r = close + 2;
       while (r < text_.size() && std::isspace(static_cast<unsigned char>(text_[r]))) ++r;
       bool trim_right = false;
-      if (text_.substr(r, 3) == "-}}") { trim_right = true; r += 3; }
-      else if (text_.substr(r, 2) == "}}") { r += 2; }
-      else return Err(text_, open, "comment ends before closing delimiter");
+      if (text_.substr(r, 3) == "-}}") {
+        trim_right = true;
+        r += 3;
+      } else if (text_.substr(r, 2) == "}}") {
+        r += 2;
+      } else
+        return Err(text_, open, "comment ends before closing delimiter");
       pos_ = r;
       if (trim_right) SkipSpace();
       comment_ = true;
@@ -346,13 +439,25 @@ class Parser {
       t.space_before = space;
       t.pos = p;
       space = false;
-      if (c == '|') { t.kind = TokKind::kPipe; ++p; }
-      else if (c == '(') { t.kind = TokKind::kLParen; ++p; }
-      else if (c == ')') { t.kind = TokKind::kRParen; ++p; }
-      else if (c == ',') { t.kind = TokKind::kComma; ++p; }
-      else if (c == ':' && text_.substr(p, 2) == ":=") { t.kind = TokKind::kDeclare; p += 2; }
-      else if (c == '=') { t.kind = TokKind::kAssign; ++p; }
-      else if (c == '"' || c == '`') {
+      if (c == '|') {
+        t.kind = TokKind::kPipe;
+        ++p;
+      } else if (c == '(') {
+        t.kind = TokKind::kLParen;
+        ++p;
+      } else if (c == ')') {
+        t.kind = TokKind::kRParen;
+        ++p;
+      } else if (c == ',') {
+        t.kind = TokKind::kComma;
+        ++p;
+      } else if (c == ':' && text_.substr(p, 2) == ":=") {
+        t.kind = TokKind::kDeclare;
+        p += 2;
+      } else if (c == '=') {
+        t.kind = TokKind::kAssign;
+        ++p;
+      } else if (c == '"' || c == '`') {
         size_t s = p++;
         if (c == '`') {
           size_t e = text_.find('`', p);
@@ -387,11 +492,13 @@ class Parser {
           t.kind = TokKind::kField;
           t.text = std::string(text_.substr(s, p - s));
         }
-      } else if (std::isdigit(static_cast<unsigned char>(c)) || ((c == '-' || c == '+') && p + 1 < text_.size() &&
-                                                                  std::isdigit(static_cast<unsigned char>(text_[p + 1])))) {
+      } else if (std::isdigit(static_cast<unsigned char>(c)) ||
+                 ((c == '-' || c == '+') && p + 1 < text_.size() &&
+                  std::isdigit(static_cast<unsigned char>(text_[p + 1])))) {
         size_t s = p++;
-        while (p < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[p])) || text_[p] == '.' ||
-                                    ((text_[p] == '-' || text_[p] == '+') && (text_[p - 1] == 'e' || text_[p - 1] == 'E'))))
+        while (p < text_.size() &&
+               (std::isalnum(static_cast<unsigned char>(text_[p])) || text_[p] == '.' ||
+                ((text_[p] == '-' || text_[p] == '+') && (text_[p - 1] == 'e' || text_[p - 1] == 'E'))))
           ++p;
         std::string num(text_.substr(s, p - s));
         char* end = nullptr;
@@ -475,7 +582,9 @@ class Parser {
 
   Status ParseControl(std::string kw, size_t at, std::vector<NodePtr>* out) {
     auto n = std::make_shared<TemplateNode>();
-    n->kind = kw == "if" ? TemplateNode::Kind::kIf : kw == "range" ? TemplateNode::Kind::kRange : TemplateNode::Kind::kWith;
+    n->kind = kw == "if"      ? TemplateNode::Kind::kIf
+              : kw == "range" ? TemplateNode::Kind::kRange
+                              : TemplateNode::Kind::kWith;
     vars_.emplace_back();
     TELKIT_ASSIGN_OR_RETURN(n->pipe, ParsePipeline(kw != "if", kw == "range"));
     if (n->pipe.cmds.empty()) return Err(text_, at, "missing value for " + kw);
@@ -551,7 +660,9 @@ class Parser {
     Operand o;
     o.pos = t.pos;
     switch (t.kind) {
-      case TokKind::kDot: o.kind = Operand::Kind::kDot; break;
+      case TokKind::kDot:
+        o.kind = Operand::Kind::kDot;
+        break;
       case TokKind::kField:
         o.kind = Operand::Kind::kDot;
         o.fields.push_back(t.text);
@@ -561,8 +672,14 @@ class Parser {
         o.kind = Operand::Kind::kVar;
         o.name = t.text;
         break;
-      case TokKind::kString: o.kind = Operand::Kind::kLiteral; o.literal = TValue::String(t.text); break;
-      case TokKind::kNumber: o.kind = Operand::Kind::kLiteral; o.literal = TValue::Number(t.number); break;
+      case TokKind::kString:
+        o.kind = Operand::Kind::kLiteral;
+        o.literal = TValue::String(t.text);
+        break;
+      case TokKind::kNumber:
+        o.kind = Operand::Kind::kLiteral;
+        o.literal = TValue::Number(t.number);
+        break;
       case TokKind::kIdent:
         if (t.text == "true" || t.text == "false") {
           o.kind = Operand::Kind::kLiteral;
@@ -608,10 +725,14 @@ class Parser {
 
 std::string ToText(const TValue& v) {
   switch (v.kind) {
-    case TValue::Kind::kNil: return "<no value>";
-    case TValue::Kind::kBool: return v.b ? "true" : "false";
-    case TValue::Kind::kNumber: return GoFormatFloat(v.n);
-    case TValue::Kind::kString: return v.s;
+    case TValue::Kind::kNil:
+      return "<no value>";
+    case TValue::Kind::kBool:
+      return v.b ? "true" : "false";
+    case TValue::Kind::kNumber:
+      return GoFormatFloat(v.n);
+    case TValue::Kind::kString:
+      return v.s;
     case TValue::Kind::kMap: {
       std::string out = "map[";
       bool first = true;
@@ -636,19 +757,32 @@ Result<std::string> GoSprintf(const std::string& fmt, const std::vector<TValue>&
   std::string out;
   size_t ai = 0;
   for (size_t i = 0; i < fmt.size(); ++i) {
-    if (fmt[i] != '%') { out += fmt[i]; continue; }
+    if (fmt[i] != '%') {
+      out += fmt[i];
+      continue;
+    }
     size_t s = i++;
     while (i < fmt.size() && std::strchr("+- #0", fmt[i])) ++i;
     while (i < fmt.size() && (std::isdigit(static_cast<unsigned char>(fmt[i])) || fmt[i] == '.')) ++i;
-    if (i >= fmt.size()) { out += "%!(NOVERB)"; break; }
+    if (i >= fmt.size()) {
+      out += "%!(NOVERB)";
+      break;
+    }
     char verb = fmt[i];
-    if (verb == '%') { out += '%'; continue; }
+    if (verb == '%') {
+      out += '%';
+      continue;
+    }
     std::string spec = fmt.substr(s, i - s);
-    if (ai >= args.size()) { out += std::string("%!") + verb + "(MISSING)"; continue; }
+    if (ai >= args.size()) {
+      out += std::string("%!") + verb + "(MISSING)";
+      continue;
+    }
     const TValue& a = args[ai++];
     char buf[256];
     switch (verb) {
-      case 'v': case 's':
+      case 'v':
+      case 's':
         if (a.kind == TValue::Kind::kString || verb == 'v') {
           std::string txt = ToText(a);
           std::snprintf(buf, sizeof buf, (spec + "s").c_str(), txt.c_str());
@@ -657,7 +791,9 @@ Result<std::string> GoSprintf(const std::string& fmt, const std::vector<TValue>&
           out += "%!s(" + std::string(a.kind == TValue::Kind::kNumber ? "float64=" : "") + ToText(a) + ")";
         }
         break;
-      case 'q': out += "\"" + ToText(a) + "\""; break;
+      case 'q':
+        out += "\"" + ToText(a) + "\"";
+        break;
       case 'd':
         if (a.kind == TValue::Kind::kNumber && a.n == std::floor(a.n) && std::fabs(a.n) < 9.2e18) {
           std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(a.n));
@@ -666,28 +802,46 @@ Result<std::string> GoSprintf(const std::string& fmt, const std::vector<TValue>&
           out += "%!d(" + std::string(a.kind == TValue::Kind::kNumber ? "float64=" : "string=") + ToText(a) + ")";
         }
         break;
-      case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
+      case 'f':
+      case 'F':
+      case 'e':
+      case 'E':
+      case 'g':
+      case 'G': {
         if (a.kind != TValue::Kind::kNumber) {
           out += std::string("%!") + verb + "(string=" + ToText(a) + ")";
           break;
         }
         std::string special;
-        if (SpecialFloat(a.n, &special)) { out += special; break; }
-        if ((verb == 'g' || verb == 'G') && spec.find('.') == std::string::npos) { out += GoFormatFloat(a.n); break; }
+        if (SpecialFloat(a.n, &special)) {
+          out += special;
+          break;
+        }
+        if ((verb == 'g' || verb == 'G') && spec.find('.') == std::string::npos) {
+          out += GoFormatFloat(a.n);
+          break;
+        }
         std::snprintf(buf, sizeof buf, (spec + verb).c_str(), a.n);
         out += buf;
         break;
       }
-      case 'x': case 'X':
+      case 'x':
+      case 'X':
         if (a.kind == TValue::Kind::kNumber) {
           std::snprintf(buf, sizeof buf, (spec + "llx").c_str(), static_cast<long long>(a.n));
           out += buf;
         } else {
-          for (unsigned char c : ToText(a)) { std::snprintf(buf, sizeof buf, verb == 'x' ? "%02x" : "%02X", c); out += buf; }
+          for (unsigned char c : ToText(a)) {
+            std::snprintf(buf, sizeof buf, verb == 'x' ? "%02x" : "%02X", c);
+            out += buf;
+          }
         }
         break;
-      case 't': out += ToText(a); break;
-      default: out += std::string("%!") + verb + "(" + ToText(a) + ")";
+      case 't':
+        out += ToText(a);
+        break;
+      default:
+        out += std::string("%!") + verb + "(" + ToText(a) + ")";
     }
   }
   if (ai < args.size()) {
@@ -703,15 +857,27 @@ std::string GoReplacementToRe2(const std::string& repl) {
   std::string out;
   for (size_t i = 0; i < repl.size(); ++i) {
     char c = repl[i];
-    if (c == '\\') { out += "\\\\"; continue; }
-    if (c != '$') { out += c; continue; }
-    if (i + 1 < repl.size() && repl[i + 1] == '$') { out += '$'; ++i; continue; }
+    if (c == '\\') {
+      out += "\\\\";
+      continue;
+    }
+    if (c != '$') {
+      out += c;
+      continue;
+    }
+    if (i + 1 < repl.size() && repl[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
     size_t j = i + 1;
     bool brace = j < repl.size() && repl[j] == '{';
     if (brace) ++j;
     size_t s = j;
     while (j < repl.size() && std::isdigit(static_cast<unsigned char>(repl[j]))) ++j;
-    if (j == s || (brace && (j >= repl.size() || repl[j] != '}'))) { continue; }  // unsupported: dropped like Go's empty
+    if (j == s || (brace && (j >= repl.size() || repl[j] != '}'))) {
+      continue;
+    }  // unsupported: dropped like Go's empty
     out += "\\" + repl.substr(s, j - s);
     i = brace ? j : j - 1;
   }
@@ -735,8 +901,11 @@ class Executor {
                         {"ExternalLabels", TValue::StringMap(data.external_labels)},
                         {"ExternalURL", TValue::String(data.external_url)},
                         {"Value", TValue::Number(data.value)}});
-    vars_ = {{"$", dot_}, {"$labels", (*dot_.map)["Labels"]}, {"$externalLabels", (*dot_.map)["ExternalLabels"]},
-             {"$externalURL", (*dot_.map)["ExternalURL"]}, {"$value", (*dot_.map)["Value"]}};
+    vars_ = {{"$", dot_},
+             {"$labels", (*dot_.map)["Labels"]},
+             {"$externalLabels", (*dot_.map)["ExternalLabels"]},
+             {"$externalURL", (*dot_.map)["ExternalURL"]},
+             {"$value", (*dot_.map)["Value"]}};
   }
 
   const TValue& root() const { return dot_; }
@@ -750,8 +919,11 @@ class Executor {
   Status RunNode(const TemplateNode& n, const TValue& dot, std::string* out) {
     if (++steps_ > 1'000'000) return InvalidArgumentError("template: execution exceeded 1000000 steps");
     switch (n.kind) {
-      case TemplateNode::Kind::kList: return Run(n.list, dot, out);
-      case TemplateNode::Kind::kText: *out += n.text; return OkStatus();
+      case TemplateNode::Kind::kList:
+        return Run(n.list, dot, out);
+      case TemplateNode::Kind::kText:
+        *out += n.text;
+        return OkStatus();
       case TemplateNode::Kind::kAction: {
         TELKIT_ASSIGN_OR_RETURN(TValue v, EvalPipeline(n.pipe, dot));
         if (n.pipe.decl.empty()) *out += ToText(v);
@@ -761,7 +933,8 @@ class Executor {
       case TemplateNode::Kind::kWith: {
         size_t mark = vars_.size();
         TELKIT_ASSIGN_OR_RETURN(TValue v, EvalPipeline(n.pipe, dot));
-        Status st = v.Truth() ? Run(n.list, n.kind == TemplateNode::Kind::kWith ? v : dot, out) : Run(n.else_list, dot, out);
+        Status st =
+            v.Truth() ? Run(n.list, n.kind == TemplateNode::Kind::kWith ? v : dot, out) : Run(n.else_list, dot, out);
         vars_.resize(mark);
         return st;
       }
@@ -790,10 +963,16 @@ class Executor {
         for (const auto& [k, e] : items) {
           size_t m2 = vars_.size();
           if (decl.size() == 1) vars_.emplace_back(decl[0], e);
-          if (decl.size() == 2) { vars_.emplace_back(decl[0], k); vars_.emplace_back(decl[1], e); }
+          if (decl.size() == 2) {
+            vars_.emplace_back(decl[0], k);
+            vars_.emplace_back(decl[1], e);
+          }
           Status st = Run(n.list, e, out);
           vars_.resize(m2);
-          if (!st.ok()) { vars_.resize(mark); return st; }
+          if (!st.ok()) {
+            vars_.resize(mark);
+            return st;
+          }
         }
         vars_.resize(mark);
         return OkStatus();
@@ -813,10 +992,15 @@ class Executor {
       if (v.kind == TValue::Kind::kNil) return TValue{};
       if (v.kind != TValue::Kind::kMap)
         return InvalidArgumentError("template: can't evaluate field " + f + " in type " +
-                                       (v.kind == TValue::Kind::kNumber ? "float64" : v.kind == TValue::Kind::kString ? "string" : "value"));
+                                    (v.kind == TValue::Kind::kNumber   ? "float64"
+                                     : v.kind == TValue::Kind::kString ? "string"
+                                                                       : "value"));
       auto it = v.map->find(f);
       if (it == v.map->end()) {
-        if (v.s == "stringmap") { v = TValue::String(""); continue; }
+        if (v.s == "stringmap") {
+          v = TValue::String("");
+          continue;
+        }
         return InvalidArgumentError("template: can't evaluate field " + f);
       }
       v = it->second;
@@ -827,14 +1011,18 @@ class Executor {
   Result<TValue> EvalOperand(const Operand& o, const TValue& dot) {
     TValue v;
     switch (o.kind) {
-      case Operand::Kind::kDot: v = dot; break;
+      case Operand::Kind::kDot:
+        v = dot;
+        break;
       case Operand::Kind::kVar: {
         TValue* p = Var(o.name);
         if (!p) return InvalidArgumentError("template: undefined variable " + o.name);
         v = *p;
         break;
       }
-      case Operand::Kind::kLiteral: v = o.literal; break;
+      case Operand::Kind::kLiteral:
+        v = o.literal;
+        break;
       case Operand::Kind::kFunc: {
         TELKIT_ASSIGN_OR_RETURN(v, CallFunc(o.name, {}, dot));
         break;
@@ -861,7 +1049,8 @@ class Executor {
         if (have_prev) args.push_back(prev);
         TELKIT_ASSIGN_OR_RETURN(prev, CallFunc(head.name, args, dot));
       } else {
-        if (c.args.size() > 1 || have_prev) return InvalidArgumentError("template: can't give argument to non-function");
+        if (c.args.size() > 1 || have_prev)
+          return InvalidArgumentError("template: can't give argument to non-function");
         TELKIT_ASSIGN_OR_RETURN(prev, EvalOperand(head, dot));
       }
       have_prev = true;
@@ -880,7 +1069,7 @@ class Executor {
   static Status ArgCount(const std::string& name, const std::vector<TValue>& a, size_t n) {
     if (a.size() != n)
       return InvalidArgumentError("template: wrong number of args for " + name + ": want " + std::to_string(n) +
-                                     " got " + std::to_string(a.size()));
+                                  " got " + std::to_string(a.size()));
     return OkStatus();
   }
 
@@ -908,7 +1097,8 @@ class Executor {
     if (f == "humanizePercentage") return num1(HumanizePercentage);
     if (f == "humanizeTimestamp") return num1(HumanizeTimestamp);
     if (f == "printf") {
-      if (a.empty() || a[0].kind != TValue::Kind::kString) return InvalidArgumentError("template: printf needs a format string");
+      if (a.empty() || a[0].kind != TValue::Kind::kString)
+        return InvalidArgumentError("template: printf needs a format string");
       TELKIT_ASSIGN_OR_RETURN(std::string s, GoSprintf(a[0].s, std::vector<TValue>(a.begin() + 1, a.end())));
       return TValue::String(s);
     }
@@ -926,13 +1116,17 @@ class Executor {
         f == "html" || f == "js" || f == "urlquery") {
       TELKIT_RETURN_IF_ERROR(ArgCount(f, a, 1));
       std::string s = ToText(a[0]);
-      if (f == "toUpper") for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      if (f == "toLower") for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (f == "toUpper")
+        for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (f == "toLower")
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (f == "title") {
         bool start = true;
         for (auto& c : s) {
-          if (start && std::isalpha(static_cast<unsigned char>(c))) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-          start = !(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '\'' || static_cast<unsigned char>(c) >= 0x80);
+          if (start && std::isalpha(static_cast<unsigned char>(c)))
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          start = !(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '\'' ||
+                    static_cast<unsigned char>(c) >= 0x80);
         }
       }
       if (f == "stripPort") {
@@ -946,8 +1140,13 @@ class Executor {
       if (f == "stripDomain") {
         std::string port;
         size_t colon = s.rfind(':');
-        if (colon != std::string::npos && std::count(s.begin(), s.end(), ':') == 1) { port = s.substr(colon); s = s.substr(0, colon); }
-        bool ip = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
+        if (colon != std::string::npos && std::count(s.begin(), s.end(), ':') == 1) {
+          port = s.substr(colon);
+          s = s.substr(0, colon);
+        }
+        bool ip = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+        });
         if (!ip && s.find('.') != std::string::npos) s = s.substr(0, s.find('.'));
         s += port;
       }
@@ -956,7 +1155,8 @@ class Executor {
     if (f == "reReplaceAll") {
       TELKIT_RETURN_IF_ERROR(ArgCount(f, a, 3));
       RE2 re(ToText(a[0]));
-      if (!re.ok()) return InvalidArgumentError("template: reReplaceAll: bad regexp '" + ToText(a[0]) + "': " + re.error());
+      if (!re.ok())
+        return InvalidArgumentError("template: reReplaceAll: bad regexp '" + ToText(a[0]) + "': " + re.error());
       std::string s = ToText(a[2]);
       RE2::GlobalReplace(&s, re, GoReplacementToRe2(ToText(a[1])));
       return TValue::String(s);
@@ -971,7 +1171,8 @@ class Executor {
       TELKIT_RETURN_IF_ERROR(ArgCount(f, a, 1));
       if (!data_.query) return InvalidArgumentError("template: query: no query engine here");
       auto r = data_.query(ToText(a[0]));
-      if (!r.ok()) return InvalidArgumentError("template: query '" + ToText(a[0]) + "': " + std::string(r.status().message()));
+      if (!r.ok())
+        return InvalidArgumentError("template: query '" + ToText(a[0]) + "': " + std::string(r.status().message()));
       std::vector<TValue> out;
       for (const auto& s : *r) out.push_back(TValue::QuerySample(s.labels, s.value));
       return TValue::List(std::move(out));

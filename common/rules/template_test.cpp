@@ -65,7 +65,8 @@ TEST(TemplateTest, PipelinesAndFunctions) {
   EXPECT_EQ(Expand("{{ $value | humanizePercentage }}", d), "50%");
   EXPECT_EQ(Expand("{{ printf \"%.2f\" $value }}", d), "0.50");
   EXPECT_EQ(Expand("{{ printf \"%s=%d\" \"x\" 42 }}"), "x=42");
-  EXPECT_EQ(Expand("{{ \"abc\" | toUpper }} {{ \"ABC\" | toLower }} {{ \"hello world\" | title }}"), "ABC abc Hello World");
+  EXPECT_EQ(Expand("{{ \"abc\" | toUpper }} {{ \"ABC\" | toLower }} {{ \"hello world\" | title }}"),
+            "ABC abc Hello World");
   EXPECT_EQ(Expand("{{ reReplaceAll \"(a)b\" \"x$1\" \"abab\" }}"), "xaxa");
   EXPECT_EQ(Expand("{{ $labels.instance | stripPort }}", d), "a.example.com");
   EXPECT_EQ(Expand("{{ $labels.instance | stripDomain }}", d), "a:9100");

@@ -19,8 +19,8 @@ namespace telkit::rules {
 namespace {
 
 Status YamlError(const std::string& path, const YAML::Node& n, const std::string& msg) {
-  return InvalidArgumentError(path + ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1) +
-                              ": " + msg);
+  return InvalidArgumentError(path + ":" + std::to_string(n.Mark().line + 1) + ":" +
+                              std::to_string(n.Mark().column + 1) + ": " + msg);
 }
 
 Result<int64_t> DurationField(const std::string& path, const YAML::Node& n, int64_t def) {
@@ -176,8 +176,8 @@ Status RunOne(const std::string& path, const YAML::Node& t, const std::vector<Ru
       auto r = eval.Eval(expr, et);
       if (!r.ok()) {
         ++report.failed;
-        report.failures.push_back(prefix + "expr: \"" + expr + "\", time: " + FormatRuleDuration(et) + ", err: " +
-                                  r.status().message());
+        report.failures.push_back(prefix + "expr: \"" + expr + "\", time: " + FormatRuleDuration(et) +
+                                  ", err: " + r.status().message());
         continue;
       }
       for (const auto& s : *r) got.push_back(s.labels.ToString() + " " + promql::FormatValue(s.value));
@@ -194,8 +194,8 @@ Status RunOne(const std::string& path, const YAML::Node& t, const std::vector<Ru
         std::string e, g;
         for (const auto& x : exp) e += "\n        " + x;
         for (const auto& x : got) g += "\n        " + x;
-        report.failures.push_back(prefix + "expr: \"" + expr + "\", time: " + FormatRuleDuration(et) + ",\n    exp:" + e +
-                                  "\n    got:" + g);
+        report.failures.push_back(prefix + "expr: \"" + expr + "\", time: " + FormatRuleDuration(et) +
+                                  ",\n    exp:" + e + "\n    got:" + g);
       }
     }
   }
@@ -210,7 +210,8 @@ Result<UnitTestReport> RunRuleUnitTests(const std::string& path) {
   try {
     YAML::Node root = YAML::Load(text);
     if (!root.IsMap()) return InvalidArgumentError(path + ": a test file must be a map");
-    TELKIT_ASSIGN_OR_RETURN(int64_t eval_interval, DurationField(path, root["evaluation_interval"], kDefaultIntervalMs));
+    TELKIT_ASSIGN_OR_RETURN(int64_t eval_interval,
+                            DurationField(path, root["evaluation_interval"], kDefaultIntervalMs));
     if (eval_interval <= 0) return InvalidArgumentError(path + ": evaluation_interval must be positive");
     std::vector<RuleGroup> groups;
     std::string dir = DirName(path);
