@@ -292,7 +292,11 @@ TickReport RulesDaemon::Tick(int64_t now_ms) {
         for (const auto& rule : g->eval->group().rules)
           if (rule.kind == RuleKind::kAlert && rule.name == a.labels.Get("alertname")) url += UrlEncode(rule.expr);
         url += "&g0.tab=1";
-        batch.push_back(ToNotification(a, url));
+        Notification n = ToNotification(a, url);
+        // As Prometheus' notifier: external labels the alert does not set.
+        for (const auto& [k, v] : options_.external_labels)
+          if (!n.labels.Has(k)) n.labels.Set(k, v);
+        batch.push_back(std::move(n));
       }
       notifier_->Send(batch);
     }

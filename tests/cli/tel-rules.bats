@@ -151,8 +151,8 @@ YAML
   start_rules --rules "$T/r.yml" --data "$T/data" --out "unix:$T/in.sock" --state "$T/state.json" \
     --alertmanager "http://127.0.0.1:$am_port" --webhook "http://127.0.0.1:$hook_port/hook" \
     --notify-command "if [ -e '$T/failed-once' ]; then cat >>'$T/cmd.jsonl'; else touch '$T/failed-once'; exit 1; fi" \
-    --notify-backoff 100ms
-  wait_until 100 bash -c "curl -s 'http://127.0.0.1:$am_port/api/v2/alerts' | jq -e '.[] | select(.labels.alertname == \"AlwaysOn\" and .labels.severity == \"page\" and .annotations.summary == \"value 42\")'"
+    --notify-backoff 100ms --external-label cluster=test
+  wait_until 100 bash -c "curl -s 'http://127.0.0.1:$am_port/api/v2/alerts' | jq -e '.[] | select(.labels.alertname == \"AlwaysOn\" and .labels.severity == \"page\" and .labels.cluster == \"test\" and .annotations.summary == \"value 42\")'"
   wait_until 100 grep -q '"status":"firing"' "$T/cmd.jsonl"
   wait_until 100 grep -q '"alertname":"AlwaysOn"' "$T/webhook.jsonl"
   jq -e '.status == "firing" and .alerts[0].labels.alertname == "AlwaysOn"' <(head -1 "$T/webhook.jsonl")
