@@ -93,6 +93,7 @@ Status RunNotifyCommand(const std::string& command, const std::string& input, in
     return ErrnoError("fork");
   }
   if (pid == 0) {
+    setpgid(0, 0);  // its own process group: a timeout kills the command's children too
     dup2(in[0], 0);
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, 1);  // stdout of tel-rules is not the command's
@@ -121,7 +122,7 @@ Status RunNotifyCommand(const std::string& command, const std::string& input, in
     if (r == pid) break;
     if (r < 0 && errno != EINTR) return ErrnoError("waitpid");
     if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
+      kill(-pid, SIGKILL);
       waitpid(pid, &status, 0);
       return UnavailableError("notify command '" + command + "' timed out");
     }

@@ -85,7 +85,8 @@ class Notifier {
 };
 
 // Runs `command` with /bin/sh -c, `input` on its stdin, and waits up to
-// `timeout_ms` (then SIGKILL). OK when it exits 0; UNAVAILABLE otherwise.
+// `timeout_ms` (then SIGKILL to its process group). OK when it exits 0;
+// UNAVAILABLE otherwise.
 Status RunNotifyCommand(const std::string& command, const std::string& input, int64_t timeout_ms);
 
 }  // namespace telkit::rules
