@@ -60,3 +60,5 @@ install(FILES "${_telkit_root}/README.md" "${_telkit_root}/systemd/stack.command
 install(DIRECTORY "${_telkit_root}/docs/" DESTINATION "${CMAKE_INSTALL_DOCDIR}/docs")
 install(DIRECTORY "${_telkit_root}/examples/" DESTINATION "${CMAKE_INSTALL_DOCDIR}/examples"
         PATTERN "node_modules" EXCLUDE)
+# The rules that ship (tel-rules: copy them to /etc/telkit/rules to use them).
+install(DIRECTORY "${_telkit_root}/rules/" DESTINATION "${CMAKE_INSTALL_DOCDIR}/rules")

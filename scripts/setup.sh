@@ -34,6 +34,8 @@ if (( want_tests )); then
   # otlp-recv's scraping is proven against the real node exporter (started by
   # tests/cli/otlp-recv-scrape.bats on a free loopback port)
   packages+=(prometheus-node-exporter)
+  # tel-rules' notifications are proven against the real Alertmanager (tests/cli/tel-rules.bats)
+  packages+=(prometheus-alertmanager)
 fi
 if (( want_node )); then
   # Node.js runs the OpenTelemetry SDK client; Debian 12's (18.19) is new enough.
@@ -52,9 +54,9 @@ if (( ${#missing[@]} )); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # prometheus and victoria-metrics are test peers only (the Bats tests start
   # their own instances on free ports): the services their packages just
-  # enabled would hold :9090, :8428 and :9100.
+  # enabled would hold :9090, :8428, :9100 and :9093.
   if [[ -d /run/systemd/system ]]; then
-    for unit in prometheus victoria-metrics prometheus-node-exporter; do
+    for unit in prometheus victoria-metrics prometheus-node-exporter prometheus-alertmanager; do
       if [[ " ${missing[*]} " == *" $unit "* ]]; then
         "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
       fi

@@ -409,12 +409,24 @@ ApiResponse PrometheusApi::Handle(const ApiRequest& request) const {
       return InvalidParam("type", "not supported value \"" + type + "\"");
     }
     SuccessWriter s;
-    s.w().Raw(R"({"groups":[]})");
+    if (backend_.rules) {
+      Result<std::string> data = backend_.rules(type);
+      if (!data.ok()) return Error(ErrorType::kInternal, data.status().message());
+      s.w().Raw(*data);
+    } else {
+      s.w().Raw(R"({"groups":[]})");
+    }
     return s.Finish();
   }
   if (ep == "/alerts") {
     SuccessWriter s;
-    s.w().Raw(R"({"alerts":[]})");
+    if (backend_.alerts) {
+      Result<std::string> data = backend_.alerts();
+      if (!data.ok()) return Error(ErrorType::kInternal, data.status().message());
+      s.w().Raw(*data);
+    } else {
+      s.w().Raw(R"({"alerts":[]})");
+    }
     return s.Finish();
   }
   return ApiResponse{404, "text/plain; charset=utf-8", "404 page not found\n"};

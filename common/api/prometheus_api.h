@@ -82,6 +82,11 @@ struct PrometheusApiBackend {
   // Readiness for /-/ready (503 "Service Unavailable" while false). Unset:
   // always ready.
   std::function<bool()> ready;
+  // The "data" object of /api/v1/rules ({"groups":[...]}) for `type` ("",
+  // "alert" or "record"), and of /api/v1/alerts ({"alerts":[...]}), as JSON
+  // text. Unset: no groups, no alerts (tel-query serve --rules-state sets them).
+  std::function<Result<std::string>(std::string_view type)> rules;
+  std::function<Result<std::string>()> alerts;
 
   // A backend over one long-lived, thread-safe Querier.
   static PrometheusApiBackend ForQuerier(std::shared_ptr<Querier> querier);

@@ -5,6 +5,7 @@
 
 #include "common/admin/process_metrics.h"
 #include "common/fs/file_system.h"
+#include "common/rules/state_file.h"
 #include "common/tsdb/metrics_reader.h"
 
 namespace telkit::query {
@@ -107,6 +108,23 @@ Result<std::unique_ptr<QueryServer>> QueryServer::Start(const QueryServerOptions
   if (options.prometheus) {
     TELKIT_ASSIGN_OR_RETURN(api::PrometheusApiBackend backend, MakeBackend(options.data, now));
     ready = backend.ready;
+    if (!options.rules_state.empty()) {
+      const std::string path = options.rules_state;
+      // A missing file is "no rules yet" (tel-rules not started), not an error.
+      auto read = [path]() -> Result<rules::RulesState> {
+        Result<rules::RulesState> st = rules::ReadRulesStateFile(path);
+        if (!st.ok() && st.status().code() == StatusCode::kNotFound) return rules::RulesState{};
+        return st;
+      };
+      backend.rules = [read](std::string_view type) -> Result<std::string> {
+        TELKIT_ASSIGN_OR_RETURN(rules::RulesState st, read());
+        return rules::RulesApiData(st, type).dump();
+      };
+      backend.alerts = [read]() -> Result<std::string> {
+        TELKIT_ASSIGN_OR_RETURN(rules::RulesState st, read());
+        return rules::AlertsApiData(st).dump();
+      };
+    }
     TELKIT_ASSIGN_OR_RETURN(server->prometheus_, api::StartPrometheusApi(*options.prometheus, std::move(backend)));
     server->prometheus_->RegisterMetrics(*server->registry_);
   }

@@ -48,6 +48,9 @@ struct QueryServerOptions {
   // Tempo's HTTP API over a trace store directory (tempoapi/); nullopt: not
   // served. Needs no metrics data: with only this, `data` may be empty.
   std::optional<tempoapi::TempoApiServerOptions> tempo;
+  // tel-rules' state file (docs/format/rules-state.md), read on every
+  // /api/v1/rules and /api/v1/alerts request; "": no rules, no alerts.
+  std::string rules_state;
 };
 
 class QueryServer {

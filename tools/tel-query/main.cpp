@@ -68,6 +68,7 @@ struct Flags {
   std::string traceql, traceql_since, window = "5m", at;  // trace_id, logs_data: below
   bool attributes = false, no_logs = false;
   size_t limit = 20, spss = 3;
+  std::string rules_state;
   CLI::App *promql = nullptr, *series = nullptr, *labels = nullptr, *label_values = nullptr, *serve = nullptr;
   CLI::App *trace = nullptr, *traceql_cmd = nullptr, *services = nullptr;
   std::string loki_listen = "127.0.0.1:3100";
@@ -225,6 +226,7 @@ void Declare(CLI::App& app, Flags& f) {
   CLI::App* d = app.add_subcommand("serve", "Serve the Prometheus HTTP API over the store");
   f.serve = d;
   d->add_option("--listen", f.listen, "Prometheus API address")->option_text("ADDR=127.0.0.1:9090");
+  d->add_option("--rules-state", f.rules_state, "tel-rules' state: /api/v1/rules, /alerts")->type_name("FILE");
   d->add_option("--admin-listen", f.admin_listen, "/healthz /readyz /metrics; empty: none")
       ->option_text("ADDR=127.0.0.1:8893");
   DataFlags(d, f);
@@ -416,6 +418,7 @@ int RunServe(Flags& f) {
   if (!options.prometheus && !options.loki && !options.tempo) {
     return Usage("serve", "nothing to serve: --logs-data needs --loki-listen, --traces-data --tempo-listen");
   }
+  options.rules_state = f.rules_state;
   if (!f.admin_listen.empty()) {
     auto admin = telkit::ParseListenAddress(f.admin_listen);
     if (!admin.ok()) return Usage("serve", "--admin-listen: " + std::string(admin.status().message()));
