@@ -16,6 +16,7 @@
 #include "common/cli/cli.h"
 #include "common/daemon/daemon.h"
 #include "common/rules/daemon.h"
+#include "common/rules/logql_evaluator.h"
 #include "common/rules/rule_file.h"
 #include "common/rules/unit_test_runner.h"
 
@@ -28,7 +29,7 @@ using telkit::kExitUsage;
 
 struct Flags {
   std::vector<std::string> rules, logql_rules, files;
-  std::string data, out, state;
+  std::string data, logs_data, out, state;
   std::string interval = "1m", resend_delay = "1m";
   std::vector<std::string> alertmanagers, webhooks, commands, external_labels;
   std::string external_url;
@@ -47,6 +48,8 @@ void Declare(CLI::App& app, Flags& f) {
   r->add_option("--rules", f.rules, "Prometheus rule files (repeatable)")->type_name("GLOB");
   r->add_option("--logql-rules", f.logql_rules, "Loki ruler rule files (repeatable)")->type_name("GLOB");
   r->add_option("--data", f.data, "The metrics store directory (tsdb-write's)")->type_name("DIR");
+  r->add_option("--logs-data", f.logs_data, "The log store directory (log-ingest's), for --logql-rules")
+      ->type_name("DIR");
   r->add_option("--out", f.out, "Stream output for results: unix:SOCK, FILE, -")->type_name("SPEC");
   r->add_option("--state", f.state, "State file: alerts survive restarts")->type_name("FILE");
   r->add_option("--evaluation-interval", f.interval, "Default group interval")->capture_default_str();
@@ -90,7 +93,10 @@ int64_t NowMs() {
 int Check(const Flags& f) {
   int bad = 0;
   telkit::rules::ParseRuleFileOptions po;
-  if (f.logql) po.language = telkit::rules::QueryLanguage::kLogQL;
+  if (f.logql) {
+    po.language = telkit::rules::QueryLanguage::kLogQL;
+    po.check_expr = telkit::rules::CheckLogQLRuleExpr;
+  }
   for (const auto& path : f.files) {
     std::cout << "Checking " << path << "\n";
     auto file = telkit::rules::LoadRuleFile(path, po);
@@ -137,6 +143,7 @@ int Test(const Flags& f) {
 
 int Run(const Flags& f) {
   if (f.rules.empty() && f.logql_rules.empty()) return Usage("run", "--rules GLOB is required");
+  if (!f.logql_rules.empty() && f.logs_data.empty()) return Usage("run", "--logql-rules needs --logs-data DIR");
   telkit::rules::RulesDaemonOptions o;
   o.rule_globs = f.rules;
   o.logql_rule_globs = f.logql_rules;
@@ -182,6 +189,7 @@ int Run(const Flags& f) {
   std::vector<std::string> load_errors;
   auto daemon = telkit::rules::RulesDaemon::Start(o, registry, &load_errors);
   if (!daemon.ok()) return telkit::ReportFailure(daemon.status());
+  if (!f.logs_data.empty()) (*daemon)->SetLogQLEvaluator(std::make_unique<telkit::rules::LogQLEvaluator>(f.logs_data));
   for (const auto& e : load_errors) spdlog::error("{}", e);
   spdlog::info("{} rule groups loaded", (*daemon)->num_groups());
   std::unique_ptr<telkit::AdminServer> admin_server;
