@@ -4,6 +4,7 @@
 
 #include "common/base/utf8.h"
 #include "common/base/crc32c.h"
+#include "common/base/time_format.h"
 #include "common/base/status.h"
 
 namespace telkit {
@@ -94,6 +95,23 @@ TEST(Utf8, ReplaceInvalidUtf8) {
   EXPECT_EQ(ReplaceInvalidUtf8(&bad), 5u);
   EXPECT_TRUE(IsValidUtf8(bad));
   EXPECT_EQ(bad.substr(0, 5), "a\xEF\xBF\xBD" "b");
+}
+
+}  // namespace
+}  // namespace telkit
+
+namespace telkit {
+namespace {
+
+TEST(TimeFormat, FormatUtcNanos) {
+  const int64_t t = 1'700'000'000'120'000'000;  // 2023-11-14T22:13:20.12Z
+  EXPECT_EQ(FormatUtcNanos(t, "%Y-%m-%dT%H:%M:%S", 9, true), "2023-11-14T22:13:20.12");
+  EXPECT_EQ(FormatUtcNanos(t, "%Y-%m-%dT%H:%M:%S", 9, false), "2023-11-14T22:13:20.120000000");
+  EXPECT_EQ(FormatUtcNanos(t, "%H:%M:%S", 3, false), "22:13:20.120");
+  EXPECT_EQ(FormatUtcNanos(t, "%H:%M:%S", 0, false), "22:13:20");
+  EXPECT_EQ(FormatUtcNanos(1'700'000'000'000'000'000, "%H:%M:%S", 9, true), "22:13:20");
+  // Before the epoch the second rounds down and the fraction counts up from it.
+  EXPECT_EQ(FormatUtcNanos(-1, "%Y-%m-%dT%H:%M:%S", 9, true), "1969-12-31T23:59:59.999999999");
 }
 
 }  // namespace

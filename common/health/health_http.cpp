@@ -52,16 +52,4 @@ Result<HealthHttpResponse> HealthHttpPost(const std::string& base, const std::st
               [&](httplib::Client& c) { return c.Post(path, body, content_type); });
 }
 
-std::string UrlEncode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 }  // namespace telkit

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/base/status.h"
+#include "common/net/url.h"
 
 namespace telkit {
 
@@ -23,8 +24,5 @@ Result<HealthHttpResponse> HealthHttpGet(const std::string& base, const std::str
 Result<HealthHttpResponse> HealthHttpPost(const std::string& base, const std::string& path,
                                           const std::string& content_type, const std::string& body,
                                           int timeout_ms);
-
-// Percent-encodes a query-string value.
-std::string UrlEncode(std::string_view s);
 
 }  // namespace telkit

@@ -14,6 +14,7 @@
 #include "common/admin/process_metrics.h"
 #include "common/otlp/signal.h"
 #include "common/tsdb/metrics_reader.h"
+#include "common/base/time_format.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 
 namespace telkit {
@@ -367,21 +368,7 @@ Result<int64_t> ParseLogTime(std::string_view t) {
   return secs * 1'000'000'000 + ns;
 }
 
-std::string FormatLogTime(int64_t ns) {
-  int64_t secs = ns / 1'000'000'000, frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    --secs;
-  }
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[96];
-  std::snprintf(out, sizeof out, "%s.%09lldZ", buf, static_cast<long long>(frac));
-  return out;
-}
+std::string FormatLogTime(int64_t ns) { return FormatUtcNanos(ns, "%Y-%m-%dT%H:%M:%S", 9, false) + "Z"; }
 
 Result<std::vector<LabelMatcher>> ParseLogSelector(std::string_view text) {
   size_t i = 0;

@@ -7,6 +7,7 @@
 
 #include "common/promql/engine.h"
 #include "common/promql/query_output.h"
+#include "common/base/time_format.h"
 
 namespace telkit::logql {
 
@@ -67,28 +68,7 @@ std::string Metrics(const QueryResult& r) {
 
 }  // namespace
 
-std::string FormatRfc3339Nano(int64_t ns) {
-  int64_t secs = ns / 1000000000;
-  int64_t frac = ns % 1000000000;
-  if (frac < 0) {
-    frac += 1000000000;
-    --secs;
-  }
-  time_t t = static_cast<time_t>(secs);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out = buf;
-  if (frac) {
-    char f[16];
-    std::snprintf(f, sizeof f, ".%09lld", static_cast<long long>(frac));
-    std::string fs = f;
-    while (fs.back() == '0') fs.pop_back();
-    out += fs;
-  }
-  return out + "Z";
-}
+std::string FormatRfc3339Nano(int64_t ns) { return FormatUtcNanos(ns, "%Y-%m-%dT%H:%M:%S", 9, true) + "Z"; }
 
 std::string FormatLokiJson(const QueryResult& r, double exec_seconds) {
   Json result = Json::array();

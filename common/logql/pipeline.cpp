@@ -1,4 +1,5 @@
 #include "common/logql/pipeline.h"
+#include "common/base/time_format.h"
 
 #include <re2/re2.h>
 
@@ -777,27 +778,7 @@ std::string FormatNumber(double v) {
   return buf;
 }
 
-std::string GoTime(int64_t ns) {
-  time_t secs = static_cast<time_t>(ns / 1000000000);
-  int64_t frac = ns % 1000000000;
-  if (frac < 0) {
-    frac += 1000000000;
-    --secs;
-  }
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  std::string out = buf;
-  if (frac) {
-    char f[16];
-    std::snprintf(f, sizeof f, ".%09lld", static_cast<long long>(frac));
-    std::string fs = f;
-    while (fs.back() == '0') fs.pop_back();
-    out += fs;
-  }
-  return out + " +0000 UTC";
-}
+std::string GoTime(int64_t ns) { return FormatUtcNanos(ns, "%Y-%m-%d %H:%M:%S", 9, true) + " +0000 UTC"; }
 
 // Go's time.Format for the common layout elements, in UTC: 2006 06 01 1 Jan
 // January 02 2 _2 15 03 3 04 4 05 5 PM pm Mon Monday .000 .000000 .000000000

@@ -33,22 +33,7 @@ std::string ChunkName(int64_t id) {
 }
 
 // Replaces invalid UTF-8 sequences by U+FFFD; true when it changed `s`.
-bool SanitizeUtf8(std::string* s) {
-  if (IsValidUtf8(*s)) return false;
-  std::string out;
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(s->data());
-  const uint8_t* end = p + s->size();
-  while (p < end) {
-    const uint8_t* bad = FindInvalidUtf8(p, end);
-    if (bad == nullptr) bad = end;
-    out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(bad - p));
-    if (bad == end) break;
-    out.append("\xEF\xBF\xBD");
-    p = bad + 1;
-  }
-  *s = std::move(out);
-  return true;
-}
+bool SanitizeUtf8(std::string* s) { return ReplaceInvalidUtf8(s) > 0; }
 
 bool Before(const LogEntry& a, const LogEntry& b) { return a.ts != b.ts ? a.ts < b.ts : a.line < b.line; }
 

@@ -9,32 +9,13 @@
 
 #include "common/fs/file_system.h"
 #include "common/model/memory_store.h"
+#include "common/net/url.h"
 #include "common/prom/remote_write.h"
 #include "common/rules/state_file.h"
 #include "common/stream/stream_output.h"
 #include "common/tsdb/metrics_reader.h"
 
 namespace telkit::rules {
-
-namespace {
-
-// Percent-encodes everything but RFC 3986's unreserved characters.
-std::string UrlEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 struct RulesDaemon::Group {
   std::unique_ptr<GroupEvaluator> eval;

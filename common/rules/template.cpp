@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "common/promql/parser.h"
+#include "common/base/time_format.h"
 
 namespace telkit::rules {
 
@@ -211,22 +212,7 @@ std::string HumanizeTimestamp(double v) {
   // As Prometheus: nanoseconds truncated to a model.Time (milliseconds).
   if (std::fabs(v * 1e9) >= 9.2e18) return GoG(v, 4);
   int64_t ms = static_cast<int64_t>(v * 1e9) / 1000000;
-  int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-  int64_t nanos = (ms - secs * 1000) * 1000000;
-  time_t t = static_cast<time_t>(secs);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  std::string out = buf;
-  if (nanos != 0) {
-    char nb[16];
-    std::snprintf(nb, sizeof nb, ".%09" PRId64, nanos);
-    std::string frac = nb;
-    while (frac.back() == '0') frac.pop_back();
-    out += frac;
-  }
-  return out + " +0000 UTC";
+  return FormatUtcNanos(ms * 1000000, "%Y-%m-%d %H:%M:%S", 9, true) + " +0000 UTC";
 }
 
 // ---------------------------------------------------------------- AST

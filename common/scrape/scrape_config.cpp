@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/net/url.h"
+
 namespace telkit {
 namespace {
 
@@ -162,21 +164,6 @@ Result<ScrapeConfigFile> Parse(const YAML::Node& root) {
   return file;
 }
 
-std::string QueryEscape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string ReadAll(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
   *ok = static_cast<bool>(in);
@@ -284,7 +271,7 @@ std::vector<ScrapeTarget> BuildScrapeTargets(const ScrapeJobConfig& job, const s
       // its __param_<name> label; __param_ labels of other names add params.
       std::string query;
       auto add = [&query](std::string_view k, std::string_view v) {
-        query += (query.empty() ? "?" : "&") + QueryEscape(k) + "=" + QueryEscape(v);
+        query += (query.empty() ? "?" : "&") + UrlEncode(k) + "=" + UrlEncode(v);
       };
       for (const auto& [k, vs] : job.params) {
         for (size_t i = 0; i < vs.size(); ++i) {
