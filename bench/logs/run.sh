@@ -7,7 +7,7 @@
 # zstd -19 --long and grep -c on the same lines and prints one table.
 # Bounded: ~4-6 minutes for 1 GiB on a 2-core VM; zstd -19 --long runs on
 # the first ZSTD19_SAMPLE_MIB MiB only (default 64; it compresses at
-# ~2 MB/s), and says so. Not run in CI. Needs build/bench/logs/log_bench
+# ~2 MB/s), and says so. The LogQL rows need build/tools/tel-query/tel-query. Not run in CI. Needs build/bench/logs/log_bench
 # (scripts/build.sh -j2 log_bench). LOG_BENCH_CODECS=1 adds log_bench's
 # per-codec table on the store's raw blocks.
 set -euo pipefail
@@ -52,11 +52,21 @@ tool_row() {
     "$(awk -v c="$c" -v r="$in_bytes" 'BEGIN{printf "%.1f (compress)", c/(r/1073741824)}')" "-"
 }
 
-# The json + label filter query row, e.g. {job="app"} | json | level="error":
-# filled in once the LogQL engine lands (tel-query logs over the store);
-# until then it prints "pending".
-logql_row() {
-  row '{job="app"} \| json \| level="error"' "-" "-" "-" "pending (LogQL engine)"
+# LogQL over the whole store through tel-query (the engine, its push-down of
+# line filters into the store scan, the json parser and label filters), as
+# metric queries over a window holding the whole corpus (it spans ~45 min
+# from 1700000000, gen_corpus.py); GiB/s per core of raw corpus bytes.
+tel_query=build/tools/tel-query/tel-query
+logql_row() {  # logql_row NAME QUERY
+  local name=$1 query=$2
+  if [[ ! -x $tel_query ]]; then
+    row "$name" "-" "-" "-" "(build tel-query)"
+    return
+  fi
+  echo "== tel-query logql $query" >&2
+  local c; c=$(cpu "$tel_query" logql "$query" --logs-data "$work/db" --time 1700007200 -o json)
+  local n; n=$(jq -r '.data.result[0].value[1] // 0' "$work/out")
+  row "$name" "-" "-" "-" "$(awk -v c="$c" -v r="$raw" 'BEGIN{printf "%.3f", (c>0)? r/1073741824/c : 0}') ($n lines)"
 }
 
 table=$work/table.md
@@ -69,7 +79,8 @@ table=$work/table.md
     "$(awk -v d="$(field disk_per_raw)" 'BEGIN{printf "%.2f", 1/d}')" "$(field cpu_s_per_gib) (ingest)" \
     "$(field scan_gib_s) (\\|= \"$needle\")"
   row "  same scan via LogReader::Select" "" "" "" "$(field select_gib_s)"
-  logql_row
+  logql_row "LogQL \\|= (tel-query)" "sum(count_over_time({job=~\".+\"} |= \"$needle\" [2h]))"
+  logql_row "LogQL \\| json \\| level=\"error\" (tel-query)" 'sum(count_over_time({job=~".+"} | json | level="error" [2h]))'
   tool_row "gzip -6 (whole file)" "$raw" gzip -6 -c "$work/lines.log"
   tool_row "zstd -3 (whole file)" "$raw" zstd -3 -c -q "$work/lines.log"
   head -c $((sample_mib << 20)) "$work/lines.log" >"$work/sample.log"
