@@ -156,7 +156,7 @@ overrides() {
 @test "scripts/stack.sh and examples/pipelines.sh refuse unknown flags with their usage and exit 2" {
   run --separate-stderr "$ROOT/scripts/stack.sh" --bogus
   assert_failure 2
-  [[ $stderr == *"usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]"* ]]
+  [[ $stderr == *"usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print] [--no-build]"* ]]
   run --separate-stderr "$ROOT/examples/pipelines.sh" --bogus
   assert_failure 2
   [[ $stderr == *"usage: examples/pipelines.sh"* ]]
