@@ -26,7 +26,7 @@ file(GLOB _telkit_zsh_completions CONFIGURE_DEPENDS "${_telkit_root}/completions
 install(FILES ${_telkit_zsh_completions} DESTINATION "${TELKIT_ZSH_COMPLETION_DIR}")
 
 # The units say ExecStart=/usr/bin/NAME; under another prefix they are
-# rewritten to the installed binaries. The prefix is the one of the install
+# rewritten to the installed binaries (and /etc/telkit to PREFIX/etc/telkit). The prefix is the one of the install
 # (cmake --install --prefix, cpack's /usr), not the configured one, so the
 # copy is made at install time.
 file(GLOB _telkit_units CONFIGURE_DEPENDS
@@ -40,6 +40,7 @@ foreach(_unit IN LISTS _telkit_units)
       file(READ \"${_unit}\" _text)
       if(NOT \"\${CMAKE_INSTALL_PREFIX}/bin\" STREQUAL \"/usr/bin\")
         string(REPLACE \"ExecStart=/usr/bin/\" \"ExecStart=\${CMAKE_INSTALL_PREFIX}/bin/\" _text \"\${_text}\")
+        string(REPLACE \" /etc/telkit/\" \" \${CMAKE_INSTALL_PREFIX}/etc/telkit/\" _text \"\${_text}\")
       endif()
       file(WRITE \"${_out}\" \"\${_text}\")")
     install(FILES "${_out}" DESTINATION "${TELKIT_SYSTEMD_UNIT_DIR}")
@@ -52,6 +53,23 @@ endforeach()
 # package's postinst runs it).
 set(TELKIT_SYSUSERS_DIR "lib/sysusers.d" CACHE PATH "where sysusers.d files are installed")
 install(FILES "${_telkit_root}/systemd/telkit.sysusers" DESTINATION "${TELKIT_SYSUSERS_DIR}" RENAME telkit.conf)
+
+# Configuration: /etc/telkit/scrape.yml, otlp-recv's --scrape-config in its
+# unit (config/scrape-self.yml: the stack scrapes its own admin endpoints).
+# /etc is beside the prefix when that is .../usr (/usr -> /etc, and cpack's
+# staging .../usr -> .../etc, so the package holds /etc/telkit/scrape.yml,
+# a conffile: cmake/debian/conffiles); under any other prefix PREFIX/etc.
+# (file(INSTALL) adds $DESTDIR itself.)
+install(CODE "
+  get_filename_component(_telkit_prefix \"\${CMAKE_INSTALL_PREFIX}\" ABSOLUTE)
+  get_filename_component(_telkit_prefix_name \"\${_telkit_prefix}\" NAME)
+  if(_telkit_prefix_name STREQUAL \"usr\")
+    get_filename_component(_telkit_etc \"\${_telkit_prefix}/../etc/telkit\" ABSOLUTE)
+  else()
+    set(_telkit_etc \"\${_telkit_prefix}/etc/telkit\")
+  endif()
+  file(INSTALL \"${_telkit_root}/config/scrape-self.yml\" DESTINATION \"\${_telkit_etc}\"
+       RENAME scrape.yml)")
 
 # Documentation and examples: README, the design notes and format pages,
 # the stack's command lines, and examples/ (demo app, pipelines, Grafana).

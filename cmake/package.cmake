@@ -2,7 +2,9 @@
 #   cmake --build build && (cd build && cpack -G DEB)
 # gives build/telkit_<version>_<arch>.deb. Its dependencies are the Debian
 # packages of the shared libraries the binaries link (dpkg-shlibdeps); the
-# maintainer scripts in cmake/debian create the telkit user and directories.
+# maintainer scripts in cmake/debian create the telkit user and directories;
+# cmake/debian/conffiles marks /etc/telkit/scrape.yml as the admin's file
+# (dpkg keeps their edits across upgrades).
 # tests/cli/package.bats builds it and checks its contents.
 
 set(CPACK_PACKAGE_NAME telkit)
@@ -28,7 +30,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/telkit/telkit")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    "${CMAKE_CURRENT_LIST_DIR}/debian/postinst;${CMAKE_CURRENT_LIST_DIR}/debian/prerm;${CMAKE_CURRENT_LIST_DIR}/debian/postrm")
+    "${CMAKE_CURRENT_LIST_DIR}/debian/postinst;${CMAKE_CURRENT_LIST_DIR}/debian/prerm;${CMAKE_CURRENT_LIST_DIR}/debian/postrm;${CMAKE_CURRENT_LIST_DIR}/debian/conffiles")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 # `ninja install` and cpack install what is built, without building every

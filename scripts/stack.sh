@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the telkit stack on its default local setup: every daemon in the
 # foreground of this script, data under one directory, no systemd needed.
-#   scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]
+#   scripts/stack.sh [--demo] [--exit] [--data DIR] [--print] [--no-build]
 # --demo   also sends telemetry with the OpenTelemetry SDK and shows it queried
 # --exit   stop the stack after the demo instead of running until Ctrl-C
 # --print  print the daemons' command lines and exit (nothing is started)
+# --no-build  skip scripts/setup.sh and the build: run the binaries already
+#          in build/tools (tests/e2e/stack.sh uses it)
 # The command lines come from systemd/stack.commands, as do the units'
 # ExecStart= (tests/cli/stack.bats keeps them equal): otlp-recv (OTLP gRPC
 # :4317, HTTP :4318, admin :8888) -> Unix socket -> tel-batch (admin :8889),
@@ -14,20 +16,23 @@
 #   logs     log-ingest   store DIR/logs,    admin :8891
 #   traces   trace-store  store DIR/traces,  admin :8892 (span metrics and
 #                         service graphs go back into tsdb-write)
-# and tel-query serve answers PromQL on the Prometheus HTTP API :9090
-# (admin :8893), reading DIR/metrics while tsdb-write writes it.
+# and tel-query serve answers the Prometheus HTTP API :9090, Loki's :3100
+# and Tempo's :3200 (admin :8893), reading the stores while they are written.
+# otlp-recv scrapes the daemons' admin endpoints (config/scrape-self.yml), so
+# the stack's own metrics are in DIR/metrics: up{job="telkit"}.
 set -euo pipefail
 caller=$PWD  # a relative --data DIR is taken from here
 cd "$(dirname "$0")/.."
 root=$PWD
-demo=0 exit_after=0 print=0 data=$root/data
+demo=0 exit_after=0 print=0 build=1 data=$root/data
 while (($#)); do
   case $1 in
     --demo) demo=1 ;;
     --exit) exit_after=1 ;;
     --print) print=1 ;;
+    --no-build) build=0 ;;
     --data) data=$(cd "$caller" && realpath -m "${2:?--data needs a directory}"); shift ;;
-    *) echo "usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]" >&2; exit 2 ;;
+    *) echo "usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print] [--no-build]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -37,23 +42,30 @@ done
 stack_commands() {
   sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' \
     -e "s|@LISTEN:\([-[:alnum:]]*\)@|listen:unix:@RUN@/\1.sock|g" \
-    -e "s|@RUN@|$data/run|g" -e "s|@DATA@|$data|g" "$root/systemd/stack.commands"
+    -e "s|@SCRAPE-CONFIG@|$root/config/scrape-self.yml|g" -e "s|@RUN@|$data/run|g" -e "s|@DATA@|$data|g" "$root/systemd/stack.commands"
 }
 if ((print)); then
   stack_commands | while read -r name _ args; do echo "$name $args"; done
   exit 0
 fi
 
-if ((demo)); then scripts/setup.sh --demo; else scripts/setup.sh; fi
-scripts/build.sh otlp-recv tel-batch tel-cat tsdb-write log-ingest trace-store tel-query
 bin=$root/build/tools
+if ((build)); then
+  if ((demo)); then scripts/setup.sh --demo; else scripts/setup.sh; fi
+  scripts/build.sh otlp-recv tel-batch tel-cat tsdb-write log-ingest trace-store tel-query stack-health
+else
+  for name in $(stack_commands | cut -d' ' -f1) stack-health; do
+    [[ -x $bin/$name/$name ]] || { echo "--no-build: $bin/$name/$name is not built (scripts/build.sh first)" >&2; exit 1; }
+  done
+fi
 mkdir -p "$data/run"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-pids=()
+pids=() names=()
 stop() {
   local i
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do  # upstream first, so each drains into the next
+    [[ -n ${pids[i]} ]] || continue
     kill -TERM "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
@@ -70,7 +82,7 @@ while read -r name port args; do
   say "starting $name $args (admin 127.0.0.1:$port)"
   # shellcheck disable=SC2086  # the arguments are words; stack.commands has no quoting
   "$bin/$name/$name" $args </dev/null 2>>"$data/$name.log" &
-  pids+=($!)
+  pids+=($!) names+=("$name")
   wait_ready "$port" "$name" "$data/$name.log"
 done < <(stack_commands)
 
@@ -130,10 +142,57 @@ if ((demo)); then
   echo "$out"
   say "the service map: sum by (client, server) (traces_service_graph_request_total)"
   "$bin/tel-query/tel-query" promql 'sum by (client, server) (traces_service_graph_request_total)' --data "$data/metrics" || true
+  say "the same service map with request rates and latencies: tel-query services --data $data/metrics"
+  "$bin/tel-query/tel-query" services --data "$data/metrics" || true
+
+  tq=$bin/tel-query/tel-query
+  q='sum by (service_name) (count_over_time({service_name=~"frontend|orders|inventory"} |= "failed" [5m]))'
+  say "LogQL: tel-query logql '$q' --logs-data $data/logs"
+  "$tq" logql "$q" --logs-data "$data/logs" || true
+  say "the same through the Loki HTTP API: curl 127.0.0.1:3100/loki/api/v1/query"
+  curl -fsS -G http://127.0.0.1:3100/loki/api/v1/query --data-urlencode "query=$q" | cut -c 1-300; echo
+  q='{ resource.service.name = "inventory" && duration > 300ms }'
+  say "TraceQL: tel-query traceql '$q' --traces-data $data/traces --limit 3"
+  "$tq" traceql "$q" --traces-data "$data/traces" --limit 3 | cut -c 1-160 || true
+  say "the same through the Tempo HTTP API: curl 127.0.0.1:3200/api/search?q=..."
+  curl -fsS -G http://127.0.0.1:3200/api/search --data-urlencode "q=$q" --data-urlencode limit=3 | cut -c 1-300; echo
+  id=$("$tq" traceql "$q" --traces-data "$data/traces" --limit 1 -o json 2>/dev/null |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);const t=(j.traces||j)[0];console.log(t.traceID||t.trace_id||"")}catch(e){}})')
+  if [[ -n $id ]]; then
+    say "one slow trace as a waterfall, with its log lines: tel-query trace $id --traces-data $data/traces --logs-data $data/logs"
+    "$tq" trace "$id" --traces-data "$data/traces" --logs-data "$data/logs" || true
+  fi
+
+  say "the stack's own metrics, scraped by otlp-recv (config/scrape-self.yml): up{job=\"telkit\"}"
+  for _ in $(seq 40); do  # the first scrape is at most 15 s after the start
+    out=$("$tq" promql 'up{job="telkit"}' --data "$data/metrics" 2>/dev/null) && [[ -n $out ]] && break
+    sleep 0.5
+  done
+  echo "$out"
+  say "the health of the whole stack: stack-health --data $data --canary"
+  status=0
+  "$bin/stack-health/stack-health" --data "$data" --canary --state-file "$data/stack-health.json" || status=$?
+  echo "stack-health exit status $status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
   echo
   echo "Grafana: examples/grafana (data source and dashboards: stack health, RED, service map)"
 fi
 
 if ((exit_after)); then exit 0; fi
 say "stack running (data in $data); Ctrl-C stops it"
-wait -n "${pids[@]}"
+# A daemon that exits is reported and the others keep running, as under
+# systemd: upstream stages hold what they cannot deliver (tel-batch spools,
+# the stream resends) until it is back. Start it again with its line from
+# `scripts/stack.sh --print` (the others stop when this script does).
+while :; do
+  live=()
+  for i in "${!pids[@]}"; do
+    [[ -z ${pids[i]} ]] && continue
+    if kill -0 "${pids[i]}" 2>/dev/null; then live+=("${pids[i]}"); continue; fi
+    status=0
+    wait "${pids[i]}" 2>/dev/null || status=$?
+    echo "stack.sh: ${names[i]} (pid ${pids[i]}) exited with status $status; the rest keep running" >&2
+    pids[i]=''
+  done
+  ((${#live[@]})) || break
+  wait -n "${live[@]}" 2>/dev/null || true
+done

@@ -36,7 +36,7 @@ echo "bats: $((b_ok - b_skip)) passed, $b_fail failed, $b_skip skipped"
 # tests/compare: tel-query against the real Prometheus 2.42 (~30 s).
 for e2e in tests/e2e/run.sh tests/e2e/pipeline.sh tests/e2e/metrics.sh tests/e2e/logs.sh tests/e2e/loki-push.sh \
     tests/e2e/traces.sh \
-    tests/e2e/query.sh tests/compare/promql-vs-prometheus.sh; do
+    tests/e2e/query.sh tests/e2e/stack.sh tests/compare/promql-vs-prometheus.sh; do
   echo "== end-to-end tests: $e2e"
   log="$out/$(basename "$e2e" .sh).log"
   "$e2e" 2>&1 | tee "$log"

@@ -17,12 +17,16 @@
 #include <mutex>
 #include <ctime>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/tracestore/trace_reader.h"
 #include "common/tracestore/trace_store.h"
+#include "common/traceql/engine.h"
+#include "common/traceql/parser.h"
+#include "common/traceql/trace_source.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace pb = opentelemetry::proto;
@@ -135,6 +139,37 @@ uint64_t CountSpans(const std::string& request) {
 
 void TimeSearches(const std::string& dir, int64_t first, int64_t last);
 
+// The TraceQL source before TraceReader::ForEachTrace: Search pages for the
+// matching traces (latest first), then TraceById for each. For comparison.
+class SearchThenById : public telkit::traceql::TraceSource {
+ public:
+  explicit SearchThenById(telkit::TraceReader* r) : r_(r) {}
+  telkit::Status ForEachTrace(int64_t start_ns, int64_t end_ns, const telkit::TraceSearchRequest& prefilter,
+                              const std::function<bool(std::span<const telkit::SpanRecord>)>& fn) override {
+    telkit::TraceSearchRequest req = prefilter;
+    req.start_ns = start_ns;
+    req.end_ns = end_ns;
+    std::set<std::string> seen;
+    for (size_t page = 256;; page = std::min<size_t>(page * 8, 100'000)) {
+      req.limit = page;
+      auto found = r_->Search(req);
+      if (!found.ok()) return found.status();
+      for (const telkit::TraceSummary& s : *found) {
+        if (!seen.insert(s.trace_id).second) continue;
+        auto spans = r_->TraceById(s.trace_id);
+        if (!spans.ok()) return spans.status();
+        if (!spans->empty() && !fn(*spans)) return telkit::OkStatus();
+      }
+      if (found->size() < page || page >= 100'000) return telkit::OkStatus();
+    }
+  }
+  telkit::Result<std::vector<telkit::SpanRecord>> TraceById(const std::string& id) override { return r_->TraceById(id); }
+  bool LatestFirst() const override { return true; }
+
+ private:
+  telkit::TraceReader* r_;
+};
+
 // Fills the store up to `total` spans (continuing the trace sequence), then
 // times searches over everything through a TraceReader.
 void SearchAtScale(telkit::TraceStore* store, const std::string& dir, uint64_t total, uint64_t spans, size_t traces,
@@ -230,9 +265,36 @@ void TimeSearches(const std::string& dir, int64_t first, int64_t last) {
   std::snprintf(what, sizeof what, "ForEachTrace payments+error+>190ms, all (%zu traces)", traces_seen / 3);
   each.Print(what);
   (void)spans_seen;
-  // Hook: a TraceQL row (tel-query's engine over ForEachTrace) goes here
-  // once the engine lands, e.g. { resource.service.name = "payments" &&
-  // status = error && duration > 190ms } timed the same way.
+  // TraceQL: tel-query's engine (what `tel-query traceql` and Tempo's
+  // /api/search run) over the same ForEachTrace, its prefilter derived from
+  // the query; the same traces, now decoded and evaluated.
+  auto query = telkit::traceql::Parse(R"({ resource.service.name = "payments" && status = error && duration > 190ms })");
+  if (!query.ok()) std::abort();
+  auto source = telkit::traceql::NewTraceReaderSource(reader->get());
+  // Before: the adapter as it was (a wide Search, then TraceById per trace).
+  SearchThenById before(reader->get());
+  for (size_t limit : {size_t{20}, size_t{0}}) {
+    for (telkit::traceql::TraceSource* src : {static_cast<telkit::traceql::TraceSource*>(source.get()),
+                                               static_cast<telkit::traceql::TraceSource*>(&before)}) {
+      Lat ql;
+      size_t matched = 0, inspected = 0;
+      for (int i = 0; i < 3; ++i) {
+        telkit::traceql::SearchOptions o;
+        o.start_ns = first;
+        o.end_ns = last;
+        o.limit = limit;
+        auto a = Clock::now();
+        auto r = telkit::traceql::Search(*src, **query, o);
+        ql.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+        if (!r.ok()) std::abort();
+        matched = r->traces.size();
+        inspected = r->inspected_traces;
+      }
+      std::snprintf(what, sizeof what, "TraceQL payments+error+>190ms %s, limit %zu (%zu inspected, %zu shown)",
+                    src == &before ? "[before: Search+TraceById]" : "[ForEachTrace]", limit, inspected, matched);
+      ql.Print(what);
+    }
+  }
 }
 
 }  // namespace

@@ -84,7 +84,12 @@ Result<int64_t> NewestFromApi(const HealthOptions& o, ProbeSignal s, int64_t now
   switch (s) {
     case ProbeSignal::kMetrics: {
       // Instant query: the newest sample within the lookback (5 m).
-      std::string q = R"(max(timestamp({__name__=~".+"})))";
+      // timestamp() drops the metric name, so series that differ only in
+      // their name (up and scrape_duration_seconds of one target) would be
+      // duplicates and fail the query ("vector cannot contain metrics with
+      // the same labelset", as in Prometheus): label_replace keeps the name
+      // in a label first.
+      std::string q = R"q(max(timestamp(label_replace({__name__=~".+"}, "name_", "$1", "__name__", "(.+)"))))q";
       TELKIT_ASSIGN_OR_RETURN(Json j, ApiJson(o.prometheus_url, "/api/v1/query?query=" + UrlEncode(q) +
                                                                      fmt::format("&time={:.3f}", now_ns / 1e9),
                                               o.timeout_ms));

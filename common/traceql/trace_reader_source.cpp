@@ -1,8 +1,8 @@
-// The ONE adapter between the TraceQL engine and today's TraceReader: a wide
-// Search for the traces in the window, then TraceById per trace. When
-// TraceReader::ForEachTrace lands, this file becomes a forwarding call.
-#include <unordered_set>
-
+// The ONE adapter between the TraceQL engine and TraceReader: a forwarding
+// call to TraceReader::ForEachTrace (the fast scan: blocks ruled out by time
+// range or dictionary are not read, only matching traces' frames are
+// decompressed), with the prefilter the engine derives, capped at
+// `max_traces` traces visited.
 #include "common/tracestore/trace_reader.h"
 #include "common/traceql/trace_source.h"
 
@@ -15,31 +15,19 @@ class TraceReaderSource : public TraceSource {
 
   Status ForEachTrace(int64_t start_ns, int64_t end_ns, const TraceSearchRequest& prefilter,
                       const std::function<bool(std::span<const SpanRecord>)>& fn) override {
-    TraceSearchRequest req = prefilter;
-    req.start_ns = start_ns;
-    req.end_ns = end_ns;
-    // Pages of growing size (Search has no offset: a page repeats the ones
-    // before it, skipped here), so a caller that stops early does not pay
-    // for summarising the whole window.
-    std::unordered_set<std::string> seen;
-    for (size_t page = std::min<size_t>(256, max_traces_);; page = std::min(page * 8, max_traces_)) {
-      req.limit = page;
-      TELKIT_ASSIGN_OR_RETURN(std::vector<TraceSummary> found, reader_->Search(req));
-      for (const TraceSummary& s : found) {
-        if (!seen.insert(s.trace_id).second) continue;
-        TELKIT_ASSIGN_OR_RETURN(std::vector<SpanRecord> spans, reader_->TraceById(s.trace_id));
-        if (spans.empty()) continue;  // removed by retention meanwhile
-        if (!fn(spans)) return OkStatus();
-      }
-      if (found.size() < page || page >= max_traces_) return OkStatus();
-    }
+    size_t visited = 0;
+    return reader_->ForEachTrace(start_ns, end_ns, prefilter, [&](std::span<const SpanRecord> spans) {
+      if (spans.empty()) return true;
+      if (!fn(spans)) return false;
+      return ++visited < max_traces_;
+    });
   }
 
   Result<std::vector<SpanRecord>> TraceById(const std::string& trace_id) override {
     return reader_->TraceById(trace_id);
   }
-  // TraceReader::Search answers latest start first.
-  bool LatestFirst() const override { return true; }
+  // TraceReader::ForEachTrace visits blocks by id, then live traces: not
+  // latest first, so the engine sorts what it found (LatestFirst() false).
 
  private:
   TraceReader* const reader_;

@@ -1,8 +1,7 @@
 // Where the TraceQL engine reads traces from: a small interface with the
-// shape of TraceReader::ForEachTrace, implemented over today's TraceReader
-// by ONE adapter (trace_reader_source.cpp: a wide Search, then TraceById per
-// trace) and over memory (tests). Switching the adapter to a native
-// ForEachTrace changes nothing else.
+// shape of TraceReader::ForEachTrace, implemented over TraceReader by ONE
+// adapter (trace_reader_source.cpp: forwards to TraceReader::ForEachTrace)
+// and over memory (tests).
 //
 // Thread-compatible: one caller at a time per source.
 #pragma once
@@ -40,8 +39,10 @@ class TraceSource {
   virtual bool LatestFirst() const { return false; }
 };
 
-// Over a TraceReader (not owned; must outlive the source). At most
-// `max_traces` traces are visited per ForEachTrace (latest first).
+// Over a TraceReader (not owned; must outlive the source): its
+// ForEachTrace. At most `max_traces` traces are visited per ForEachTrace, in
+// the store's order (blocks by id, then live traces), a bound on the work of
+// one query rather than a window of the latest traces.
 std::unique_ptr<TraceSource> NewTraceReaderSource(TraceReader* reader, size_t max_traces = 100'000);
 
 // Over traces in memory (tests, tools): each element one trace's spans.

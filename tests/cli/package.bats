@@ -34,6 +34,7 @@ expected_files() {
   for f in "$ROOT"/completions/bash/*; do echo "$p/share/bash-completion/completions/$(basename "$f")"; done
   for f in "$ROOT"/completions/zsh/_*; do echo "$p/share/zsh/vendor-completions/$(basename "$f")"; done
   echo "$p/lib/sysusers.d/telkit.conf"
+  if [[ $p == /usr ]]; then echo /etc/telkit/scrape.yml; else echo "$p/etc/telkit/scrape.yml"; fi
   echo "$p/share/doc/telkit/README.md"
   echo "$p/share/doc/telkit/stack.commands"
   echo "$p/share/doc/telkit/docs/ARCHITECTURE.md"
@@ -59,6 +60,8 @@ expected_files() {
   run grep -h '^ExecStart=' "$T/root"/lib/systemd/system/*.service
   refute_output --partial '/usr/bin/'
   assert_output --partial "ExecStart=$T/root/bin/otlp-recv "
+  assert_output --partial "--scrape-config $T/root/etc/telkit/scrape.yml"
+  cmp "$ROOT/config/scrape-self.yml" "$T/root/etc/telkit/scrape.yml"
 }
 
 @test "cpack builds a .deb with the same files under /usr, unchanged units and the maintainer scripts" {
@@ -87,6 +90,9 @@ expected_files() {
   for f in "$ROOT"/systemd/*.service "$ROOT"/systemd/*.socket "$ROOT"/systemd/*.target; do
     cmp "$f" "$T/x/usr/lib/systemd/system/$(basename "$f")" || fail "$(basename "$f") differs in the package"
   done
+  # otlp-recv's scrape config, the repository's, is a conffile.
+  cmp "$ROOT/config/scrape-self.yml" "$T/x/etc/telkit/scrape.yml" || fail "/etc/telkit/scrape.yml differs"
+  grep -q 'scrape-config /etc/telkit/scrape.yml' "$T/x/usr/lib/systemd/system/otlp-recv.service"
   # Binaries are stripped (no .debug_info).
   ! readelf -S "$T/x/usr/bin/otlp-recv" | grep -q '\.debug_info' || fail "otlp-recv is not stripped"
 
@@ -104,6 +110,7 @@ expected_files() {
   assert_output --regexp 'prerm'
   assert_output --regexp 'postrm'
   dpkg-deb -e "$deb" "$T/control"
+  [[ $(cat "$T/control/conffiles") == /etc/telkit/scrape.yml ]] || fail "conffiles: $(cat "$T/control/conffiles")"
   for s in postinst prerm postrm; do
     [[ -x $T/control/$s ]] || fail "$s is not executable"
     sh -n "$T/control/$s" || fail "$s: syntax error"

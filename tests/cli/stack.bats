@@ -24,6 +24,7 @@ teardown() {
 commands_for_units() {
   sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' \
     -e 's|@LISTEN:\([-[:alnum:]]*\)@|systemd:\1-in|g' \
+    -e 's|@SCRAPE-CONFIG@|/etc/telkit/scrape.yml|g' \
     -e 's|@RUN@|/run/telkit|g' -e 's|@DATA@|/var/lib/telkit|g' "$ROOT/systemd/stack.commands" |
     while read -r name _ args; do echo "$name $args"; done
 }
@@ -47,6 +48,7 @@ unit_commands() {
   assert_success
   # Back to the units' paths: a listening socket becomes the socket unit's descriptor.
   sed -e "s|listen:unix:$data/run/\\([-[:alnum:]]*\\)\\.sock|systemd:\\1-in|g" \
+    -e "s|$ROOT/config/scrape-self.yml|/etc/telkit/scrape.yml|g" \
     -e "s|$data/run|/run/telkit|g" -e "s|$data|/var/lib/telkit|g" <<<"$output" >"$T/stack.txt"
   diff -u <(unit_commands | sort) <(sort "$T/stack.txt")
   # ... in the order of stack.commands (each stage after those it writes to).
@@ -85,7 +87,7 @@ overrides() {
   start() {
     local name=$1 line args env fdname sock
     line=$(sed -n "s|^ExecStart=/usr/bin/$name ||p" "$ROOT/systemd/$name.service" |
-      sed -e "s|/var/lib/telkit|$V|g" -e "s|/run/telkit|$R|g")
+      sed -e "s|/var/lib/telkit|$V|g" -e "s|/run/telkit|$R|g" -e "s|/etc/telkit/scrape.yml|$ROOT/config/scrape-self.yml|g")
     read -r -a args <<<"$line $(overrides "$name")"
     env=(NOTIFY_SOCKET="$T/$name.notify" WATCHDOG_USEC=400000)
     fdname=$(grep -oE 'systemd:[-[:alnum:]]+' <<<"$line" | sed 's/^systemd://' || true)
@@ -154,7 +156,7 @@ overrides() {
 @test "scripts/stack.sh and examples/pipelines.sh refuse unknown flags with their usage and exit 2" {
   run --separate-stderr "$ROOT/scripts/stack.sh" --bogus
   assert_failure 2
-  [[ $stderr == *"usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print]"* ]]
+  [[ $stderr == *"usage: scripts/stack.sh [--demo] [--exit] [--data DIR] [--print] [--no-build]"* ]]
   run --separate-stderr "$ROOT/examples/pipelines.sh" --bogus
   assert_failure 2
   [[ $stderr == *"usage: examples/pipelines.sh"* ]]

@@ -140,7 +140,21 @@ stage_unit() {
   service=$ROOT/systemd/stack-health.service
   [[ -f $timer && -f $service ]] || fail "no systemd/stack-health.timer or .service"
   grep -qx 'Type=oneshot' "$service" || problem "stack-health.service: not Type=oneshot"
-  grep -qx 'ExecStart=/usr/bin/stack-health --canary' "$service" || problem "stack-health.service: ExecStart is not stack-health --canary"
+  grep -qxE 'ExecStart=/usr/bin/stack-health( .*)? --canary( .*)?' "$service" || problem "stack-health.service: ExecStart is not stack-health --canary"
+  # It reads the stores: the stack's user, the stack's data directory, a state file it may write.
+  grep -qx 'User=telkit' "$service" || problem "stack-health.service: not User=telkit"
+  ! grep -q '^DynamicUser=yes' "$service" || problem "stack-health.service: DynamicUser cannot read the stores"
+  grep -qE '^ExecStart=.* --data /var/lib/telkit( |$)' "$service" || problem "stack-health.service: no --data /var/lib/telkit"
+  state=$(grep -oE -- '--state-file [^ ]+' "$service" | cut -d' ' -f2)
+  dir=$(sed -n 's/^StateDirectory=//p' "$service")
+  [[ -n $state && $state == /var/lib/$dir/* ]] || problem "stack-health.service: --state-file '$state' is not under StateDirectory=$dir"
+  # docs/stack-health.md shows these units, not other text.
+  for f in "$service" "$timer"; do
+    grep -vE '^(#|$)' "$f" | while IFS= read -r line; do
+      grep -qxF -- "$line" "$ROOT/docs/stack-health.md" || echo "docs/stack-health.md lacks '$line' of $(basename "$f")"
+    done
+  done >"$BATS_TEST_TMPDIR/doc"
+  [[ ! -s $BATS_TEST_TMPDIR/doc ]] || problem "$(cat "$BATS_TEST_TMPDIR/doc")"
   grep -qx 'OnUnitActiveSec=1min' "$timer" || problem "stack-health.timer: not every minute"
   unit_values "$ROOT/systemd/telkit.target" Wants | grep -qxF stack-health.timer || problem "telkit.target: no Wants=stack-health.timer"
   check_problems
