@@ -42,7 +42,7 @@ done
 stack_commands() {
   sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' \
     -e "s|@LISTEN:\([-[:alnum:]]*\)@|listen:unix:@RUN@/\1.sock|g" \
-    -e "s|@SCRAPE-CONFIG@|$root/config/scrape-self.yml|g" -e "s|@RUN@|$data/run|g" -e "s|@DATA@|$data|g" "$root/systemd/stack.commands"
+    -e "s|@SCRAPE-CONFIG@|$root/config/scrape-self.yml|g" -e "s|@RULES@|$root/rules|g" -e "s|@RUN@|$data/run|g" -e "s|@DATA@|$data|g" "$root/systemd/stack.commands"
 }
 if ((print)); then
   stack_commands | while read -r name _ args; do echo "$name $args"; done

@@ -24,7 +24,7 @@ teardown() {
 commands_for_units() {
   sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' \
     -e 's|@LISTEN:\([-[:alnum:]]*\)@|systemd:\1-in|g' \
-    -e 's|@SCRAPE-CONFIG@|/etc/telkit/scrape.yml|g' \
+    -e 's|@SCRAPE-CONFIG@|/etc/telkit/scrape.yml|g' -e 's|@RULES@|/etc/telkit/rules|g' \
     -e 's|@RUN@|/run/telkit|g' -e 's|@DATA@|/var/lib/telkit|g' "$ROOT/systemd/stack.commands" |
     while read -r name _ args; do echo "$name $args"; done
 }

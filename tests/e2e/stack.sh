@@ -2,10 +2,10 @@
 # The whole stack end to end, started as the README does: `scripts/stack.sh
 # --data DIR` in the background (--no-build: the binaries of build/tools), on
 # its default ports (OTLP 4317/4318, Prometheus 9090, Loki 3100, Tempo 3200,
-# admin 8888-8893). The real SDK client (tests/e2e/client) sends traces,
+# admin 8888-8894). The real SDK client (tests/e2e/client) sends traces,
 # metrics and logs; every item of its manifest must be found through tel-query
 # in the terminal (promql, logql, traceql) and through the three HTTP APIs.
-# The stack scrapes itself: up{job="telkit"} of the six daemons is queryable.
+# The stack scrapes itself: up{job="telkit"} of the seven daemons is queryable.
 # stack-health (with the canary) reports OK (exit 0); after tsdb-write is
 # killed it reports CRITICAL (exit 2) while a second batch of telemetry is
 # sent; once tsdb-write runs again (its line from `scripts/stack.sh --print`)
@@ -56,14 +56,14 @@ until_ok() {
 }
 ready_all() {
   local p
-  for p in 8888 8889 8890 8891 8892 8893; do curl -fsS -o /dev/null "http://127.0.0.1:$p/readyz" 2>/dev/null || return 1; done
+  for p in 8888 8889 8890 8891 8892 8893 8894; do curl -fsS -o /dev/null "http://127.0.0.1:$p/readyz" 2>/dev/null || return 1; done
 }
 
 # ---- the stack as the README starts it
 "$STACK" --data "$DATA" --no-build >"$WORK/stack.log" 2>&1 &
 STACK_PID=$!
 if until_ok 60 ready_all && until_ok 10 curl -fsS -o /dev/null http://127.0.0.1:3200/ready; then
-  pass "scripts/stack.sh --data DIR: six daemons ready, Prometheus :9090, Loki :3100, Tempo :3200"
+  pass "scripts/stack.sh --data DIR: seven daemons ready, Prometheus :9090, Loki :3100, Tempo :3200"
 else
   fail "the stack did not start" "$WORK/stack.log"; summary; exit 1
 fi
@@ -175,16 +175,16 @@ check_logs e2e-one
 check_traces e2e-one
 check_metrics e2e-one
 
-# ---- the stack monitors itself: otlp-recv scrapes the six admin endpoints
+# ---- the stack monitors itself: otlp-recv scrapes the seven admin endpoints
 up_all() {
   curl -fsS -G http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=up{job="telkit"} == 1' 2>/dev/null |
     jq -r '[.data.result[].metric.daemon] | sort | join(" ")' >"$WORK/up.txt" &&
-    [ "$(cat "$WORK/up.txt")" = "log-ingest otlp-recv tel-batch tel-query trace-store tsdb-write" ]
+    [ "$(cat "$WORK/up.txt")" = "log-ingest otlp-recv tel-batch tel-query tel-rules trace-store tsdb-write" ]
 }
-if until_ok 40 up_all; then pass "self-scrape: up{job=\"telkit\"} == 1 for the six daemons"
+if until_ok 40 up_all; then pass "self-scrape: up{job=\"telkit\"} == 1 for the seven daemons"
 else fail "self-scrape: up{job=\"telkit\"} == 1 for '$(cat "$WORK/up.txt")'"; fi
 out=$("$TQ" promql 'count(scrape_samples_scraped{job="telkit"} > 0)' --data "$DATA/metrics" -o csv 2>&1 | tail -n 1)
-[[ $out == *,6 ]] && pass "self-scrape: tel-query promql sees scrape_samples_scraped of six targets" \
+[[ $out == *,7 ]] && pass "self-scrape: tel-query promql sees scrape_samples_scraped of seven targets" \
   || fail "self-scrape: count(scrape_samples_scraped > 0): $out"
 
 # ---- stack-health: OK, CRITICAL without tsdb-write, OK again
