@@ -428,6 +428,12 @@ Result<AppendResult> MetricsStore::AppendRefs(std::span<const SeriesRefAppend> s
         key_at[i] = {begin, 0};
         continue;
       }
+      if (series[i].labels == nullptr) {  // a stale hint and no labels: the caller retries
+        if (series[i].ref_hint == 0) return InvalidArgumentError("AppendRefs: a series has neither labels nor ref");
+        res.unknown_refs.push_back(i);
+        key_at[i] = {begin, 0};
+        continue;
+      }
       EncodeLabels(*series[i].labels, &keys);
       uint64_t hash = HeadKeyHash(std::string_view(keys).substr(begin));
       key_at[i] = {begin, hash};
@@ -449,8 +455,13 @@ Result<AppendResult> MetricsStore::AppendRefs(std::span<const SeriesRefAppend> s
     for (size_t i = 0; i < std::min(kAhead, series.size()); ++i) {
       if (!by_ref[i]) head_->PrefetchSeries(key_at[i].second);
     }
+    size_t next_unknown = 0;
     for (size_t i = 0; i < series.size(); ++i) {
       const SeriesRefAppend& ts = series[i];
+      if (next_unknown < res.unknown_refs.size() && res.unknown_refs[next_unknown] == i) {
+        ++next_unknown;
+        continue;
+      }
       if (i + kAhead < series.size() && !by_ref[i + kAhead]) head_->PrefetchSeries(key_at[i + kAhead].second);
       if (i + kAhead / 2 < series.size() && !by_ref[i + kAhead / 2]) head_->PrefetchKey(key_at[i + kAhead / 2].second);
       const uint64_t n = ts.samples.size() + ts.exemplars.size();

@@ -107,6 +107,10 @@ struct AppendResult {
   uint64_t exemplars_appended = 0;
   uint64_t series_created = 0;
   std::map<std::string, uint64_t> rejected;  // reason -> samples (or exemplars)
+  // AppendRefs: indexes of the series given without labels whose ref_hint
+  // names no head series (the head dropped them, e.g. after FlushHead):
+  // nothing of them was appended; append them again with their labels.
+  std::vector<size_t> unknown_refs;
   uint64_t rejected_total() const {
     uint64_t n = 0;
     for (const auto& [k, v] : rejected) n += v;
@@ -119,7 +123,10 @@ struct AppendResult {
 // lookup by ref instead of encoding and comparing its labels.
 struct SeriesRefAppend {
   // The series' labels (sorted, as a Labels). Read only when `ref_hint`
-  // does not name a head series. REQUIRES: non-null, outlives the call.
+  // does not name a head series; outlives the call. May be null when
+  // `ref_hint` is set (the caller keeps no labels of known series): if the
+  // hint is stale the series is skipped and listed in
+  // AppendResult::unknown_refs. REQUIRES: non-null when ref_hint is 0.
   const Labels* labels = nullptr;
   // A ref AppendRefs reported for these labels earlier (refs_out), or 0.
   // Refs are never reused, so a stale hint only costs the label lookup.

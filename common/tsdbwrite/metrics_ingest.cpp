@@ -88,7 +88,7 @@ void MetricsIngester::SeriesCache::PrefetchSlot(uint64_t hash) const {
 void MetricsIngester::SeriesCache::PrefetchKey(uint64_t hash) const {
   if (slots_.empty()) return;
   const Slot& slot = slots_[hash & (slots_.size() - 1)];
-  if (slot.entry != nullptr && slot.hash == hash) __builtin_prefetch(keys_.data() + slot.key_at);
+  if (slot.used && slot.hash == hash) __builtin_prefetch(keys_.data() + slot.key_at);
 }
 
 MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Find(std::string_view key, uint64_t hash) {
@@ -96,7 +96,7 @@ MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Find(std::stri
   const size_t mask = slots_.size() - 1;
   for (size_t i = hash & mask;; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
-    if (slot.entry == nullptr) return nullptr;
+    if (!slot.used) return nullptr;
     if (slot.hash == hash && slot.key_len == key.size() &&
         std::memcmp(keys_.data() + slot.key_at, key.data(), key.size()) == 0) {
       return &slot;
@@ -104,37 +104,36 @@ MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Find(std::stri
   }
 }
 
-MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Insert(std::string_view key, uint64_t hash,
-                                                                         std::unique_ptr<CachedSeries> entry) {
-  if (slots_.size() < (entries_.size() + 1) * 2) {  // load factor <= 1/2
+MetricsIngester::SeriesCache::Slot* MetricsIngester::SeriesCache::Insert(std::string_view key, uint64_t hash) {
+  if (slots_.size() < (size_ + 1) * 2) {  // load factor <= 1/2
     std::vector<Slot> old = std::move(slots_);
-    slots_.assign(std::max<size_t>(64, std::bit_ceil((entries_.size() + 1) * 4)), Slot{});
+    slots_.assign(std::max<size_t>(64, std::bit_ceil((size_ + 1) * 4)), Slot{});
     const size_t mask = slots_.size() - 1;
     for (const Slot& o : old) {
-      if (o.entry == nullptr) continue;
+      if (!o.used) continue;
       size_t i = o.hash & mask;
-      while (slots_[i].entry != nullptr) i = (i + 1) & mask;
+      while (slots_[i].used) i = (i + 1) & mask;
       slots_[i] = o;
     }
   }
   const size_t mask = slots_.size() - 1;
   size_t i = hash & mask;
-  while (slots_[i].entry != nullptr) i = (i + 1) & mask;
+  while (slots_[i].used) i = (i + 1) & mask;
   Slot& slot = slots_[i];
   slot.hash = hash;
   slot.ref = 0;
   slot.key_at = static_cast<uint32_t>(keys_.size());
   slot.key_len = static_cast<uint32_t>(key.size());
   keys_.append(key);
-  slot.entry = entry.get();
-  entries_.push_back(std::move(entry));
+  slot.used = true;
+  ++size_;
   return &slot;
 }
 
 void MetricsIngester::SeriesCache::Clear() {
   std::vector<Slot>().swap(slots_);
   std::string().swap(keys_);
-  std::vector<std::unique_ptr<CachedSeries>>().swap(entries_);
+  size_ = 0;
 }
 
 // What one IngestBatch hands the store: items in frame order, pointing into
@@ -146,11 +145,13 @@ struct MetricsIngester::Batch {
     uint64_t ref_hint = 0;
     size_t sample_at = 0, samples = 0;
     size_t exemplar_at = 0, exemplars = 0;
-    // Remote write: the cache key, to learn the ref after the append.
+    // Remote write: the cache key, to learn the ref after the append, and
+    // the series' message, to parse its labels again if the ref is stale.
     bool remote_write = false;
     std::string_view key;
     uint64_t hash = 0;
-    std::unique_ptr<CachedSeries> fresh;  // not in the cache yet
+    std::string_view message;
+    std::unique_ptr<Labels> fresh;  // parsed here (not in the cache, or its ref unknown yet)
   };
   // Remote-write series of a frame between the scan and the cache lookups.
   struct Scanned {
@@ -184,12 +185,12 @@ void MetricsIngester::EndBatch(Batch* b, const std::vector<uint64_t>* refs) {
       const uint64_t ref = (*refs)[i];
       if (!it.remote_write || ref == 0 || ref == it.ref_hint) continue;
       SeriesCache::Slot* slot = cache_.Find(it.key, it.hash);
-      if (slot == nullptr && it.fresh != nullptr) {
+      if (slot == nullptr && it.fresh != nullptr) {  // parsed and checked: cache it
         if (cache_.size() >= max_cached_series_) {
           if (batches_in_flight_ > 1) continue;  // others may point into it
           cache_.Clear();
         }
-        slot = cache_.Insert(it.key, it.hash, std::move(it.fresh));
+        slot = cache_.Insert(it.key, it.hash);
       }
       if (slot != nullptr) slot->ref = ref;
     }
@@ -215,6 +216,44 @@ Status MetricsIngester::Store(Batch& b) {
   }
   std::vector<uint64_t> refs(series.size());
   auto appended = store_->AppendRefs(series, b.metadata, refs);
+  if (appended.ok() && !appended->unknown_refs.empty()) {
+    // Cached refs the head no longer knows: once more, with their labels
+    // parsed again from the frames (which are still here).
+    LabelLimits limits;
+    {
+      std::lock_guard<std::mutex> lock(limits_mu_);
+      limits = limits_;
+    }
+    RejectCounts rejected;
+    std::vector<SeriesRefAppend> again;
+    std::vector<size_t> at;
+    for (size_t i : appended->unknown_refs) {
+      Batch::Item& it = b.items[i];
+      it.ref_hint = 0;
+      it.fresh = ParseCheckedLabels(it.message, limits, &b, &rejected);
+      if (it.fresh == nullptr) continue;
+      it.labels = it.fresh.get();
+      SeriesRefAppend s = series[i];
+      s.labels = it.labels;
+      s.ref_hint = 0;
+      again.push_back(s);
+      at.push_back(i);
+    }
+    std::vector<uint64_t> again_refs(again.size());
+    auto second = store_->AppendRefs(again, {}, again_refs);
+    if (!second.ok()) {
+      appended = second.status();
+    } else {
+      for (size_t j = 0; j < at.size(); ++j) refs[at[j]] = again_refs[j];
+      for (const auto& [reason, n] : second->rejected) appended->rejected[reason] += n;
+      for (int r = 0; r < kPromRejectCount; ++r) {
+        if (rejected.by_reason[r] > 0) {
+          appended->rejected[std::string(PromRejectName(static_cast<PromReject>(r)))] +=
+              static_cast<uint64_t>(rejected.by_reason[r]);
+        }
+      }
+    }
+  }
   if (!appended.ok()) {
     EndBatch(&b, nullptr);
     store_failures_->Increment();
@@ -241,6 +280,24 @@ Status MetricsIngester::IngestBatch(std::span<const Frame> frames) {
   BeginBatch();
   for (const Frame& f : frames) Decode(f, &batch, &ignored);
   return Store(batch);
+}
+
+// The labels of one remote-write series message, checked; nullptr (counted
+// in `rejected`) when refused.
+std::unique_ptr<Labels> MetricsIngester::ParseCheckedLabels(std::string_view message, const LabelLimits& limits,
+                                                            Batch* b, RejectCounts* rejected) {
+  if (!ParseWireSeries(message, &b->scratch)) return nullptr;  // parsed once already
+  PromReject reject;
+  if (!CheckWireLabels(&b->scratch, limits, &reject)) {
+    rejected->Add(reject, "");
+    return nullptr;
+  }
+  Result<Labels> labels = WireLabelsToLabels(b->scratch.labels);
+  if (!labels.ok()) {
+    rejected->Add(PromReject::kDuplicateLabelName, "");
+    return nullptr;
+  }
+  return std::make_unique<Labels>(std::move(labels).value());
 }
 
 void MetricsIngester::DecodeRemoteWrite(const Frame& frame, Batch* b, IngestOutcome* outcome) {
@@ -304,25 +361,17 @@ void MetricsIngester::DecodeRemoteWrite(const Frame& frame, Batch* b, IngestOutc
       item.remote_write = true;
       item.key = sc[i].key;
       item.hash = sc[i].hash;
-      if (SeriesCache::Slot* slot = cache_.Find(sc[i].key, sc[i].hash)) {
-        item.labels = &slot->entry->labels;
-        item.ref_hint = slot->ref;
+      item.message = sc[i].message;
+      const SeriesCache::Slot* slot = cache_.Find(sc[i].key, sc[i].hash);
+      if (slot != nullptr && slot->ref != 0) {
+        item.ref_hint = slot->ref;  // no labels: the store knows the series by ref
       } else {
-        // New to the cache: judged as DecodeWriteRequest judges a series.
-        if (!ParseWireSeries(sc[i].message, &b->scratch)) continue;  // parsed once already
-        PromReject reject;
-        if (!CheckWireLabels(&b->scratch, limits, &reject)) {
-          rejected.Add(reject, "");
-          continue;
-        }
-        Result<Labels> labels = WireLabelsToLabels(b->scratch.labels);
-        if (!labels.ok()) {
-          rejected.Add(PromReject::kDuplicateLabelName, "");
-          continue;
-        }
-        item.fresh = std::make_unique<CachedSeries>();
-        item.fresh->labels = std::move(labels).value();
-        item.labels = &item.fresh->labels;
+        // New to the cache (or its ref not learned yet): judged as
+        // DecodeWriteRequest judges a series.
+        std::unique_ptr<Labels> labels = ParseCheckedLabels(sc[i].message, limits, b, &rejected);
+        if (labels == nullptr) continue;
+        item.fresh = std::move(labels);
+        item.labels = item.fresh.get();
       }
       if (sc[i].samples == 0) {
         rejected.Add(PromReject::kNoSamples, "");

@@ -79,36 +79,38 @@ class MetricsIngester {
 
  private:
   struct Batch;
-  // A remote-write series known by the raw bytes of its labels.
-  struct CachedSeries {
-    Labels labels;
-  };
+  // Remote-write series known by the raw bytes of their labels: key -> the
+  // head ref. No labels are kept (the head has them): a hit hands the store
+  // the ref alone, and a ref the head no longer knows (after a flush) is
+  // answered with the labels parsed again from the frame.
   // Open addressing, keys in one arena: a hit touches a slot and its key
-  // (both prefetched ahead), never the entry. Guarded by cache_mu_.
+  // (both prefetched ahead). Guarded by cache_mu_.
   class SeriesCache {
    public:
     struct Slot {
       uint64_t hash = 0;
       uint64_t ref = 0;  // the head ref learned from the store, 0 unknown
       uint32_t key_at = 0, key_len = 0;
-      CachedSeries* entry = nullptr;  // nullptr: empty slot
+      bool used = false;  // false: empty slot
     };
     void PrefetchSlot(uint64_t hash) const;
     void PrefetchKey(uint64_t hash) const;
     Slot* Find(std::string_view key, uint64_t hash);
-    Slot* Insert(std::string_view key, uint64_t hash, std::unique_ptr<CachedSeries> entry);  // REQUIRES: absent
-    size_t size() const { return entries_.size(); }
+    Slot* Insert(std::string_view key, uint64_t hash);  // REQUIRES: absent
+    size_t size() const { return size_; }
     void Clear();
 
    private:
     std::vector<Slot> slots_;
     std::string keys_;
-    std::vector<std::unique_ptr<CachedSeries>> entries_;
+    size_t size_ = 0;
   };
   void Reject(const std::string& reason, uint64_t n);
   // Decodes `frame` into `batch` (appended), counting.
   void Decode(const Frame& frame, Batch* batch, IngestOutcome* outcome);
   void DecodeRemoteWrite(const Frame& frame, Batch* batch, IngestOutcome* outcome);
+  std::unique_ptr<Labels> ParseCheckedLabels(std::string_view message, const LabelLimits& limits, Batch* batch,
+                                             RejectCounts* rejected);
   Status Store(Batch& batch);
   void BeginBatch();
   // Learns the refs of the batch's remote-write series (refs: one per item,

@@ -119,5 +119,42 @@ TEST_F(IngestTest, AppendRefsReportsRefsAndTakesStaleHints) {
   EXPECT_EQ(store_->stats().samples_appended, 2u);
 }
 
+TEST_F(IngestTest, AppendRefsWithoutLabelsListsStaleRefsAndAppendsNothingOfThem) {
+  const Labels a{{"__name__", "a"}}, b{{"__name__", "b"}};
+  std::vector<Sample> s1 = {{1000, 1}}, s2 = {{2000, 2}};
+  std::vector<SeriesRefAppend> first = {{&a, 0, s1, {}}, {&b, 0, s1, {}}};
+  std::vector<uint64_t> refs(2);
+  ASSERT_TRUE(store_->AppendRefs(first, {}, refs).ok());
+  // Known refs need no labels; a stale one without labels is listed, the rest stored.
+  std::vector<SeriesRefAppend> second = {{nullptr, refs[1] + 1000, s2, {}}, {nullptr, refs[1], s2, {}}};
+  std::vector<uint64_t> refs2(2);
+  auto r = store_->AppendRefs(second, {}, refs2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->unknown_refs, std::vector<size_t>{0});
+  EXPECT_EQ(refs2[0], 0u);
+  EXPECT_EQ(refs2[1], refs[1]);
+  EXPECT_EQ(r->samples_appended, 1u);
+  // Neither labels nor a ref: refused as a whole.
+  SeriesRefAppend none{nullptr, 0, s2, {}};
+  EXPECT_EQ(store_->AppendRefs(std::span(&none, 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->stats().samples_appended, 3u);
+}
+
+TEST_F(IngestTest, CachedSeriesDroppedByTheHeadAreRecreatedFromTheFrameInOneBatch) {
+  const Labels a{{"__name__", "a"}, {"job", "x"}};
+  ASSERT_TRUE(ingester_->Ingest(RwFrame({Ts(a, {{1000, 1}})})).ok());
+  ASSERT_TRUE(ingester_->Ingest(RwFrame({Ts(a, {{2000, 2}})})).ok());  // the ref is cached now
+  ASSERT_TRUE(store_->FlushHead().ok());
+  // The same series twice in a batch, both with the stale ref.
+  std::vector<Frame> frames = {RwFrame({Ts(a, {{3000, 3}})}), RwFrame({Ts(a, {{4000, 4}})})};
+  ASSERT_TRUE(ingester_->IngestBatch(frames).ok());
+  ASSERT_TRUE(ingester_->Ingest(RwFrame({Ts(a, {{5000, 5}})})).ok());  // the new ref was learned
+  auto all = All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].samples.size(), 5u);
+  EXPECT_EQ(store_->stats().samples_appended, 5u);
+  EXPECT_TRUE(ingester_->rejected().empty());
+}
+
 }  // namespace
 }  // namespace telkit
