@@ -39,27 +39,41 @@ std::string TraceBlockFileName(uint64_t block) {
 }
 
 namespace {
-std::string CompressFrame(std::string_view raw, int zstd_level) {
-  std::string out(kTraceFrameHeaderBytes + ZSTD_compressBound(raw.size()), '\0');
+ZSTD_CCtx* ThreadCCtx() {
   // One context per thread: ZSTD_compress would allocate (and free) about
   // a megabyte of state for every trace.
   static thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
-  size_t n = ZSTD_compressCCtx(cctx.get(), out.data() + kTraceFrameHeaderBytes, out.size() - kTraceFrameHeaderBytes,
-                               raw.data(), raw.size(), zstd_level);
+  return cctx.get();
+}
+
+// Appends the frame of `raw` (header + zstd) to *out; returns its length.
+size_t AppendCompressedFrame(std::string_view raw, int zstd_level, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + kTraceFrameHeaderBytes + ZSTD_compressBound(raw.size()));
+  char* body = out->data() + at + kTraceFrameHeaderBytes;
+  size_t n = ZSTD_compressCCtx(ThreadCCtx(), body, out->size() - at - kTraceFrameHeaderBytes, raw.data(), raw.size(),
+                               zstd_level);
   // ZSTD_compress cannot fail with a bound-sized buffer and a valid level.
-  out.resize(kTraceFrameHeaderBytes + n);
   std::string header;
   PutU32(&header, static_cast<uint32_t>(n));
-  PutU32(&header, Crc32c(out.data() + kTraceFrameHeaderBytes, n));
+  PutU32(&header, Crc32c(body, n));
   PutU32(&header, static_cast<uint32_t>(raw.size()));
-  std::memcpy(out.data(), header.data(), kTraceFrameHeaderBytes);
+  std::memcpy(out->data() + at, header.data(), kTraceFrameHeaderBytes);
+  out->resize(at + kTraceFrameHeaderBytes + n);
+  return kTraceFrameHeaderBytes + n;
+}
+
+std::string CompressFrame(std::string_view raw, int zstd_level) {
+  std::string out;
+  AppendCompressedFrame(raw, zstd_level, &out);
   return out;
 }
 
 }  // namespace
 
-std::string EncodeTraceFrame(std::span<const SpanRecord* const> spans, int zstd_level) {
-  std::string raw;
+size_t AppendTraceFrame(std::span<const SpanRecord* const> spans, int zstd_level, std::string* out) {
+  static thread_local std::string raw;
+  raw.clear();
   size_t total = 0;
   for (const SpanRecord* r : spans) total += 4 + r->otlp.size();
   raw.reserve(total);
@@ -67,7 +81,16 @@ std::string EncodeTraceFrame(std::span<const SpanRecord* const> spans, int zstd_
     PutU32(&raw, static_cast<uint32_t>(r->otlp.size()));
     raw.append(r->otlp);
   }
-  return CompressFrame(raw, zstd_level);
+  size_t n = AppendCompressedFrame(raw, zstd_level, out);
+  // Keep the scratch buffer for ordinary traces; give back what a huge one took.
+  if (raw.capacity() > (4u << 20)) std::string().swap(raw);
+  return n;
+}
+
+std::string EncodeTraceFrame(std::span<const SpanRecord* const> spans, int zstd_level) {
+  std::string out;
+  AppendTraceFrame(spans, zstd_level, &out);
+  return out;
 }
 
 namespace {
@@ -138,15 +161,64 @@ size_t TraceBlockIndex::MemoryBytes() const {
          attrs.size() * 8 + strings.MemoryBytes();
 }
 
+namespace {
+uint32_t HashString(std::string_view s) {
+  // FNV-1a over 8-byte words, then a final mix: the dictionary's strings
+  // are short (names, routes, statuses), where std::hash's setup dominates.
+  uint64_t h = 0xcbf29ce484222325ull ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, s.data() + i, s.size() - i);
+  h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 32;
+  return static_cast<uint32_t>(h);
+}
+}  // namespace
+
+void TraceBlockIndexBuilder::Grow() {
+  std::vector<std::pair<uint32_t, uint32_t>> old;
+  old.swap(slots_);
+  slots_.assign(old.empty() ? 4096 : old.size() * 2, {0, 0});
+  const size_t mask = slots_.size() - 1;
+  for (const auto& e : old) {
+    if (e.first == 0) continue;
+    size_t i = e.second & mask;
+    while (slots_[i].first != 0) i = (i + 1) & mask;
+    slots_[i] = e;
+  }
+}
+
 uint32_t TraceBlockIndexBuilder::Intern(std::string_view s) {
   if (index_.strings.empty()) {
     index_.strings.push_back("");
-    ids_.reserve(1024);
-    ids_.emplace(std::string_view(), 0);
+    Grow();
   }
-  auto [it, fresh] = ids_.try_emplace(s, static_cast<uint32_t>(index_.strings.size()));
-  if (fresh) index_.strings.push_back(s);
-  return it->second;
+  if (s.empty()) return 0;
+  if ((index_.strings.size() + 1) * 2 > slots_.size()) Grow();  // load <= 1/2
+  const uint32_t h = HashString(s);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    auto& e = slots_[i];
+    if (e.first == 0) {
+      auto id = static_cast<uint32_t>(index_.strings.size());
+      index_.strings.push_back(s);
+      e = {id + 1, h};
+      return id;
+    }
+    if (e.second == h && index_.strings[e.first - 1] == s) return e.first - 1;
+  }
+}
+
+TraceBlockIndex TraceBlockIndexBuilder::TakeIndex() {
+  slots_.clear();
+  slots_.shrink_to_fit();
+  return std::move(index_);
 }
 
 void TraceBlockIndexBuilder::AddTrace(std::string_view trace_id, uint64_t offset, uint32_t length,
@@ -230,6 +302,10 @@ std::string EncodeTraceBlockIndexRaw(const TraceBlockIndex& x) {
 
 std::string TraceBlockIndexBuilder::Finish(int zstd_level) const {
   return CompressFrame(EncodeTraceBlockIndexRaw(index_), zstd_level);
+}
+
+size_t TraceBlockIndexBuilder::FinishTo(int zstd_level, std::string* out) const {
+  return AppendCompressedFrame(EncodeTraceBlockIndexRaw(index_), zstd_level, out);
 }
 
 std::string EncodeTraceBlockFooter(uint64_t index_offset, uint64_t index_length) {

@@ -42,6 +42,9 @@ std::string TraceBlockFileName(uint64_t block);
 
 // One frame (header included) holding `spans` (their otlp bytes).
 std::string EncodeTraceFrame(std::span<const SpanRecord* const> spans, int zstd_level = 3);
+// The same frame appended to *out (no allocation per frame once the
+// thread's scratch buffer has grown); returns the frame's length.
+size_t AppendTraceFrame(std::span<const SpanRecord* const> spans, int zstd_level, std::string* out);
 
 // The span payloads (serialized ResourceSpans) of one frame. DATA_LOSS when
 // the frame is short, fails its checksum or does not decompress.
@@ -122,12 +125,19 @@ class TraceBlockIndexBuilder {
                 std::span<const SpanRecord* const> spans);
   // The index frame (same frame layout as a trace frame).
   std::string Finish(int zstd_level) const;
+  // The same frame appended to *out; returns its length.
+  size_t FinishTo(int zstd_level, std::string* out) const;
   const TraceBlockIndex& index() const { return index_; }
+  // Moves the index out (after Finish); the builder is empty afterwards.
+  TraceBlockIndex TakeIndex();
 
  private:
   uint32_t Intern(std::string_view s);
+  void Grow();
   TraceBlockIndex index_;
-  std::unordered_map<std::string_view, uint32_t> ids_;  // views of the spans' strings
+  // The dictionary's hash table: open addressing, linear probing; a slot
+  // holds string id + 1 (0 = empty) and the low 32 bits of its hash.
+  std::vector<std::pair<uint32_t, uint32_t>> slots_;
 };
 
 // The footer naming the index frame's place.

@@ -315,18 +315,16 @@ Status TraceStore::WriteBlock(uint64_t id, const std::vector<std::pair<std::stri
     for (const auto& [tid, t] : traces) {
       ptrs.clear();
       for (const SpanRecord& r : t.spans) ptrs.push_back(&r);
-      std::string frame = EncodeTraceFrame(ptrs, options_.zstd_level);
       TraceFrameRef f;
       f.trace_id = tid;
       f.offset = offset + buf.size();
-      f.length = frame.size();
+      f.length = AppendTraceFrame(ptrs, options_.zstd_level, &buf);
       index.AddTrace(tid, f.offset, static_cast<uint32_t>(f.length), ptrs);
       const BlockTrace& bt = index.index().traces.back();
       f.start_ns = bt.start_ns;
       f.end_ns = bt.end_ns;
       f.spans = bt.spans;
       spans += bt.spans;
-      buf += frame;
       if (buf.size() >= (1u << 20)) {
         TELKIT_RETURN_IF_ERROR(file->Append(buf));
         offset += buf.size();
@@ -337,10 +335,8 @@ Status TraceStore::WriteBlock(uint64_t id, const std::vector<std::pair<std::stri
       first = false;
       frames.push_back(std::move(f));
     }
-    std::string index_frame = index.Finish(options_.zstd_level);
     info.index_offset = offset + buf.size();
-    info.index_length = index_frame.size();
-    buf += index_frame;
+    info.index_length = index.FinishTo(options_.zstd_level, &buf);
     buf += EncodeTraceBlockFooter(info.index_offset, info.index_length);
     TELKIT_RETURN_IF_ERROR(file->Append(buf));
     offset += buf.size();
@@ -362,7 +358,7 @@ Status TraceStore::WriteBlock(uint64_t id, const std::vector<std::pair<std::stri
       return s;
     }
   }
-  cache_.Put(info, std::make_shared<const TraceBlockIndex>(index.index()));
+  cache_.Put(info, std::make_shared<const TraceBlockIndex>(index.TakeIndex()));
   std::lock_guard<std::mutex> l(live_mu_);
   stats_.blocks_written++;
   stats_.blocks++;
