@@ -182,6 +182,8 @@ std::string ModifiersString(const TimeModifiers& m) {
       break;
     }
   }
+  if (m.anchored) out += " anchored";
+  if (m.smoothed) out += " smoothed";
   return out;
 }
 

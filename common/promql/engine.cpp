@@ -534,7 +534,102 @@ struct RangeInput {
   int64_t range_ms = 0;
   int64_t offset_ms = 0;
   std::optional<int64_t> at;
+  // `anchored` / `smoothed` selectors: each window also holds the samples
+  // up to one lookback before its start (smoothed: and after its end).
+  bool anchored = false;
+  bool smoothed = false;
+  int64_t lookback_ms = 0;
+  // Pass the widened window as read (rate/increase/delta interpolate
+  // themselves); otherwise it is first cut to [start, end] with synthetic
+  // samples on both ends (ExtendWindow).
+  bool raw_extended = false;
 };
+
+// Go's sort.Search: the first i in [0, n) with pred(i), or n.
+template <typename P>
+size_t SearchFirst(size_t n, P&& pred) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (pred(mid)) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+// The value at t on the line from a to b; a counter that reset between them
+// is taken to restart from 0.
+double Interpolate(const Sample& a, const Sample& b, int64_t t, bool counter) {
+  double y1 = a.v, y2 = b.v;
+  if (counter && y2 < y1) y1 = 0;
+  return y1 + (y2 - y1) * static_cast<double>(t - a.t) / static_cast<double>(b.t - a.t);
+}
+
+// The boundary indices and values of an anchored/smoothed window (Prometheus'
+// extendedRate / extendFloats): `first` is the last sample at or before
+// start (else the first one), `last` the last sample (smoothed: the first at
+// or after end). Empty when no sample lies after start.
+struct ExtendedEnds {
+  size_t first = 0, last = 0;
+  double left = 0, right = 0;
+};
+std::optional<ExtendedEnds> FindExtendedEnds(std::span<const Sample> f, int64_t start, int64_t end, bool smoothed,
+                                             bool counter) {
+  if (f.empty()) return std::nullopt;
+  ExtendedEnds e;
+  e.last = f.size() - 1;
+  size_t s = SearchFirst(e.last, [&](size_t i) { return f[i].t > start; });
+  e.first = s == 0 ? 0 : s - 1;
+  if (smoothed) e.last = SearchFirst(e.last, [&](size_t i) { return f[i].t >= end; });
+  if (f[e.last].t <= start) return std::nullopt;
+  if (f[e.first].t > end) return std::nullopt;  // smoothed: every sample after the range
+  e.left = smoothed && f[e.first].t < start && e.first + 1 < f.size() ? Interpolate(f[e.first], f[e.first + 1], start, counter)
+                                                                      : f[e.first].v;
+  e.right = smoothed && e.last > 0 && f[e.last].t > end ? Interpolate(f[e.last - 1], f[e.last], end, counter) : f[e.last].v;
+  return e;
+}
+
+// The window cut to [start, end] with a sample on each end (extendFloats).
+std::vector<Sample> ExtendWindow(std::span<const Sample> f, int64_t start, int64_t end, bool smoothed) {
+  std::vector<Sample> out;
+  std::optional<ExtendedEnds> e = FindExtendedEnds(f, start, end, smoothed, false);
+  if (!e) return out;
+  size_t first = e->first, last = e->last;
+  if (f[first].t <= start) ++first;
+  bool drop_last = f[last].t >= end;
+  out.reserve(last - first + 3);
+  out.push_back({start, e->left});
+  for (size_t i = first; i <= last && i < f.size(); ++i) {
+    if (i == last && drop_last) break;
+    out.push_back(f[i]);
+  }
+  out.push_back({end, e->right});
+  return out;
+}
+
+// rate/increase/delta over an anchored or smoothed window: the difference of
+// the end values plus counter resets in between, no extrapolation.
+std::optional<double> ExtendedRate(std::span<const Sample> f, int64_t start, int64_t end, bool smoothed, bool counter) {
+  std::optional<ExtendedEnds> e = FindExtendedEnds(f, start, end, smoothed, counter);
+  if (!e) return std::nullopt;
+  double result = e->right - e->left;
+  if (counter) {
+    size_t first = e->first, last = e->last;
+    if (f[first].t <= start) ++first;
+    bool drop_last = f[last].t >= end;
+    double prev = e->left;
+    for (size_t i = first; i <= last; ++i) {
+      if (i == last && drop_last) break;
+      if (f[i].v < prev) result += prev;
+      prev = f[i].v;
+    }
+    if (e->right < prev) result += prev;
+  }
+  return result;
+}
 
 class Evaluator {
  public:
@@ -582,7 +677,17 @@ class Evaluator {
         int64_t ref = (in.at ? *in.at : start_) - in.offset_ms;
         for (Series& s : in.series) {
           Series o{std::move(s.labels), {}};
+          if (in.anchored || in.smoothed) {
+            std::vector<Sample> w;
+            for (const Sample& p : s.points) {
+              if (p.t > ref - in.range_ms - in.lookback_ms && p.t <= ref + (in.smoothed ? in.lookback_ms : 0)) {
+                w.push_back(p);
+              }
+            }
+            o.points = ExtendWindow(w, ref - in.range_ms, ref, in.smoothed);
+          }
           for (const Sample& p : s.points) {
+            if (in.anchored || in.smoothed) break;
             if (InWindow(p.t, ref, in.range_ms)) o.points.push_back(p);
           }
           if (!o.points.empty()) v.m.push_back(std::move(o));
@@ -662,8 +767,10 @@ class Evaluator {
     int64_t first_ref = (at ? *at : start_) - vs.mod.offset_ms;
     int64_t last_ref = (at ? *at : end_) - vs.mod.offset_ms;
     int64_t lookback = ctx_.opts->lookback_delta_ms;
+    const bool smoothed = vs.mod.smoothed;
     TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesSamples> sel,
-                            Select(first_ref - lookback + (ctx_.left_open() ? 1 : 0), last_ref, vs.matchers, false));
+                            Select(first_ref - lookback + (ctx_.left_open() ? 1 : 0),
+                                   last_ref + (smoothed ? lookback : 0), vs.matchers, false));
     Value v;
     v.type = ValueType::kVector;
     v.m.reserve(sel.size());
@@ -681,6 +788,12 @@ class Evaluator {
         const Sample& p = smp[j - 1];
         if (ctx_.left_open() ? p.t <= ref - lookback : p.t < ref - lookback) continue;
         if (IsStaleNaN(p.v)) continue;
+        if (smoothed && !sample_time && p.t < ref && j < smp.size() && smp[j].t <= ref + lookback &&
+            !IsStaleNaN(smp[j].v)) {
+          // `smoothed`: the value on the line to the next sample.
+          o.points.push_back({ts, Interpolate(p, smp[j], ref, false)});
+          continue;
+        }
         o.points.push_back({ts, sample_time ? static_cast<double>(p.t) / 1000.0 : p.v});
       }
       if (!o.points.empty()) {
@@ -702,8 +815,13 @@ class Evaluator {
       in.at = ResolveAt(ms.vs->mod);
       int64_t first_ref = (in.at ? *in.at : start_) - in.offset_ms;
       int64_t last_ref = (in.at ? *in.at : end_) - in.offset_ms;
-      TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesSamples> sel,
-                              Select(first_ref - in.range_ms + (ctx_.left_open() ? 1 : 0), last_ref, ms.vs->matchers));
+      in.anchored = ms.vs->mod.anchored;
+      in.smoothed = ms.vs->mod.smoothed;
+      if (in.anchored || in.smoothed) in.lookback_ms = ctx_.opts->lookback_delta_ms;
+      TELKIT_ASSIGN_OR_RETURN(
+          std::vector<SeriesSamples> sel,
+          Select(first_ref - in.range_ms - in.lookback_ms + (ctx_.left_open() ? 1 : 0),
+                 last_ref + (in.smoothed ? in.lookback_ms : 0), ms.vs->matchers));
       in.series.reserve(sel.size());
       for (SeriesSamples& s : sel) {
         Series o{std::move(s.labels), std::move(s.samples)};
@@ -749,17 +867,26 @@ class Evaluator {
       Series o{drop_name && !Delayed() ? DropName(s.labels) : s.labels, {}, s.drop_name || (drop_name && Delayed())};
       const auto& pts = s.points;
       size_t lo = 0, hi = 0;
+      const bool extended = in.anchored || in.smoothed;
+      std::vector<Sample> ext;
       for (size_t i = 0; i < steps_; ++i) {
         int64_t ts = Ts(i);
         int64_t ref = (in.at ? *in.at : ts) - in.offset_ms;
-        int64_t lower = ref - in.range_ms;
-        while (hi < pts.size() && pts[hi].t <= ref) ++hi;
+        int64_t lower = ref - in.range_ms - in.lookback_ms;
+        int64_t upper = ref + (in.smoothed ? in.lookback_ms : 0);
+        while (hi < pts.size() && pts[hi].t <= upper) ++hi;
         if (lo > hi) lo = hi;
         while (lo < hi && (ctx_.left_open() ? pts[lo].t <= lower : pts[lo].t < lower)) ++lo;
         if (lo == hi) continue;
         TELKIT_RETURN_IF_ERROR(CheckSamples(hi - lo));
+        std::span<const Sample> window(pts.data() + lo, hi - lo);
+        if (extended && !in.raw_extended) {
+          ext = ExtendWindow(window, ref - in.range_ms, ref, in.smoothed);
+          if (ext.empty()) continue;
+          window = ext;
+        }
         double v = 0;
-        TELKIT_ASSIGN_OR_RETURN(bool keep, f(std::span<const Sample>(pts.data() + lo, hi - lo), i, ts, ref, v));
+        TELKIT_ASSIGN_OR_RETURN(bool keep, f(window, i, ts, ref, v));
         if (keep) o.points.push_back({ts, v});
       }
       if (!o.points.empty()) out.push_back(std::move(o));
@@ -802,7 +929,19 @@ class Evaluator {
       TELKIT_ASSIGN_OR_RETURN(scalars[i], Eval(*c.args[i]));
     }
     const Expr* arg = Unparen(c.args[mi].get());
+    if (arg->kind == NodeKind::kMatrixSelector) {
+      const TimeModifiers& mod = static_cast<const MatrixSelector*>(arg)->vs->mod;
+      if (mod.smoothed && name != "delta" && name != "increase" && name != "rate") {
+        return EvalError("smoothed modifier can only be used with: delta, increase, rate - not with " + std::string(name));
+      }
+      if (mod.anchored && name != "changes" && name != "delta" && name != "increase" && name != "rate" &&
+          name != "resets") {
+        return EvalError("anchored modifier can only be used with: changes, delta, increase, rate, resets - not with " +
+                         std::string(name));
+      }
+    }
     TELKIT_ASSIGN_OR_RETURN(RangeInput in, LoadRange(*arg));
+    in.raw_extended = name == "rate" || name == "increase" || name == "delta";
     Value out;
     out.type = ValueType::kVector;
     using Span = std::span<const Sample>;
@@ -814,6 +953,12 @@ class Evaluator {
     const bool prom3 = ctx_.opts->compat == Compat::kPrometheus3;
     auto extrapolated = [&](bool is_counter, bool is_rate) {
       return [&, is_counter, is_rate](Span s, size_t, int64_t, int64_t ref, double& v) -> Result<bool> {
+        if (in.anchored || in.smoothed) {
+          std::optional<double> r = ExtendedRate(s, ref - in.range_ms, ref, in.smoothed, is_counter);
+          if (!r) return false;
+          v = is_rate ? *r / range_s : *r;
+          return true;
+        }
         if (s.size() < 2) return false;
         int64_t range_start = ref - in.range_ms, range_end = ref;
         double result = s.back().v - s.front().v;

@@ -667,6 +667,15 @@ class Parser {
         e->pos.end = prev_end_;
         continue;
       }
+      if ((IsIdent("anchored") || IsIdent("smoothed")) &&
+          (e->kind == NodeKind::kVectorSelector || e->kind == NodeKind::kMatrixSelector)) {
+        TimeModifiers* mod = Modifiers(*e);
+        if (mod->anchored || mod->smoothed) return Fail(cur_.pos, "anchored or smoothed may not be set multiple times");
+        (IsIdent("anchored") ? mod->anchored : mod->smoothed) = true;
+        TELKIT_RETURN_IF_ERROR(Advance());
+        e->pos.end = prev_end_;
+        continue;
+      }
       if (cur_.type == Tok::kAt) {
         int pos = cur_.pos;
         TELKIT_RETURN_IF_ERROR(Advance());
