@@ -148,6 +148,9 @@ struct BinaryExpr : Expr {
   ExprPtr lhs, rhs;
   bool return_bool = false;
   VectorMatching matching;  // meaningful when both sides are vectors
+  // 3.x fill()/fill_left()/fill_right(): the value a missing left / right
+  // element takes, so that unmatched series still yield a result.
+  std::optional<double> fill_left, fill_right;
 };
 
 struct AggregateExpr : Expr {

@@ -1983,6 +1983,25 @@ class Evaluator {
     return out;
   }
 
+  // One result of a fill() modifier: `l` / `r` are the labels of the
+  // (possibly synthetic) left and right elements, values already in operand
+  // order.
+  Status AddFilled(const BinaryExpr& b, bool prom3, OutBuilder& out, std::unordered_map<uint64_t, size_t>& ids,
+                   uint64_t key, const Labels& l, const Labels& r, bool l_drop_name, double vl, double vr, int64_t ts) {
+    auto [value, keep] = ElemBinop(b.op, vl, vr);
+    if (b.return_bool) {
+      value = keep ? 1 : 0;
+    } else if (!keep) {
+      return OkStatus();
+    }
+    auto it = ids.find(key);
+    if (it == ids.end()) {
+      const bool drop = Delayed() && (ShouldDropName(b.op, prom3) || b.return_bool || l_drop_name);
+      it = ids.emplace(key, out.Id(ResultMetric(l, r, b, prom3), drop)).first;
+    }
+    return out.Add(it->second, ts, value);
+  }
+
   Result<Value> VectorBinop(const BinaryExpr& b, const Value& lhs_in, const Value& rhs_in, bool prom3) {
     const VectorMatching& vm = b.matching;
     bool swapped = vm.card == Cardinality::kOneToMany;
@@ -2009,7 +2028,8 @@ class Evaluator {
       int64_t ts = Ts(i);
       lc.At(ts, li, lv);
       rc.At(ts, ri, rv);
-      if (li.empty() || ri.empty()) continue;
+      const bool fill = b.fill_left || b.fill_right;
+      if (!fill && (li.empty() || ri.empty())) continue;
       right.clear();
       matched.clear();
       matched_pairs.clear();
@@ -2025,6 +2045,31 @@ class Evaluator {
                            " on the " + (swapped ? "left" : "right") + " hand-side of the operation: [" +
                            LabelsString(first_l) + ", " + LabelsString(second_l) +
                            "];many-to-many matching not allowed: matching labels must be unique on one side");
+        }
+      }
+      // fill_left gives a missing element of the left ("many") side, fill_right
+      // one of the right ("one") side; group_right swaps the operands but not
+      // which fill applies to which side (as Prometheus).
+      if (b.fill_right) {
+        for (size_t k = 0; k < li.size(); ++k) {
+          if (right.count(lsig[li[k]])) continue;
+          double vl = lv[k], vr = *b.fill_right;
+          if (swapped) std::swap(vl, vr);
+          TELKIT_RETURN_IF_ERROR(AddFilled(b, prom3, out, pair_ids, (static_cast<uint64_t>(li[k]) << 32) | 0xffffffffULL,
+                                           lhs.m[li[k]].labels, MatchLabels(lhs.m[li[k]].labels, vm.labels, vm.on),
+                                           lhs.m[li[k]].drop_name, vl, vr, ts));
+        }
+      }
+      if (b.fill_left) {
+        std::unordered_set<uint64_t> left_sigs;
+        for (size_t k = 0; k < li.size(); ++k) left_sigs.insert(lsig[li[k]]);
+        for (size_t k = 0; k < ri.size(); ++k) {
+          if (left_sigs.count(rsig[ri[k]])) continue;
+          double vl = *b.fill_left, vr = rv[k];
+          if (swapped) std::swap(vl, vr);
+          Labels synth = MatchLabels(rhs.m[ri[k]].labels, vm.labels, vm.on);
+          TELKIT_RETURN_IF_ERROR(AddFilled(b, prom3, out, pair_ids, (0xffffffffULL << 32) | ri[k], synth,
+                                           rhs.m[ri[k]].labels, false, vl, vr, ts));
         }
       }
       for (size_t k = 0; k < li.size(); ++k) {

@@ -411,6 +411,29 @@ class Parser {
       } else if (IsIdent("group_left") || IsIdent("group_right")) {
         return Fail(cur_.pos, "unexpected <group_left/group_right> without on/ignoring");
       }
+      while (IsIdent("fill") || IsIdent("fill_left") || IsIdent("fill_right")) {
+        TELKIT_ASSIGN_OR_RETURN(Token next, Peek());
+        if (next.type != Tok::kLParen) break;
+        const bool left = !IsIdent("fill_right"), right = !IsIdent("fill_left");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        TELKIT_RETURN_IF_ERROR(Advance());
+        bool neg = false;
+        if (cur_.type == Tok::kSub || cur_.type == Tok::kAdd) {
+          neg = cur_.type == Tok::kSub;
+          TELKIT_RETURN_IF_ERROR(Advance());
+        }
+        const bool special = cur_.type == Tok::kIdent && (IsIdent("nan") || IsIdent("inf"));
+        if (cur_.type != Tok::kNumber && !special) return Unexpected(" in fill modifier, expected number");
+        Result<double> v = special ? Result<double>(IsIdent("nan") ? std::numeric_limits<double>::quiet_NaN()
+                                                                    : std::numeric_limits<double>::infinity())
+                                   : ParseNumber(cur_.text);
+        if (!v.ok()) return Fail(cur_.pos, v.status().message());
+        double x = neg ? -*v : *v;
+        TELKIT_RETURN_IF_ERROR(Advance());
+        TELKIT_RETURN_IF_ERROR(Expect(Tok::kRParen, " in fill modifier, expected \")\""));
+        if (left) bin->fill_left = x;
+        if (right) bin->fill_right = x;
+      }
       int next_prec = *op == BinOp::kPow ? Precedence(*op) : Precedence(*op) + 1;
       TELKIT_ASSIGN_OR_RETURN(bin->rhs, ParseBinary(next_prec));
       bin->lhs = std::move(lhs);

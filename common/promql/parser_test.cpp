@@ -99,6 +99,15 @@ TEST(PromqlParser, AnchoredAndSmoothedSelectors) {
   EXPECT_FALSE(ParseExpr("sum(x) anchored").ok());
 }
 
+TEST(PromqlParser, FillModifiers) {
+  EXPECT_EQ(RoundTrip("a + fill(0) b"), "a + fill(0) b");
+  EXPECT_EQ(RoundTrip("a + fill_left(5) fill_right(7) b"), "a + fill_left(5) fill_right(7) b");
+  EXPECT_EQ(RoundTrip("a + on (x) group_left fill_right(-Inf) b"), "a + on (x) group_left () fill_right(-Inf) b");
+  EXPECT_EQ(RoundTrip("a + fill(NaN) b"), "a + fill(NaN) b");
+  EXPECT_EQ(RoundTrip("a + fill"), "a + fill");  // a metric named fill
+  EXPECT_FALSE(ParseExpr("a + fill(x) b").ok());
+}
+
 TEST(PromqlParser, Durations) {
   EXPECT_EQ(*ParseDuration("1h30m"), 5400000);
   EXPECT_EQ(*ParseDuration("1y"), 365LL * 86400000);

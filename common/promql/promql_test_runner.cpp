@@ -218,7 +218,6 @@ bool ContainsWord(std::string_view text, std::string_view word) {
 std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool durations_as_numbers) {
   static const std::pair<const char*, const char*> kPatterns[] = {
       {R"(\binfo\s*\()", "info() function"},
-      {R"(\bfill(_left|_right)?\s*\()", "fill() binary modifiers"},
       {R"(\[\s*-?\d+(\.\d+)?\s*[:\]])", "numbers as durations"},
       {R"(:\s*\d+(\.\d+)?\s*\])", "numbers as durations"},
       {R"(\boffset\s+-?\s*\d+(\.\d+)?(\s|$|\)|\[|,))", "numbers as durations"},
