@@ -1222,10 +1222,162 @@ class Evaluator {
     return v;
   }
 
+  // The time at which info() reads the info series: the @ and offsets on
+  // the path to the base expression's first selector (as Prometheus).
+  TimeModifiers InfoTime(const Expr* e) const {
+    TimeModifiers out;
+    while (e != nullptr) {
+      const TimeModifiers* m = nullptr;
+      const Expr* next = nullptr;
+      switch (e->kind) {
+        case NodeKind::kVectorSelector: m = &static_cast<const VectorSelector*>(e)->mod; break;
+        case NodeKind::kMatrixSelector: m = &static_cast<const MatrixSelector*>(e)->vs->mod; break;
+        case NodeKind::kSubquery:
+          m = &static_cast<const SubqueryExpr*>(e)->mod;
+          next = static_cast<const SubqueryExpr*>(e)->expr.get();
+          break;
+        case NodeKind::kParen: next = static_cast<const ParenExpr*>(e)->expr.get(); break;
+        case NodeKind::kUnary: next = static_cast<const UnaryExpr*>(e)->expr.get(); break;
+        case NodeKind::kCall: {
+          const auto* c = static_cast<const Call*>(e);
+          for (const ExprPtr& a : c->args) {
+            ValueType t = a->Type();
+            if (t == ValueType::kVector || t == ValueType::kMatrix) {
+              next = a.get();
+              break;
+            }
+          }
+          break;
+        }
+        case NodeKind::kAggregate: next = static_cast<const AggregateExpr*>(e)->expr.get(); break;
+        case NodeKind::kBinary: next = static_cast<const BinaryExpr*>(e)->lhs.get(); break;
+        default: break;
+      }
+      if (m != nullptr) {
+        if (std::optional<int64_t> at = ResolveAt(*m)) {
+          out.at = AtKind::kTimestamp;
+          out.at_ms = *at;
+          out.offset_ms = 0;
+        }
+        out.offset_ms += m->offset_ms;
+      }
+      e = next;
+    }
+    return out;
+  }
+
+  // info(v, {data matchers}): adds the data labels of the info series
+  // (default target_info) that share v's identifying labels (instance, job),
+  // step by step; the latest info sample wins.
+  Result<Value> EvalInfo(const Call& c) {
+    TELKIT_ASSIGN_OR_RETURN(Value base, Eval(*c.args[0]));
+    std::vector<LabelMatcher> name_ms, data_ms;
+    if (c.args.size() > 1) {
+      const Expr* sel = Unparen(c.args[1].get());
+      if (sel->kind != NodeKind::kVectorSelector) return EvalError("expected label selectors as the second argument to info function");
+      for (const LabelMatcher& m : static_cast<const VectorSelector*>(sel)->matchers) {
+        (m.name() == kMetricNameLabel ? name_ms : data_ms).push_back(m);
+      }
+    }
+    bool positive = false;
+    for (const LabelMatcher& m : name_ms) {
+      positive = positive || m.type() == MatchType::kEqual || m.type() == MatchType::kRegexMatch;
+    }
+    if (name_ms.empty()) {
+      TELKIT_ASSIGN_OR_RETURN(LabelMatcher m, LabelMatcher::Make(MatchType::kEqual, std::string(kMetricNameLabel), "target_info"));
+      name_ms.push_back(std::move(m));
+    } else if (!positive) {
+      TELKIT_ASSIGN_OR_RETURN(LabelMatcher m, LabelMatcher::Make(MatchType::kRegexMatch, std::string(kMetricNameLabel), ".+_info"));
+      name_ms.push_back(std::move(m));
+    }
+    static const std::vector<std::string> kIdentifying = {"instance", "job"};
+    auto is_info_name = [&](const Labels& l) {
+      if (!l.Has(kMetricNameLabel)) return false;
+      for (const LabelMatcher& m : name_ms) {
+        if (!m.Matches(l.Get(kMetricNameLabel))) return false;
+      }
+      return true;
+    };
+    bool data_needs_match = false;
+    for (const LabelMatcher& m : data_ms) data_needs_match = data_needs_match || !m.MatchesEmpty();
+    // Info series: the name and data matchers, evaluated like a selector.
+    VectorSelector vs;
+    vs.mod = InfoTime(c.args[0].get());
+    vs.matchers = name_ms;
+    for (const LabelMatcher& m : data_ms) vs.matchers.push_back(m);
+    TELKIT_ASSIGN_OR_RETURN(Value info, EvalVectorSelector(vs, false));
+    TELKIT_ASSIGN_OR_RETURN(Value info_ts, EvalVectorSelector(vs, true));
+    std::unordered_map<uint64_t, std::vector<size_t>> by_sig;
+    for (size_t s = 0; s < info.m.size(); ++s) by_sig[SignatureOf(info.m[s].labels, kIdentifying, true)].push_back(s);
+    std::vector<std::string> include;
+    for (const LabelMatcher& m : data_ms) include.push_back(m.name());
+    OutBuilder out;
+    StepCursor ic(info.m), tc(info_ts.m);
+    std::vector<uint32_t> ii, ti;
+    std::vector<double> iv, tv;
+    StepCursor bc(base.m);
+    std::vector<uint32_t> bi;
+    std::vector<double> bv;
+    std::unordered_map<uint64_t, size_t> best;  // info group (name + sig) -> info index
+    for (size_t i = 0; i < steps_; ++i) {
+      TELKIT_RETURN_IF_ERROR(Tick());
+      int64_t ts = Ts(i);
+      bc.At(ts, bi, bv);
+      if (bi.empty()) continue;
+      ic.At(ts, ii, iv);
+      tc.At(ts, ti, tv);
+      std::unordered_map<uint32_t, double> sample_t;
+      for (size_t k = 0; k < ti.size(); ++k) sample_t[ti[k]] = tv[k];
+      std::unordered_set<uint32_t> present(ii.begin(), ii.end());
+      for (size_t k = 0; k < bi.size(); ++k) {
+        const Series& b = base.m[bi[k]];
+        if (is_info_name(b.labels)) {
+          TELKIT_RETURN_IF_ERROR(out.Add(out.Id(b.labels, b.drop_name), ts, bv[k]));
+          continue;
+        }
+        uint64_t sig = SignatureOf(b.labels, kIdentifying, true);
+        Labels result = b.labels;
+        bool found = false;
+        auto it = by_sig.find(sig);
+        if (it != by_sig.end()) {
+          // The latest sample per info metric name.
+          std::map<std::string, std::pair<double, size_t>> pick;
+          for (size_t s : it->second) {
+            if (!present.count(static_cast<uint32_t>(s))) continue;
+            double t = sample_t.count(static_cast<uint32_t>(s)) ? sample_t[static_cast<uint32_t>(s)] : 0;
+            std::string n(info.m[s].labels.Get(kMetricNameLabel));
+            auto p = pick.find(n);
+            if (p == pick.end() || t > p->second.first) pick[n] = {t, s};
+          }
+          for (const auto& [n, p] : pick) {
+            found = true;
+            for (const Label& lb : info.m[p.second].labels) {
+              if (lb.name == kMetricNameLabel || lb.name == "instance" || lb.name == "job") continue;
+              if (!include.empty() && std::find(include.begin(), include.end(), lb.name) == include.end()) continue;
+              if (b.labels.Has(lb.name)) continue;
+              if (result.Has(lb.name) && result.Get(lb.name) != lb.value) {
+                return EvalError("conflicting label \"" + lb.name + "\" in info series: \"" +
+                                 std::string(result.Get(lb.name)) + "\" and \"" + lb.value + "\"");
+              }
+              result.Set(lb.name, lb.value);
+            }
+          }
+        }
+        if (!found && data_needs_match) continue;
+        TELKIT_RETURN_IF_ERROR(out.Add(out.Id(result, b.drop_name), ts, bv[k]));
+      }
+    }
+    Value v;
+    v.type = ValueType::kVector;
+    v.m = out.Take();
+    return v;
+  }
+
   Result<Value> EvalCall(const Call& c) {
     std::string_view name = c.func->name;
     for (ValueType t : c.func->arg_types) {
       if (t == ValueType::kMatrix) return EvalRangeFunction(c, name);
+    if (name == "info") return EvalInfo(c);
     }
     if (name == "time") {
       std::vector<double> sc(steps_);

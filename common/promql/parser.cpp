@@ -357,6 +357,8 @@ class Parser {
     return OkStatus();
   }
 
+  bool allow_empty_selector_ = false;
+
   Result<Token> Peek() {
     Lexer copy = lex_;
     Result<Token> t = copy.Next();
@@ -897,7 +899,9 @@ class Parser {
     }
     bool non_empty = false;
     for (const LabelMatcher& m : vs->matchers) non_empty = non_empty || !m.MatchesEmpty();
-    if (!non_empty) return Fail(start, "vector selector must contain at least one non-empty matcher");
+    if (!non_empty && !allow_empty_selector_) {
+      return Fail(start, "vector selector must contain at least one non-empty matcher");
+    }
     return ExprPtr(std::move(vs));
   }
 
@@ -954,8 +958,13 @@ class Parser {
     TELKIT_RETURN_IF_ERROR(Advance());  // name
     TELKIT_RETURN_IF_ERROR(Advance());  // (
     while (cur_.type != Tok::kRParen) {
-      TELKIT_ASSIGN_OR_RETURN(ExprPtr a, ParseBinary(0));
-      call->args.push_back(std::move(a));
+      // info()'s second argument selects info series by data labels and may
+      // match the empty string only ({data=~".*"}).
+      allow_empty_selector_ = f->name == "info" && call->args.size() == 1;
+      Result<ExprPtr> a = ParseBinary(0);
+      allow_empty_selector_ = false;
+      if (!a.ok()) return a.status();
+      call->args.push_back(std::move(*a));
       if (cur_.type == Tok::kComma) {
         TELKIT_RETURN_IF_ERROR(Advance());
         if (cur_.type == Tok::kRParen) return Unexpected("");

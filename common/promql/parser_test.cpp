@@ -108,6 +108,12 @@ TEST(PromqlParser, FillModifiers) {
   EXPECT_FALSE(ParseExpr("a + fill(x) b").ok());
 }
 
+TEST(PromqlParser, InfoAcceptsAnEmptyMatchingSelector) {
+  EXPECT_EQ(RoundTrip(R"(info(x, {data=~".*"}))"), R"(info(x, {data=~".*"}))");
+  EXPECT_FALSE(ParseExpr(R"({data=~".*"})").ok());
+  EXPECT_FALSE(ParseExpr(R"(info({data=~".*"}))").ok());
+}
+
 TEST(PromqlParser, Durations) {
   EXPECT_EQ(*ParseDuration("1h30m"), 5400000);
   EXPECT_EQ(*ParseDuration("1y"), 365LL * 86400000);
