@@ -110,10 +110,14 @@ double KahanMean(size_t n, Get get) {
   return sum / count + c / count;
 }
 
-Labels DropName(const Labels& l) {
+Labels DropName(const Labels& l, bool type_and_unit = false) {
   if (!l.Has(kMetricNameLabel)) return l;
   Labels out = l;
   out.Remove(kMetricNameLabel);
+  if (type_and_unit) {
+    out.Remove("__type__");
+    out.Remove("__unit__");
+  }
   return out;
 }
 
@@ -634,12 +638,13 @@ std::optional<double> ExtendedRate(std::span<const Sample> f, int64_t start, int
 class Evaluator {
  public:
   bool Delayed() const { return ctx_.opts->delayed_name_removal; }
+  bool TypeAndUnit() const { return ctx_.opts->type_and_unit_labels; }
   // Drops __name__ now, or (delayed removal) marks it to go at the end.
   void MarkDropName(Series& s) const {
     if (Delayed()) {
       s.drop_name = true;
     } else {
-      s.labels = DropName(s.labels);
+      s.labels = DropName(s.labels, TypeAndUnit());
     }
   }
   Evaluator(Context& ctx, int64_t start, int64_t end, int64_t interval)
@@ -864,7 +869,7 @@ class Evaluator {
     out.reserve(in.series.size());
     for (const Series& s : in.series) {
       TELKIT_RETURN_IF_ERROR(Tick());
-      Series o{drop_name && !Delayed() ? DropName(s.labels) : s.labels, {}, s.drop_name || (drop_name && Delayed())};
+      Series o{drop_name && !Delayed() ? DropName(s.labels, TypeAndUnit()) : s.labels, {}, s.drop_name || (drop_name && Delayed())};
       const auto& pts = s.points;
       size_t lo = 0, hi = 0;
       const bool extended = in.anchored || in.smoothed;
@@ -1697,7 +1702,7 @@ class Evaluator {
       Labels key = in.m[s].labels;
       key.Remove("le");
       auto [it, inserted] = group_of_key.try_emplace(key, group_out.size());
-      if (inserted) group_out.push_back(out.Id(DropName(key)));
+      if (inserted) group_out.push_back(out.Id(DropName(key, TypeAndUnit())));
       group[s] = it->second;
       upper[s] = u;
     }
@@ -1748,6 +1753,10 @@ class Evaluator {
         g = l;
         for (const std::string& n : grouping) g.Remove(n);
         g.Remove(kMetricNameLabel);
+        if (TypeAndUnit()) {
+          g.Remove("__type__");
+          g.Remove("__unit__");
+        }
       } else {
         for (const Label& lb : l) {
           if (std::find(grouping.begin(), grouping.end(), lb.name) != grouping.end()) g.Set(lb.name, lb.value);
@@ -2119,7 +2128,7 @@ class Evaluator {
   Labels ResultMetric(const Labels& l, const Labels& r, const BinaryExpr& b, bool prom3) const {
     const VectorMatching& vm = b.matching;
     Labels out = l;
-    if ((ShouldDropName(b.op, prom3) || b.return_bool) && !Delayed()) out.Remove(kMetricNameLabel);
+    if ((ShouldDropName(b.op, prom3) || b.return_bool) && !Delayed()) out = DropName(out, TypeAndUnit());
     if (vm.card == Cardinality::kOneToOne) {
       if (vm.on) {
         Labels kept;
@@ -2318,8 +2327,9 @@ Result<QueryResult> Engine::Evaluate(Querier& querier, const Expr& expr, int64_t
   if (options_.delayed_name_removal && (v.type == ValueType::kVector || v.type == ValueType::kMatrix)) {
     bool any = false;
     for (Series& s : v.m) {
-      if (s.drop_name && s.labels.Has(kMetricNameLabel)) {
-        s.labels.Remove(kMetricNameLabel);
+      if (s.drop_name && (s.labels.Has(kMetricNameLabel) ||
+                          (options_.type_and_unit_labels && (s.labels.Has("__type__") || s.labels.Has("__unit__"))))) {
+        s.labels = DropName(s.labels, options_.type_and_unit_labels);
         any = true;
       }
       s.drop_name = false;

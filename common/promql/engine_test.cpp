@@ -147,6 +147,27 @@ TEST(PromqlFormatValue, MatchesPrometheusApi) {
   EXPECT_EQ(FormatValue(0.0 / 0.0), "NaN");
 }
 
+TEST(PromqlEngineNames, TypeAndUnitLabelsGoWithTheNameWhenEnabled) {
+  MemoryStore store;
+  store.Append(L({{"__name__", "x"}, {"__type__", "counter"}, {"__unit__", "bytes"}, {"job", "a"}}), 0, 4);
+  for (bool delayed : {false, true}) {
+    EngineOptions o;
+    o.compat = Compat::kPrometheus3;
+    o.delayed_name_removal = delayed;
+    Result<QueryResult> r = Engine(o).InstantQuery(store, "-x", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.at(0).labels, L({{"__type__", "counter"}, {"__unit__", "bytes"}, {"job", "a"}}));
+    o.type_and_unit_labels = true;
+    r = Engine(o).InstantQuery(store, "-x", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.at(0).labels, L({{"job", "a"}})) << delayed;
+    r = Engine(o).InstantQuery(store, "x * 2 + on(job) x", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.at(0).labels, L({{"job", "a"}})) << delayed;
+    EXPECT_EQ(r->series.at(0).points.at(0).v, 12);
+  }
+}
+
 TEST_F(PromqlEngine, AnchoredAndSmoothedSelectors) {
   EngineOptions o;
   o.compat = Compat::kPrometheus3;
