@@ -1,5 +1,7 @@
 #include "common/promql/ast.h"
 
+#include <sstream>
+
 #include <charconv>
 #include <cmath>
 
@@ -182,6 +184,8 @@ std::string ModifiersString(const TimeModifiers& m) {
       break;
     }
   }
+  if (m.anchored) out += " anchored";
+  if (m.smoothed) out += " smoothed";
   return out;
 }
 
@@ -238,6 +242,19 @@ std::string Expr::ToString() const {
           op += std::string(vm.card == Cardinality::kManyToOne ? " group_left" : " group_right") + " (" +
                 Join(vm.include) + ")";
         }
+      }
+      auto num = [](double v) {
+        std::ostringstream os;
+        if (std::isnan(v)) return std::string("NaN");
+        if (std::isinf(v)) return std::string(v > 0 ? "Inf" : "-Inf");
+        os << v;
+        return os.str();
+      };
+      if (b->fill_left && b->fill_right && num(*b->fill_left) == num(*b->fill_right)) {
+        op += " fill(" + num(*b->fill_left) + ")";
+      } else {
+        if (b->fill_left) op += " fill_left(" + num(*b->fill_left) + ")";
+        if (b->fill_right) op += " fill_right(" + num(*b->fill_right) + ")";
       }
       return b->lhs->ToString() + " " + op + " " + b->rhs->ToString();
     }

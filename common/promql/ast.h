@@ -92,6 +92,12 @@ struct TimeModifiers {
   int64_t offset_ms = 0;  // may be negative
   AtKind at = AtKind::kNone;
   int64_t at_ms = 0;  // for kTimestamp, and after ResolveAt for kStart/kEnd
+  // 3.x extended selectors (selectors only, never subqueries): `anchored`
+  // pins a range's ends to the samples at or before them, `smoothed`
+  // interpolates the value at the range's ends (and at an instant
+  // selector's evaluation time).
+  bool anchored = false;
+  bool smoothed = false;
 };
 
 struct VectorSelector : Expr {
@@ -142,6 +148,9 @@ struct BinaryExpr : Expr {
   ExprPtr lhs, rhs;
   bool return_bool = false;
   VectorMatching matching;  // meaningful when both sides are vectors
+  // 3.x fill()/fill_left()/fill_right(): the value a missing left / right
+  // element takes, so that unmatched series still yield a result.
+  std::optional<double> fill_left, fill_right;
 };
 
 struct AggregateExpr : Expr {

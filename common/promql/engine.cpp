@@ -110,10 +110,14 @@ double KahanMean(size_t n, Get get) {
   return sum / count + c / count;
 }
 
-Labels DropName(const Labels& l) {
+Labels DropName(const Labels& l, bool type_and_unit = false) {
   if (!l.Has(kMetricNameLabel)) return l;
   Labels out = l;
   out.Remove(kMetricNameLabel);
+  if (type_and_unit) {
+    out.Remove("__type__");
+    out.Remove("__unit__");
+  }
   return out;
 }
 
@@ -534,17 +538,113 @@ struct RangeInput {
   int64_t range_ms = 0;
   int64_t offset_ms = 0;
   std::optional<int64_t> at;
+  // `anchored` / `smoothed` selectors: each window also holds the samples
+  // up to one lookback before its start (smoothed: and after its end).
+  bool anchored = false;
+  bool smoothed = false;
+  int64_t lookback_ms = 0;
+  // Pass the widened window as read (rate/increase/delta interpolate
+  // themselves); otherwise it is first cut to [start, end] with synthetic
+  // samples on both ends (ExtendWindow).
+  bool raw_extended = false;
 };
+
+// Go's sort.Search: the first i in [0, n) with pred(i), or n.
+template <typename P>
+size_t SearchFirst(size_t n, P&& pred) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (pred(mid)) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+// The value at t on the line from a to b; a counter that reset between them
+// is taken to restart from 0.
+double Interpolate(const Sample& a, const Sample& b, int64_t t, bool counter) {
+  double y1 = a.v, y2 = b.v;
+  if (counter && y2 < y1) y1 = 0;
+  return y1 + (y2 - y1) * static_cast<double>(t - a.t) / static_cast<double>(b.t - a.t);
+}
+
+// The boundary indices and values of an anchored/smoothed window (Prometheus'
+// extendedRate / extendFloats): `first` is the last sample at or before
+// start (else the first one), `last` the last sample (smoothed: the first at
+// or after end). Empty when no sample lies after start.
+struct ExtendedEnds {
+  size_t first = 0, last = 0;
+  double left = 0, right = 0;
+};
+std::optional<ExtendedEnds> FindExtendedEnds(std::span<const Sample> f, int64_t start, int64_t end, bool smoothed,
+                                             bool counter) {
+  if (f.empty()) return std::nullopt;
+  ExtendedEnds e;
+  e.last = f.size() - 1;
+  size_t s = SearchFirst(e.last, [&](size_t i) { return f[i].t > start; });
+  e.first = s == 0 ? 0 : s - 1;
+  if (smoothed) e.last = SearchFirst(e.last, [&](size_t i) { return f[i].t >= end; });
+  if (f[e.last].t <= start) return std::nullopt;
+  if (f[e.first].t > end) return std::nullopt;  // smoothed: every sample after the range
+  e.left = smoothed && f[e.first].t < start && e.first + 1 < f.size() ? Interpolate(f[e.first], f[e.first + 1], start, counter)
+                                                                      : f[e.first].v;
+  e.right = smoothed && e.last > 0 && f[e.last].t > end ? Interpolate(f[e.last - 1], f[e.last], end, counter) : f[e.last].v;
+  return e;
+}
+
+// The window cut to [start, end] with a sample on each end (extendFloats).
+std::vector<Sample> ExtendWindow(std::span<const Sample> f, int64_t start, int64_t end, bool smoothed) {
+  std::vector<Sample> out;
+  std::optional<ExtendedEnds> e = FindExtendedEnds(f, start, end, smoothed, false);
+  if (!e) return out;
+  size_t first = e->first, last = e->last;
+  if (f[first].t <= start) ++first;
+  bool drop_last = f[last].t >= end;
+  out.reserve(last - first + 3);
+  out.push_back({start, e->left});
+  for (size_t i = first; i <= last && i < f.size(); ++i) {
+    if (i == last && drop_last) break;
+    out.push_back(f[i]);
+  }
+  out.push_back({end, e->right});
+  return out;
+}
+
+// rate/increase/delta over an anchored or smoothed window: the difference of
+// the end values plus counter resets in between, no extrapolation.
+std::optional<double> ExtendedRate(std::span<const Sample> f, int64_t start, int64_t end, bool smoothed, bool counter) {
+  std::optional<ExtendedEnds> e = FindExtendedEnds(f, start, end, smoothed, counter);
+  if (!e) return std::nullopt;
+  double result = e->right - e->left;
+  if (counter) {
+    size_t first = e->first, last = e->last;
+    if (f[first].t <= start) ++first;
+    bool drop_last = f[last].t >= end;
+    double prev = e->left;
+    for (size_t i = first; i <= last; ++i) {
+      if (i == last && drop_last) break;
+      if (f[i].v < prev) result += prev;
+      prev = f[i].v;
+    }
+    if (e->right < prev) result += prev;
+  }
+  return result;
+}
 
 class Evaluator {
  public:
   bool Delayed() const { return ctx_.opts->delayed_name_removal; }
+  bool TypeAndUnit() const { return ctx_.opts->type_and_unit_labels; }
   // Drops __name__ now, or (delayed removal) marks it to go at the end.
   void MarkDropName(Series& s) const {
     if (Delayed()) {
       s.drop_name = true;
     } else {
-      s.labels = DropName(s.labels);
+      s.labels = DropName(s.labels, TypeAndUnit());
     }
   }
   Evaluator(Context& ctx, int64_t start, int64_t end, int64_t interval)
@@ -582,7 +682,17 @@ class Evaluator {
         int64_t ref = (in.at ? *in.at : start_) - in.offset_ms;
         for (Series& s : in.series) {
           Series o{std::move(s.labels), {}};
+          if (in.anchored || in.smoothed) {
+            std::vector<Sample> w;
+            for (const Sample& p : s.points) {
+              if (p.t > ref - in.range_ms - in.lookback_ms && p.t <= ref + (in.smoothed ? in.lookback_ms : 0)) {
+                w.push_back(p);
+              }
+            }
+            o.points = ExtendWindow(w, ref - in.range_ms, ref, in.smoothed);
+          }
           for (const Sample& p : s.points) {
+            if (in.anchored || in.smoothed) break;
             if (InWindow(p.t, ref, in.range_ms)) o.points.push_back(p);
           }
           if (!o.points.empty()) v.m.push_back(std::move(o));
@@ -662,8 +772,10 @@ class Evaluator {
     int64_t first_ref = (at ? *at : start_) - vs.mod.offset_ms;
     int64_t last_ref = (at ? *at : end_) - vs.mod.offset_ms;
     int64_t lookback = ctx_.opts->lookback_delta_ms;
+    const bool smoothed = vs.mod.smoothed;
     TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesSamples> sel,
-                            Select(first_ref - lookback + (ctx_.left_open() ? 1 : 0), last_ref, vs.matchers, false));
+                            Select(first_ref - lookback + (ctx_.left_open() ? 1 : 0),
+                                   last_ref + (smoothed ? lookback : 0), vs.matchers, false));
     Value v;
     v.type = ValueType::kVector;
     v.m.reserve(sel.size());
@@ -681,6 +793,12 @@ class Evaluator {
         const Sample& p = smp[j - 1];
         if (ctx_.left_open() ? p.t <= ref - lookback : p.t < ref - lookback) continue;
         if (IsStaleNaN(p.v)) continue;
+        if (smoothed && !sample_time && p.t < ref && j < smp.size() && smp[j].t <= ref + lookback &&
+            !IsStaleNaN(smp[j].v)) {
+          // `smoothed`: the value on the line to the next sample.
+          o.points.push_back({ts, Interpolate(p, smp[j], ref, false)});
+          continue;
+        }
         o.points.push_back({ts, sample_time ? static_cast<double>(p.t) / 1000.0 : p.v});
       }
       if (!o.points.empty()) {
@@ -702,8 +820,13 @@ class Evaluator {
       in.at = ResolveAt(ms.vs->mod);
       int64_t first_ref = (in.at ? *in.at : start_) - in.offset_ms;
       int64_t last_ref = (in.at ? *in.at : end_) - in.offset_ms;
-      TELKIT_ASSIGN_OR_RETURN(std::vector<SeriesSamples> sel,
-                              Select(first_ref - in.range_ms + (ctx_.left_open() ? 1 : 0), last_ref, ms.vs->matchers));
+      in.anchored = ms.vs->mod.anchored;
+      in.smoothed = ms.vs->mod.smoothed;
+      if (in.anchored || in.smoothed) in.lookback_ms = ctx_.opts->lookback_delta_ms;
+      TELKIT_ASSIGN_OR_RETURN(
+          std::vector<SeriesSamples> sel,
+          Select(first_ref - in.range_ms - in.lookback_ms + (ctx_.left_open() ? 1 : 0),
+                 last_ref + (in.smoothed ? in.lookback_ms : 0), ms.vs->matchers));
       in.series.reserve(sel.size());
       for (SeriesSamples& s : sel) {
         Series o{std::move(s.labels), std::move(s.samples)};
@@ -746,20 +869,29 @@ class Evaluator {
     out.reserve(in.series.size());
     for (const Series& s : in.series) {
       TELKIT_RETURN_IF_ERROR(Tick());
-      Series o{drop_name && !Delayed() ? DropName(s.labels) : s.labels, {}, s.drop_name || (drop_name && Delayed())};
+      Series o{drop_name && !Delayed() ? DropName(s.labels, TypeAndUnit()) : s.labels, {}, s.drop_name || (drop_name && Delayed())};
       const auto& pts = s.points;
       size_t lo = 0, hi = 0;
+      const bool extended = in.anchored || in.smoothed;
+      std::vector<Sample> ext;
       for (size_t i = 0; i < steps_; ++i) {
         int64_t ts = Ts(i);
         int64_t ref = (in.at ? *in.at : ts) - in.offset_ms;
-        int64_t lower = ref - in.range_ms;
-        while (hi < pts.size() && pts[hi].t <= ref) ++hi;
+        int64_t lower = ref - in.range_ms - in.lookback_ms;
+        int64_t upper = ref + (in.smoothed ? in.lookback_ms : 0);
+        while (hi < pts.size() && pts[hi].t <= upper) ++hi;
         if (lo > hi) lo = hi;
         while (lo < hi && (ctx_.left_open() ? pts[lo].t <= lower : pts[lo].t < lower)) ++lo;
         if (lo == hi) continue;
         TELKIT_RETURN_IF_ERROR(CheckSamples(hi - lo));
+        std::span<const Sample> window(pts.data() + lo, hi - lo);
+        if (extended && !in.raw_extended) {
+          ext = ExtendWindow(window, ref - in.range_ms, ref, in.smoothed);
+          if (ext.empty()) continue;
+          window = ext;
+        }
         double v = 0;
-        TELKIT_ASSIGN_OR_RETURN(bool keep, f(std::span<const Sample>(pts.data() + lo, hi - lo), i, ts, ref, v));
+        TELKIT_ASSIGN_OR_RETURN(bool keep, f(window, i, ts, ref, v));
         if (keep) o.points.push_back({ts, v});
       }
       if (!o.points.empty()) out.push_back(std::move(o));
@@ -802,7 +934,19 @@ class Evaluator {
       TELKIT_ASSIGN_OR_RETURN(scalars[i], Eval(*c.args[i]));
     }
     const Expr* arg = Unparen(c.args[mi].get());
+    if (arg->kind == NodeKind::kMatrixSelector) {
+      const TimeModifiers& mod = static_cast<const MatrixSelector*>(arg)->vs->mod;
+      if (mod.smoothed && name != "delta" && name != "increase" && name != "rate") {
+        return EvalError("smoothed modifier can only be used with: delta, increase, rate - not with " + std::string(name));
+      }
+      if (mod.anchored && name != "changes" && name != "delta" && name != "increase" && name != "rate" &&
+          name != "resets") {
+        return EvalError("anchored modifier can only be used with: changes, delta, increase, rate, resets - not with " +
+                         std::string(name));
+      }
+    }
     TELKIT_ASSIGN_OR_RETURN(RangeInput in, LoadRange(*arg));
+    in.raw_extended = name == "rate" || name == "increase" || name == "delta";
     Value out;
     out.type = ValueType::kVector;
     using Span = std::span<const Sample>;
@@ -814,6 +958,12 @@ class Evaluator {
     const bool prom3 = ctx_.opts->compat == Compat::kPrometheus3;
     auto extrapolated = [&](bool is_counter, bool is_rate) {
       return [&, is_counter, is_rate](Span s, size_t, int64_t, int64_t ref, double& v) -> Result<bool> {
+        if (in.anchored || in.smoothed) {
+          std::optional<double> r = ExtendedRate(s, ref - in.range_ms, ref, in.smoothed, is_counter);
+          if (!r) return false;
+          v = is_rate ? *r / range_s : *r;
+          return true;
+        }
         if (s.size() < 2) return false;
         int64_t range_start = ref - in.range_ms, range_end = ref;
         double result = s.back().v - s.front().v;
@@ -1077,10 +1227,162 @@ class Evaluator {
     return v;
   }
 
+  // The time at which info() reads the info series: the @ and offsets on
+  // the path to the base expression's first selector (as Prometheus).
+  TimeModifiers InfoTime(const Expr* e) const {
+    TimeModifiers out;
+    while (e != nullptr) {
+      const TimeModifiers* m = nullptr;
+      const Expr* next = nullptr;
+      switch (e->kind) {
+        case NodeKind::kVectorSelector: m = &static_cast<const VectorSelector*>(e)->mod; break;
+        case NodeKind::kMatrixSelector: m = &static_cast<const MatrixSelector*>(e)->vs->mod; break;
+        case NodeKind::kSubquery:
+          m = &static_cast<const SubqueryExpr*>(e)->mod;
+          next = static_cast<const SubqueryExpr*>(e)->expr.get();
+          break;
+        case NodeKind::kParen: next = static_cast<const ParenExpr*>(e)->expr.get(); break;
+        case NodeKind::kUnary: next = static_cast<const UnaryExpr*>(e)->expr.get(); break;
+        case NodeKind::kCall: {
+          const auto* c = static_cast<const Call*>(e);
+          for (const ExprPtr& a : c->args) {
+            ValueType t = a->Type();
+            if (t == ValueType::kVector || t == ValueType::kMatrix) {
+              next = a.get();
+              break;
+            }
+          }
+          break;
+        }
+        case NodeKind::kAggregate: next = static_cast<const AggregateExpr*>(e)->expr.get(); break;
+        case NodeKind::kBinary: next = static_cast<const BinaryExpr*>(e)->lhs.get(); break;
+        default: break;
+      }
+      if (m != nullptr) {
+        if (std::optional<int64_t> at = ResolveAt(*m)) {
+          out.at = AtKind::kTimestamp;
+          out.at_ms = *at;
+          out.offset_ms = 0;
+        }
+        out.offset_ms += m->offset_ms;
+      }
+      e = next;
+    }
+    return out;
+  }
+
+  // info(v, {data matchers}): adds the data labels of the info series
+  // (default target_info) that share v's identifying labels (instance, job),
+  // step by step; the latest info sample wins.
+  Result<Value> EvalInfo(const Call& c) {
+    TELKIT_ASSIGN_OR_RETURN(Value base, Eval(*c.args[0]));
+    std::vector<LabelMatcher> name_ms, data_ms;
+    if (c.args.size() > 1) {
+      const Expr* sel = Unparen(c.args[1].get());
+      if (sel->kind != NodeKind::kVectorSelector) return EvalError("expected label selectors as the second argument to info function");
+      for (const LabelMatcher& m : static_cast<const VectorSelector*>(sel)->matchers) {
+        (m.name() == kMetricNameLabel ? name_ms : data_ms).push_back(m);
+      }
+    }
+    bool positive = false;
+    for (const LabelMatcher& m : name_ms) {
+      positive = positive || m.type() == MatchType::kEqual || m.type() == MatchType::kRegexMatch;
+    }
+    if (name_ms.empty()) {
+      TELKIT_ASSIGN_OR_RETURN(LabelMatcher m, LabelMatcher::Make(MatchType::kEqual, std::string(kMetricNameLabel), "target_info"));
+      name_ms.push_back(std::move(m));
+    } else if (!positive) {
+      TELKIT_ASSIGN_OR_RETURN(LabelMatcher m, LabelMatcher::Make(MatchType::kRegexMatch, std::string(kMetricNameLabel), ".+_info"));
+      name_ms.push_back(std::move(m));
+    }
+    static const std::vector<std::string> kIdentifying = {"instance", "job"};
+    auto is_info_name = [&](const Labels& l) {
+      if (!l.Has(kMetricNameLabel)) return false;
+      for (const LabelMatcher& m : name_ms) {
+        if (!m.Matches(l.Get(kMetricNameLabel))) return false;
+      }
+      return true;
+    };
+    bool data_needs_match = false;
+    for (const LabelMatcher& m : data_ms) data_needs_match = data_needs_match || !m.MatchesEmpty();
+    // Info series: the name and data matchers, evaluated like a selector.
+    VectorSelector vs;
+    vs.mod = InfoTime(c.args[0].get());
+    vs.matchers = name_ms;
+    for (const LabelMatcher& m : data_ms) vs.matchers.push_back(m);
+    TELKIT_ASSIGN_OR_RETURN(Value info, EvalVectorSelector(vs, false));
+    TELKIT_ASSIGN_OR_RETURN(Value info_ts, EvalVectorSelector(vs, true));
+    std::unordered_map<uint64_t, std::vector<size_t>> by_sig;
+    for (size_t s = 0; s < info.m.size(); ++s) by_sig[SignatureOf(info.m[s].labels, kIdentifying, true)].push_back(s);
+    std::vector<std::string> include;
+    for (const LabelMatcher& m : data_ms) include.push_back(m.name());
+    OutBuilder out;
+    StepCursor ic(info.m), tc(info_ts.m);
+    std::vector<uint32_t> ii, ti;
+    std::vector<double> iv, tv;
+    StepCursor bc(base.m);
+    std::vector<uint32_t> bi;
+    std::vector<double> bv;
+    std::unordered_map<uint64_t, size_t> best;  // info group (name + sig) -> info index
+    for (size_t i = 0; i < steps_; ++i) {
+      TELKIT_RETURN_IF_ERROR(Tick());
+      int64_t ts = Ts(i);
+      bc.At(ts, bi, bv);
+      if (bi.empty()) continue;
+      ic.At(ts, ii, iv);
+      tc.At(ts, ti, tv);
+      std::unordered_map<uint32_t, double> sample_t;
+      for (size_t k = 0; k < ti.size(); ++k) sample_t[ti[k]] = tv[k];
+      std::unordered_set<uint32_t> present(ii.begin(), ii.end());
+      for (size_t k = 0; k < bi.size(); ++k) {
+        const Series& b = base.m[bi[k]];
+        if (is_info_name(b.labels)) {
+          TELKIT_RETURN_IF_ERROR(out.Add(out.Id(b.labels, b.drop_name), ts, bv[k]));
+          continue;
+        }
+        uint64_t sig = SignatureOf(b.labels, kIdentifying, true);
+        Labels result = b.labels;
+        bool found = false;
+        auto it = by_sig.find(sig);
+        if (it != by_sig.end()) {
+          // The latest sample per info metric name.
+          std::map<std::string, std::pair<double, size_t>> pick;
+          for (size_t s : it->second) {
+            if (!present.count(static_cast<uint32_t>(s))) continue;
+            double t = sample_t.count(static_cast<uint32_t>(s)) ? sample_t[static_cast<uint32_t>(s)] : 0;
+            std::string n(info.m[s].labels.Get(kMetricNameLabel));
+            auto p = pick.find(n);
+            if (p == pick.end() || t > p->second.first) pick[n] = {t, s};
+          }
+          for (const auto& [n, p] : pick) {
+            found = true;
+            for (const Label& lb : info.m[p.second].labels) {
+              if (lb.name == kMetricNameLabel || lb.name == "instance" || lb.name == "job") continue;
+              if (!include.empty() && std::find(include.begin(), include.end(), lb.name) == include.end()) continue;
+              if (b.labels.Has(lb.name)) continue;
+              if (result.Has(lb.name) && result.Get(lb.name) != lb.value) {
+                return EvalError("conflicting label \"" + lb.name + "\" in info series: \"" +
+                                 std::string(result.Get(lb.name)) + "\" and \"" + lb.value + "\"");
+              }
+              result.Set(lb.name, lb.value);
+            }
+          }
+        }
+        if (!found && data_needs_match) continue;
+        TELKIT_RETURN_IF_ERROR(out.Add(out.Id(result, b.drop_name), ts, bv[k]));
+      }
+    }
+    Value v;
+    v.type = ValueType::kVector;
+    v.m = out.Take();
+    return v;
+  }
+
   Result<Value> EvalCall(const Call& c) {
     std::string_view name = c.func->name;
     for (ValueType t : c.func->arg_types) {
       if (t == ValueType::kMatrix) return EvalRangeFunction(c, name);
+    if (name == "info") return EvalInfo(c);
     }
     if (name == "time") {
       std::vector<double> sc(steps_);
@@ -1400,7 +1702,7 @@ class Evaluator {
       Labels key = in.m[s].labels;
       key.Remove("le");
       auto [it, inserted] = group_of_key.try_emplace(key, group_out.size());
-      if (inserted) group_out.push_back(out.Id(DropName(key)));
+      if (inserted) group_out.push_back(out.Id(DropName(key, TypeAndUnit())));
       group[s] = it->second;
       upper[s] = u;
     }
@@ -1451,6 +1753,10 @@ class Evaluator {
         g = l;
         for (const std::string& n : grouping) g.Remove(n);
         g.Remove(kMetricNameLabel);
+        if (TypeAndUnit()) {
+          g.Remove("__type__");
+          g.Remove("__unit__");
+        }
       } else {
         for (const Label& lb : l) {
           if (std::find(grouping.begin(), grouping.end(), lb.name) != grouping.end()) g.Set(lb.name, lb.value);
@@ -1822,7 +2128,7 @@ class Evaluator {
   Labels ResultMetric(const Labels& l, const Labels& r, const BinaryExpr& b, bool prom3) const {
     const VectorMatching& vm = b.matching;
     Labels out = l;
-    if ((ShouldDropName(b.op, prom3) || b.return_bool) && !Delayed()) out.Remove(kMetricNameLabel);
+    if ((ShouldDropName(b.op, prom3) || b.return_bool) && !Delayed()) out = DropName(out, TypeAndUnit());
     if (vm.card == Cardinality::kOneToOne) {
       if (vm.on) {
         Labels kept;
@@ -1836,6 +2142,25 @@ class Evaluator {
     }
     for (const std::string& n : vm.include) out.Set(n, r.Get(n));
     return out;
+  }
+
+  // One result of a fill() modifier: `l` / `r` are the labels of the
+  // (possibly synthetic) left and right elements, values already in operand
+  // order.
+  Status AddFilled(const BinaryExpr& b, bool prom3, OutBuilder& out, std::unordered_map<uint64_t, size_t>& ids,
+                   uint64_t key, const Labels& l, const Labels& r, bool l_drop_name, double vl, double vr, int64_t ts) {
+    auto [value, keep] = ElemBinop(b.op, vl, vr);
+    if (b.return_bool) {
+      value = keep ? 1 : 0;
+    } else if (!keep) {
+      return OkStatus();
+    }
+    auto it = ids.find(key);
+    if (it == ids.end()) {
+      const bool drop = Delayed() && (ShouldDropName(b.op, prom3) || b.return_bool || l_drop_name);
+      it = ids.emplace(key, out.Id(ResultMetric(l, r, b, prom3), drop)).first;
+    }
+    return out.Add(it->second, ts, value);
   }
 
   Result<Value> VectorBinop(const BinaryExpr& b, const Value& lhs_in, const Value& rhs_in, bool prom3) {
@@ -1864,7 +2189,8 @@ class Evaluator {
       int64_t ts = Ts(i);
       lc.At(ts, li, lv);
       rc.At(ts, ri, rv);
-      if (li.empty() || ri.empty()) continue;
+      const bool fill = b.fill_left || b.fill_right;
+      if (!fill && (li.empty() || ri.empty())) continue;
       right.clear();
       matched.clear();
       matched_pairs.clear();
@@ -1880,6 +2206,31 @@ class Evaluator {
                            " on the " + (swapped ? "left" : "right") + " hand-side of the operation: [" +
                            LabelsString(first_l) + ", " + LabelsString(second_l) +
                            "];many-to-many matching not allowed: matching labels must be unique on one side");
+        }
+      }
+      // fill_left gives a missing element of the left ("many") side, fill_right
+      // one of the right ("one") side; group_right swaps the operands but not
+      // which fill applies to which side (as Prometheus).
+      if (b.fill_right) {
+        for (size_t k = 0; k < li.size(); ++k) {
+          if (right.count(lsig[li[k]])) continue;
+          double vl = lv[k], vr = *b.fill_right;
+          if (swapped) std::swap(vl, vr);
+          TELKIT_RETURN_IF_ERROR(AddFilled(b, prom3, out, pair_ids, (static_cast<uint64_t>(li[k]) << 32) | 0xffffffffULL,
+                                           lhs.m[li[k]].labels, MatchLabels(lhs.m[li[k]].labels, vm.labels, vm.on),
+                                           lhs.m[li[k]].drop_name, vl, vr, ts));
+        }
+      }
+      if (b.fill_left) {
+        std::unordered_set<uint64_t> left_sigs;
+        for (size_t k = 0; k < li.size(); ++k) left_sigs.insert(lsig[li[k]]);
+        for (size_t k = 0; k < ri.size(); ++k) {
+          if (left_sigs.count(rsig[ri[k]])) continue;
+          double vl = *b.fill_left, vr = rv[k];
+          if (swapped) std::swap(vl, vr);
+          Labels synth = MatchLabels(rhs.m[ri[k]].labels, vm.labels, vm.on);
+          TELKIT_RETURN_IF_ERROR(AddFilled(b, prom3, out, pair_ids, (0xffffffffULL << 32) | ri[k], synth,
+                                           rhs.m[ri[k]].labels, false, vl, vr, ts));
         }
       }
       for (size_t k = 0; k < li.size(); ++k) {
@@ -1976,8 +2327,9 @@ Result<QueryResult> Engine::Evaluate(Querier& querier, const Expr& expr, int64_t
   if (options_.delayed_name_removal && (v.type == ValueType::kVector || v.type == ValueType::kMatrix)) {
     bool any = false;
     for (Series& s : v.m) {
-      if (s.drop_name && s.labels.Has(kMetricNameLabel)) {
-        s.labels.Remove(kMetricNameLabel);
+      if (s.drop_name && (s.labels.Has(kMetricNameLabel) ||
+                          (options_.type_and_unit_labels && (s.labels.Has("__type__") || s.labels.Has("__unit__"))))) {
+        s.labels = DropName(s.labels, options_.type_and_unit_labels);
         any = true;
       }
       s.drop_name = false;

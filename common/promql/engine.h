@@ -54,6 +54,9 @@ struct EngineOptions {
   // when the query's result is complete; series that then share a labelset
   // merge (range) or are an error (same time).
   bool delayed_name_removal = false;
+  // Prometheus 3's --enable-feature=type-and-unit-labels: wherever __name__
+  // is dropped, the __type__ and __unit__ labels go with it.
+  bool type_and_unit_labels = false;
   ParseOptions parse;  // for the query text
 };
 

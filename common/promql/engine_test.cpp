@@ -147,6 +147,52 @@ TEST(PromqlFormatValue, MatchesPrometheusApi) {
   EXPECT_EQ(FormatValue(0.0 / 0.0), "NaN");
 }
 
+TEST(PromqlEngineNames, TypeAndUnitLabelsGoWithTheNameWhenEnabled) {
+  MemoryStore store;
+  store.Append(L({{"__name__", "x"}, {"__type__", "counter"}, {"__unit__", "bytes"}, {"job", "a"}}), 0, 4);
+  for (bool delayed : {false, true}) {
+    EngineOptions o;
+    o.compat = Compat::kPrometheus3;
+    o.delayed_name_removal = delayed;
+    Result<QueryResult> r = Engine(o).InstantQuery(store, "-x", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.at(0).labels, L({{"__type__", "counter"}, {"__unit__", "bytes"}, {"job", "a"}}));
+    o.type_and_unit_labels = true;
+    r = Engine(o).InstantQuery(store, "-x", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.at(0).labels, L({{"job", "a"}})) << delayed;
+    r = Engine(o).InstantQuery(store, "x * 2 + on(job) x", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.at(0).labels, L({{"job", "a"}})) << delayed;
+    EXPECT_EQ(r->series.at(0).points.at(0).v, 12);
+  }
+}
+
+TEST_F(PromqlEngine, AnchoredAndSmoothedSelectors) {
+  EngineOptions o;
+  o.compat = Compat::kPrometheus3;
+  Engine e(o);
+  auto one = [&](std::string_view q, int64_t t) -> double {
+    Result<QueryResult> r = e.InstantQuery(store_, q, t);
+    EXPECT_TRUE(r.ok()) << q << ": " << r.status().ToString();
+    if (!r.ok() || r->series.size() != 1 || r->series[0].points.size() != 1) return -1;
+    return r->series[0].points[0].v;
+  };
+  // up{inst="2"} is 0, 1, 2, ... at every minute.
+  EXPECT_DOUBLE_EQ(one(R"(increase(up{inst="2"}[2m] anchored))", 330000), 2);  // 5 - 3 (the sample at 3m)
+  EXPECT_DOUBLE_EQ(one(R"(increase(up{inst="2"}[2m] smoothed))", 330000), 2);  // 5.5 - 3.5
+  EXPECT_DOUBLE_EQ(one(R"(rate(up{inst="2"}[2m] smoothed))", 330000), 2.0 / 120);
+  EXPECT_DOUBLE_EQ(one(R"(changes(up{inst="2"}[1m] anchored))", 330000), 1);
+  EXPECT_DOUBLE_EQ(one(R"(up{inst="2"} smoothed)", 330000), 5.5);
+  Result<QueryResult> r = e.InstantQuery(store_, R"(up{inst="2"}[1m] anchored)", 330000);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_EQ(r->series[0].points, (std::vector<Sample>{{270000, 4}, {300000, 5}, {330000, 5}}));
+  r = e.InstantQuery(store_, R"(max_over_time(up[1m] smoothed))", 330000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "smoothed modifier can only be used with: delta, increase, rate - not with max_over_time");
+}
+
 }  // namespace
 }  // namespace telkit::promql
 

@@ -60,6 +60,7 @@ const std::map<std::string_view, Function, std::less<>>& Table() {
     add({"time", {}, 0, S});
     add({"scalar", {V}, 0, S});
     add({"vector", {S}, 0, V});
+    add({"info", {V, V}, 1, V, true});
     return t;
   }();
   return *table;

@@ -357,6 +357,8 @@ class Parser {
     return OkStatus();
   }
 
+  bool allow_empty_selector_ = false;
+
   Result<Token> Peek() {
     Lexer copy = lex_;
     Result<Token> t = copy.Next();
@@ -410,6 +412,29 @@ class Parser {
         }
       } else if (IsIdent("group_left") || IsIdent("group_right")) {
         return Fail(cur_.pos, "unexpected <group_left/group_right> without on/ignoring");
+      }
+      while (IsIdent("fill") || IsIdent("fill_left") || IsIdent("fill_right")) {
+        TELKIT_ASSIGN_OR_RETURN(Token next, Peek());
+        if (next.type != Tok::kLParen) break;
+        const bool left = !IsIdent("fill_right"), right = !IsIdent("fill_left");
+        TELKIT_RETURN_IF_ERROR(Advance());
+        TELKIT_RETURN_IF_ERROR(Advance());
+        bool neg = false;
+        if (cur_.type == Tok::kSub || cur_.type == Tok::kAdd) {
+          neg = cur_.type == Tok::kSub;
+          TELKIT_RETURN_IF_ERROR(Advance());
+        }
+        const bool special = cur_.type == Tok::kIdent && (IsIdent("nan") || IsIdent("inf"));
+        if (cur_.type != Tok::kNumber && !special) return Unexpected(" in fill modifier, expected number");
+        Result<double> v = special ? Result<double>(IsIdent("nan") ? std::numeric_limits<double>::quiet_NaN()
+                                                                    : std::numeric_limits<double>::infinity())
+                                   : ParseNumber(cur_.text);
+        if (!v.ok()) return Fail(cur_.pos, v.status().message());
+        double x = neg ? -*v : *v;
+        TELKIT_RETURN_IF_ERROR(Advance());
+        TELKIT_RETURN_IF_ERROR(Expect(Tok::kRParen, " in fill modifier, expected \")\""));
+        if (left) bin->fill_left = x;
+        if (right) bin->fill_right = x;
       }
       int next_prec = *op == BinOp::kPow ? Precedence(*op) : Precedence(*op) + 1;
       TELKIT_ASSIGN_OR_RETURN(bin->rhs, ParseBinary(next_prec));
@@ -667,6 +692,15 @@ class Parser {
         e->pos.end = prev_end_;
         continue;
       }
+      if ((IsIdent("anchored") || IsIdent("smoothed")) &&
+          (e->kind == NodeKind::kVectorSelector || e->kind == NodeKind::kMatrixSelector)) {
+        TimeModifiers* mod = Modifiers(*e);
+        if (mod->anchored || mod->smoothed) return Fail(cur_.pos, "anchored or smoothed may not be set multiple times");
+        (IsIdent("anchored") ? mod->anchored : mod->smoothed) = true;
+        TELKIT_RETURN_IF_ERROR(Advance());
+        e->pos.end = prev_end_;
+        continue;
+      }
       if (cur_.type == Tok::kAt) {
         int pos = cur_.pos;
         TELKIT_RETURN_IF_ERROR(Advance());
@@ -865,7 +899,9 @@ class Parser {
     }
     bool non_empty = false;
     for (const LabelMatcher& m : vs->matchers) non_empty = non_empty || !m.MatchesEmpty();
-    if (!non_empty) return Fail(start, "vector selector must contain at least one non-empty matcher");
+    if (!non_empty && !allow_empty_selector_) {
+      return Fail(start, "vector selector must contain at least one non-empty matcher");
+    }
     return ExprPtr(std::move(vs));
   }
 
@@ -922,8 +958,13 @@ class Parser {
     TELKIT_RETURN_IF_ERROR(Advance());  // name
     TELKIT_RETURN_IF_ERROR(Advance());  // (
     while (cur_.type != Tok::kRParen) {
-      TELKIT_ASSIGN_OR_RETURN(ExprPtr a, ParseBinary(0));
-      call->args.push_back(std::move(a));
+      // info()'s second argument selects info series by data labels and may
+      // match the empty string only ({data=~".*"}).
+      allow_empty_selector_ = f->name == "info" && call->args.size() == 1;
+      Result<ExprPtr> a = ParseBinary(0);
+      allow_empty_selector_ = false;
+      if (!a.ok()) return a.status();
+      call->args.push_back(std::move(*a));
       if (cur_.type == Tok::kComma) {
         TELKIT_RETURN_IF_ERROR(Advance());
         if (cur_.type == Tok::kRParen) return Unexpected("");

@@ -91,6 +91,29 @@ TEST(PromqlParser, Errors) {
   EXPECT_EQ(ErrorOf("foo[5m][1m]"), "1:1: parse error: ranges only allowed for vector selectors");
 }
 
+TEST(PromqlParser, AnchoredAndSmoothedSelectors) {
+  EXPECT_EQ(RoundTrip("rate(x[5m] anchored)"), "rate(x[5m] anchored)");
+  EXPECT_EQ(RoundTrip("increase(x[5m] offset 1m smoothed)"), "increase(x[5m] offset 1m smoothed)");
+  EXPECT_EQ(RoundTrip("x @ 100 smoothed + 0"), "x @ 100.000 smoothed + 0");
+  EXPECT_FALSE(ParseExpr("x anchored smoothed").ok());
+  EXPECT_FALSE(ParseExpr("sum(x) anchored").ok());
+}
+
+TEST(PromqlParser, FillModifiers) {
+  EXPECT_EQ(RoundTrip("a + fill(0) b"), "a + fill(0) b");
+  EXPECT_EQ(RoundTrip("a + fill_left(5) fill_right(7) b"), "a + fill_left(5) fill_right(7) b");
+  EXPECT_EQ(RoundTrip("a + on (x) group_left fill_right(-Inf) b"), "a + on (x) group_left () fill_right(-Inf) b");
+  EXPECT_EQ(RoundTrip("a + fill(NaN) b"), "a + fill(NaN) b");
+  EXPECT_EQ(RoundTrip("a + fill"), "a + fill");  // a metric named fill
+  EXPECT_FALSE(ParseExpr("a + fill(x) b").ok());
+}
+
+TEST(PromqlParser, InfoAcceptsAnEmptyMatchingSelector) {
+  EXPECT_EQ(RoundTrip(R"(info(x, {data=~".*"}))"), R"(info(x, {data=~".*"}))");
+  EXPECT_FALSE(ParseExpr(R"({data=~".*"})").ok());
+  EXPECT_FALSE(ParseExpr(R"(info({data=~".*"}))").ok());
+}
+
 TEST(PromqlParser, Durations) {
   EXPECT_EQ(*ParseDuration("1h30m"), 5400000);
   EXPECT_EQ(*ParseDuration("1y"), 365LL * 86400000);

@@ -31,16 +31,12 @@ std::string ReadFile(const fs::path& p) {
 }
 
 // Top-level files that need features this engine leaves out entirely
-// (PROMQL_ALL_FILES=1 runs them anyway). In extended_vectors.test and
-// limit.test the evals that need anchored/smoothed or native histograms are
-// skipped one by one.
+// (PROMQL_ALL_FILES=1 runs them anyway). In the other files the evals that
+// need native histograms are skipped one by one.
 const std::map<std::string, std::string>& SkippedFiles() {
   static const std::map<std::string, std::string> m = {
-      {"fill-modifier.test", "fill() modifiers"},
-      {"info.test", "info() function"},
       {"native_histograms.test", "native histograms"},
       {"start_timestamps.test", "start timestamps"},
-      {"type_and_unit.test", "__type__/__unit__ labels"},
   };
   return m;
 }
@@ -59,6 +55,7 @@ Totals RunDir(const fs::path& dir, Compat compat, bool verbose) {
   opts.engine.compat = compat;
   opts.engine.parse.durations_as_numbers = compat == Compat::kPrometheus3;
   opts.engine.delayed_name_removal = compat == Compat::kPrometheus3;  // as the Go runner
+  opts.engine.type_and_unit_labels = compat == Compat::kPrometheus3;
   opts.engine.max_samples = 10000;  // as Prometheus' runner
   // The Go runner's extra checks, on unless PROMQL_FAST is set.
   opts.check_range_mode = std::getenv("PROMQL_FAST") == nullptr;
@@ -95,7 +92,7 @@ Totals RunDir(const fs::path& dir, Compat compat, bool verbose) {
 bool Verbose() { return std::getenv("PROMQL_CONFORMANCE_VERBOSE") != nullptr; }
 
 constexpr int kFloor242 = 566;  // all of v2.42.0/
-constexpr int kFloor3 = 1031;
+constexpr int kFloor3 = 1277;
 
 TEST(PromqlConformance, Prometheus242Files) {
   fs::path dir = DataDir() / "v2.42.0";

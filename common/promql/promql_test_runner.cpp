@@ -217,9 +217,6 @@ bool ContainsWord(std::string_view text, std::string_view word) {
 // Syntax the parser does not implement (newer than 2.42, or 3.x feature flags).
 std::optional<std::string> UnsupportedSyntax(std::string_view expr, bool durations_as_numbers) {
   static const std::pair<const char*, const char*> kPatterns[] = {
-      {R"(\binfo\s*\()", "info() function"},
-      {R"(\b(anchored|smoothed)\b)", "anchored/smoothed range selectors"},
-      {R"(\bfill(_left|_right)?\s*\()", "fill() binary modifiers"},
       {R"(\[\s*-?\d+(\.\d+)?\s*[:\]])", "numbers as durations"},
       {R"(:\s*\d+(\.\d+)?\s*\])", "numbers as durations"},
       {R"(\boffset\s+-?\s*\d+(\.\d+)?(\s|$|\)|\[|,))", "numbers as durations"},

@@ -6,8 +6,7 @@
 // What is skipped rather than failed, each with its reason: evals that need
 // native histograms (the data model has float samples only), and evals using
 // syntax newer than what the parser implements (duration arithmetic, numbers
-// as durations, `step()`/`range()`, `anchored`/`smoothed`, `fill()`,
-// `info()`). Warning/info annotations are not produced by the engine; evals
+// as durations, `step()`/`range()`). Warning/info annotations are not produced by the engine; evals
 // that require one have that requirement skipped (counted in
 // annotation_checks_skipped) and their result still compared.
 //

@@ -23,6 +23,21 @@ OUT
   [[ -z $stderr ]]
 }
 
+@test "an empty result prints no table and says 'no data' on stderr" {
+  run --separate-stderr "$TQ" promql 'req_total{job="none"}' --load "$DATA/selectors.test" --time 60
+  assert_success
+  assert_output ''
+  [[ $stderr == "tel-query: no data: the query returned no series" ]]
+  run --separate-stderr "$TQ" promql 'req_total{job="none"}' --load "$DATA/selectors.test" --start 0 --end 60 --step 1m
+  assert_success
+  [[ $stderr == *"no data"* ]]
+  # JSON and CSV stay machine output: an empty result, nothing on stderr.
+  run --separate-stderr "$TQ" promql 'req_total{job="none"}' --load "$DATA/selectors.test" --time 60 --format json
+  assert_success
+  assert_output '{"status":"success","data":{"resultType":"vector","result":[]}}'
+  [[ -z $stderr ]]
+}
+
 @test "a range query as the API's JSON" {
   run --separate-stderr "$TQ" promql 'req_total{code="500"}' --load "$DATA/selectors.test" \
     --start 0 --end 120 --step 1m --format json
@@ -96,9 +111,10 @@ OUT
 
 @test "3.x semantics by default, --compat 2 for 2.42: left-open windows" {
   # A sample exactly 5m before the evaluation time counts in 2.42 only.
-  run "$TQ" promql 'count(req_total{job="web"})' --load "$DATA/selectors.test" --time 300
+  run --separate-stderr "$TQ" promql 'count(req_total{job="web"})' --load "$DATA/selectors.test" --time 300
   assert_success
   assert_output ''
+  [[ $stderr == *"no data"* ]]
   run "$TQ" promql 'count(req_total{job="web"})' --load "$DATA/selectors.test" --time 300 --compat 2
   assert_line --index 1 --regexp '^\{\} +1$'
 }

@@ -340,6 +340,13 @@ int RunPromql(Flags& f) {
     chart.width = std::min(chart.width, 400);
     return Print(telkit::query::FormatChart(*result, chart));
   }
+  if ((result->type == telkit::promql::ValueType::kVector || result->type == telkit::promql::ValueType::kMatrix) &&
+      result->series.empty()) {
+    // An empty table would print nothing at all; say so, on stderr so that
+    // stdout stays the (empty) result for scripts. Exit status stays 0.
+    std::cerr << "tel-query: no data: the query returned no series\n";
+    return 0;
+  }
   return Print(telkit::promql::FormatTable(*result));
 }
 
