@@ -266,8 +266,37 @@ Result<Value> EvalRange(Ctx& c, const Expr& e, const Grouping* push = nullptr) {
   LineLabels lbs;
   std::string line;
   Status err;
+  // Fast path: every stage went to the store (or there were none) and no
+  // unwrap, so a line without structured metadata counts under its stream's
+  // labels. Those are resolved once per stream and batch (the stream object
+  // lives for one batch; c.stats->batches tells batches apart), not per line:
+  // no line copy, no LineLabels, no Labels built, no map lookup per line.
+  const bool direct = rest.empty() && !e.unwrap;
+  const bool bytes_op = e.range_op == RangeOp::kBytes || e.range_op == RangeOp::kBytesRate;
+  const Labels* cached_stream = nullptr;
+  uint64_t cached_batch = 0;
+  std::vector<std::pair<int64_t, double>>* cached_series = nullptr;
   Status st = Scan(c.q, e.selector, pd, first, last, false, c.opts.metric_batch_lines, c.opts, c.stats,
                    [&](const Labels& stream, const LogEntry& en) {
+                     if (direct && en.metadata.empty()) {
+                       if (cached_series == nullptr || cached_stream != &stream ||
+                           cached_batch != c.stats->batches) {
+                         Labels l = stream;
+                         if (e.grouping.present) l = Grouped(l, e.grouping);
+                         if (push) l = Grouped(l, *push);
+                         cached_series = &series[std::move(l)];
+                         cached_stream = &stream;
+                         cached_batch = c.stats->batches;
+                         if (series.size() > c.opts.max_series) {
+                           err = ResourceExhaustedError("maximum of series (" +
+                                                        std::to_string(c.opts.max_series) +
+                                                        ") reached for a single query");
+                           return false;
+                         }
+                       }
+                       cached_series->emplace_back(en.ts, bytes_op ? static_cast<double>(en.line.size()) : 1.0);
+                       return true;
+                     }
                      lbs.Reset(stream, en.metadata);
                      line = en.line;
                      if (!pipe.Process(en.ts, &line, &lbs)) return true;
