@@ -12,6 +12,8 @@
 #include "common/fs/file_system.h"
 #include "common/logstore/log_store.h"
 #include "common/promql/engine.h"
+#include "common/promql/query_output.h"
+#include "common/query/query_cli.h"
 
 namespace telkit::query {
 namespace {
@@ -340,6 +342,40 @@ std::string FormatServiceGraph(const std::vector<ServiceEdge>& edges) {
     out += line + "\n";
   }
   return out;
+}
+
+Result<traceql::SearchOptions> TraceqlSearchOptions(const TraceqlSearchFlags& f, int64_t now_ms) {
+  traceql::SearchOptions o;
+  o.limit = f.limit;
+  o.spans_per_spanset = f.spans_per_spanset;
+  if (!f.since.empty() && (!f.start.empty() || !f.end.empty())) {
+    return InvalidArgumentError("--since excludes --start and --end");
+  }
+  if (!f.since.empty()) {
+    auto d = promql::ParseApiDuration(f.since);
+    if (!d.ok()) return InvalidArgumentError("--since: " + std::string(d.status().message()));
+    o.start_ns = (now_ms - *d) * 1'000'000;
+  }
+  for (auto [text, into] : {std::pair{&f.start, &o.start_ns}, std::pair{&f.end, &o.end_ns}}) {
+    if (text->empty()) continue;
+    auto v = ParseCliTime(*text, now_ms);
+    if (!v.ok()) return InvalidArgumentError(std::string(v.status().message()));
+    *into = *v * 1'000'000;
+  }
+  return o;
+}
+
+Result<int64_t> ServicesTime(const std::string& at, const std::string& window, int64_t now_ms) {
+  int64_t t = now_ms;
+  if (!at.empty()) {
+    auto v = ParseCliTime(at, now_ms);
+    if (!v.ok()) return InvalidArgumentError(std::string(v.status().message()));
+    t = *v;
+  }
+  if (auto d = promql::ParseApiDuration(window); !d.ok() || *d <= 0) {
+    return InvalidArgumentError("--window: invalid duration '" + window + "'");
+  }
+  return t;
 }
 
 }  // namespace telkit::query

@@ -53,6 +53,18 @@ std::string FormatTraceLogLines(const std::vector<TraceLogLine>& lines, bool col
 std::string FormatTraceqlTable(const traceql::SearchResult& result);
 std::string FormatTraceqlJson(const traceql::SearchResult& result);
 
+// The `tel-query traceql` flags that shape the search.
+struct TraceqlSearchFlags {
+  std::string since;       // a PromQL duration back from now ("" = none)
+  std::string start, end;  // ParseCliTime forms ("" = unbounded)
+  size_t limit = 20, spans_per_spanset = 3;
+};
+
+// The search options at `now_ms`. INVALID_ARGUMENT (a usage error) when
+// --since is combined with --start or --end, or a duration or time does not
+// parse.
+Result<traceql::SearchOptions> TraceqlSearchOptions(const TraceqlSearchFlags& flags, int64_t now_ms);
+
 struct ServiceEdge {
   std::string client, server;
   double rate = 0;         // requests per second over the window
@@ -66,5 +78,10 @@ struct ServiceEdge {
 Result<std::vector<ServiceEdge>> ServiceGraph(Querier& querier, int64_t t_ms, const std::string& window);
 // CLIENT → SERVER, RATE/s, ERRORS %, P50, P95; "no service graph data" when empty.
 std::string FormatServiceGraph(const std::vector<ServiceEdge>& edges);
+
+// `tel-query services`: the evaluation time in ms (`at`, a ParseCliTime form,
+// "" = now_ms) after checking that `window` is a positive duration.
+// INVALID_ARGUMENT (a usage error) otherwise.
+Result<int64_t> ServicesTime(const std::string& at, const std::string& window, int64_t now_ms);
 
 }  // namespace telkit::query

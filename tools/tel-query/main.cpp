@@ -32,6 +32,7 @@
 #include "common/model/memory_store.h"
 #include "common/promql/query_output.h"
 #include "common/query/query_cli.h"
+#include "common/query/logs_cli.h"
 #include "common/query/query_server.h"
 #include "common/query/trace_cli.h"
 #include "common/traceql/parser.h"
@@ -492,28 +493,13 @@ int RunTraceql(Flags& f) {
     int code = telkit::ReportFailure(query.status());
     return code == kExitFailure ? kExitUsage : code;
   }
-  const int64_t now_ms = NowMs();
-  telkit::traceql::SearchOptions o;
-  o.limit = f.limit;
-  o.spans_per_spanset = f.spss;
-  if (!f.traceql_since.empty() && (!f.meta_start.empty() || !f.meta_end.empty())) {
-    return Usage("traceql", "--since excludes --start and --end");
-  }
-  if (!f.traceql_since.empty()) {
-    auto d = telkit::promql::ParseApiDuration(f.traceql_since);
-    if (!d.ok()) return Usage("traceql", "--since: " + std::string(d.status().message()));
-    o.start_ns = (now_ms - *d) * 1'000'000;
-  }
-  for (auto [text, into] : {std::pair{&f.meta_start, &o.start_ns}, std::pair{&f.meta_end, &o.end_ns}}) {
-    if (text->empty()) continue;
-    auto v = telkit::query::ParseCliTime(*text, now_ms);
-    if (!v.ok()) return Usage("traceql", std::string(v.status().message()));
-    *into = *v * 1'000'000;
-  }
+  telkit::query::TraceqlSearchFlags flags{f.traceql_since, f.meta_start, f.meta_end, f.limit, f.spss};
+  auto o = telkit::query::TraceqlSearchOptions(flags, NowMs());
+  if (!o.ok()) return Usage("traceql", std::string(o.status().message()));
   auto reader = telkit::TraceReader::Open(f.traces_data);
   if (!reader.ok()) return telkit::ReportFailure(reader.status().WithContext("open the trace store '" + f.traces_data + "'"));
   auto source = telkit::traceql::NewTraceReaderSource(reader->get());
-  auto result = telkit::traceql::Search(*source, **query, o);
+  auto result = telkit::traceql::Search(*source, **query, *o);
   if (!result.ok()) return telkit::ReportFailure(result.status());
   if (f.output == "json") return Print(telkit::query::FormatTraceqlJson(*result));
   return Print(telkit::query::FormatTraceqlTable(*result));
@@ -522,19 +508,11 @@ int RunTraceql(Flags& f) {
 int RunServices(Flags& f) {
   if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("services", "--data and --load exclude each other");
   if (f.data_dir.empty() && f.load_files.empty()) return Usage("services", "no data: give --data DIR or --load FILE");
-  const int64_t now = NowMs();
-  int64_t t = now;
-  if (!f.at.empty()) {
-    auto v = telkit::query::ParseCliTime(f.at, now);
-    if (!v.ok()) return Usage("services", std::string(v.status().message()));
-    t = *v;
-  }
-  if (auto d = telkit::promql::ParseApiDuration(f.window); !d.ok() || *d <= 0) {
-    return Usage("services", "--window: invalid duration '" + f.window + "'");
-  }
-  auto querier = telkit::query::OpenDataSource({f.data_dir, f.load_files}, t);
+  auto t = telkit::query::ServicesTime(f.at, f.window, NowMs());
+  if (!t.ok()) return Usage("services", std::string(t.status().message()));
+  auto querier = telkit::query::OpenDataSource({f.data_dir, f.load_files}, *t);
   if (!querier.ok()) return telkit::ReportFailure(querier.status());
-  auto edges = telkit::query::ServiceGraph(**querier, t, f.window);
+  auto edges = telkit::query::ServiceGraph(**querier, *t, f.window);
   if (!edges.ok()) return telkit::ReportFailure(edges.status());
   return Print(telkit::query::FormatServiceGraph(*edges));
 }
@@ -545,42 +523,12 @@ int64_t NowNs() {
 }
 
 int RunLogql(Flags& f) {
-  const int64_t now = NowMs();
-  telkit::Status bad;
-  auto parse = [&](const std::string& text, int64_t fallback_ms) -> int64_t {
-    if (text.empty() || !bad.ok()) return fallback_ms * 1000000;
-    auto v = telkit::query::ParseCliTime(text, now);
-    if (!v.ok()) bad = v.status();
-    return v.ok() ? *v * 1000000 : 0;
-  };
   auto expr = telkit::logql::ParseExpr(f.logql);
   if (!expr.ok()) return telkit::ReportFailure(expr.status());
-  telkit::logql::QueryParams p;
-  p.limit = f.log_limit;
-  p.backward = f.log_direction == "backward";
-  const bool log_query = (*expr)->IsLog();
-  if (!f.log_time.empty() && (log_query || !f.log_start.empty() || !f.log_step.empty())) {
-    return Usage("logql", "--time is for instant metric queries; it excludes --start and --step");
-  }
-  if (log_query || !f.log_start.empty()) {
-    p.start_ns = parse(f.log_start, now - 3600 * 1000);
-    p.end_ns = parse(f.log_end, now);
-    if (!log_query) {
-      int64_t step_ms = std::max<int64_t>(1000, (p.end_ns - p.start_ns) / 1000000 / 250 / 1000 * 1000);
-      if (!f.log_step.empty()) {
-        auto d = telkit::promql::ParseApiDuration(f.log_step);
-        if (!d.ok()) bad = d.status();
-        else step_ms = *d;
-      }
-      p.step_ns = step_ms * 1000000;
-    } else {
-      p.step_ns = 1;
-      if (f.log_end.empty()) p.end_ns += 1;  // include lines written at this very instant
-    }
-  } else {
-    p.start_ns = p.end_ns = parse(f.log_time, now);
-  }
-  if (!bad.ok()) return Usage("logql", std::string(bad.message()));
+  telkit::query::LogqlWindowFlags window{f.log_time, f.log_start, f.log_end, f.log_step, f.log_direction, f.log_limit};
+  auto params = telkit::query::LogqlQueryParams(window, (*expr)->IsLog(), NowMs());
+  if (!params.ok()) return Usage("logql", std::string(params.status().message()));
+  const telkit::logql::QueryParams& p = *params;
   auto reader = telkit::LogReader::Open(telkit::DefaultFileSystem(), f.logs_data);
   if (!reader.ok()) return telkit::ReportFailure(reader.status());
   telkit::logql::Engine engine(reader->get());

@@ -1,0 +1,33 @@
+// tel-query's terminal side for logs: the time window of `tel-query logql`
+// from its flags (validation beyond the flag checks), so main only opens the
+// store, runs the engine and prints.
+//
+// Thread-safe: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/base/status.h"
+#include "common/logql/engine.h"
+
+namespace telkit::query {
+
+// The `tel-query logql` flags that shape the query window. Times are
+// ParseCliTime forms ("" = default), step a PromQL duration ("" = automatic).
+struct LogqlWindowFlags {
+  std::string time, start, end, step;
+  std::string direction = "backward";  // backward | forward
+  size_t limit = 100;
+};
+
+// The engine parameters for a query at `now_ms`. Log queries (and metric
+// queries given --start) run over [start, end), defaulting to the last hour;
+// a log query without --end includes lines written at `now_ms` itself. A
+// metric range query's step defaults to a 250th of the range (whole seconds,
+// at least 1s). Otherwise it is an instant query at --time (default now).
+// INVALID_ARGUMENT (a usage error) when --time is combined with a log query,
+// --start or --step, or for a time or step that does not parse.
+Result<logql::QueryParams> LogqlQueryParams(const LogqlWindowFlags& flags, bool log_query, int64_t now_ms);
+
+}  // namespace telkit::query
