@@ -43,4 +43,23 @@ Result<logql::QueryParams> LogqlQueryParams(const LogqlWindowFlags& f, bool log_
   return p;
 }
 
+Result<logql::LogsCommand> BuildLogsCommand(const LogsFlags& f, bool terminal_color) {
+  auto since = promql::ParseApiDuration(f.since);
+  if (!since.ok()) return InvalidArgumentError("--since: " + std::string(since.status().message()));
+  logql::LogsCommand cmd;
+  cmd.query = f.query;
+  cmd.trace_id = f.trace_id;
+  cmd.since_ns = *since * 1000000;
+  cmd.limit = f.limit;
+  cmd.follow = f.follow;
+  cmd.format = f.output == "json"  ? logql::LogsCommand::Format::kJson
+               : f.output == "raw" ? logql::LogsCommand::Format::kRaw
+                                   : logql::LogsCommand::Format::kTable;
+  cmd.color = f.color == "always" || (f.color == "auto" && terminal_color);
+  if (auto q = logql::BuildLogsQuery(cmd.query, cmd.trace_id); !q.ok()) {
+    return InvalidArgumentError(std::string(q.status().message()));
+  }
+  return cmd;
+}
+
 }  // namespace telkit::query

@@ -126,5 +126,53 @@ TEST(ServicesTime, AtAndWindow) {
   }
 }
 
+TEST(BuildLogsCommand, FlagsBecomeTheCommand) {
+  LogsFlags f;
+  auto c = BuildLogsCommand(f, /*terminal_color=*/true);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->since_ns, int64_t{3600} * 1'000'000'000);
+  EXPECT_EQ(c->format, logql::LogsCommand::Format::kTable);
+  EXPECT_TRUE(c->color);
+  EXPECT_FALSE(BuildLogsCommand(f, false)->color);
+  f.color = "always";
+  f.output = "json";
+  f.since = "10m";
+  f.limit = 3;
+  f.follow = true;
+  f.query = R"({app="x"} |= "err")";
+  c = BuildLogsCommand(f, false);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->color);
+  EXPECT_EQ(c->format, logql::LogsCommand::Format::kJson);
+  EXPECT_EQ(c->since_ns, int64_t{600} * 1'000'000'000);
+  EXPECT_EQ(c->limit, 3u);
+  EXPECT_TRUE(c->follow);
+  f.color = "never";
+  f.output = "raw";
+  c = BuildLogsCommand(f, true);
+  EXPECT_FALSE(c->color);
+  EXPECT_EQ(c->format, logql::LogsCommand::Format::kRaw);
+}
+
+TEST(BuildLogsCommand, BadFlagsAreInvalidArgument) {
+  LogsFlags f;
+  f.since = "long";
+  auto c = BuildLogsCommand(f, false);
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(c.status().message()).rfind("--since: ", 0), 0u);
+  f = {};
+  f.query = "{app=";
+  EXPECT_EQ(BuildLogsCommand(f, false).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RenderTrace, BadIdAndMissingStore) {
+  auto r = RenderTrace("/nonexistent/traces", "xyz", "", {});
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "invalid trace id 'xyz': want 32 hex digits");
+  r = RenderTrace("/nonexistent/traces", "0123456789abcdef0123456789abcdef", "", {});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("open the trace store '/nonexistent/traces'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace telkit::query

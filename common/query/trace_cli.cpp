@@ -14,6 +14,8 @@
 #include "common/promql/engine.h"
 #include "common/promql/query_output.h"
 #include "common/query/query_cli.h"
+#include "common/tracestore/span_record.h"
+#include "common/tracestore/trace_reader.h"
 
 namespace telkit::query {
 namespace {
@@ -376,6 +378,31 @@ Result<int64_t> ServicesTime(const std::string& at, const std::string& window, i
     return InvalidArgumentError("--window: invalid duration '" + window + "'");
   }
   return t;
+}
+
+Result<std::string> RenderTrace(const std::string& traces_dir, const std::string& trace_hex,
+                                const std::string& logs_dir, const WaterfallOptions& options) {
+  auto id = ParseHexId(trace_hex);
+  if (!id.ok() || id->size() != 16) {
+    return InvalidArgumentError("invalid trace id '" + trace_hex + "': want 32 hex digits");
+  }
+  const std::string& trace_id = *id;
+  auto reader = TraceReader::Open(traces_dir);
+  if (!reader.ok()) return reader.status().WithContext("open the trace store '" + traces_dir + "'");
+  auto spans = (*reader)->TraceById(trace_id);
+  if (!spans.ok()) return spans.status();
+  if (spans->empty()) return NotFoundError("trace '" + trace_hex + "' not found");
+  auto view = traceql::DecodeTrace(*spans);
+  if (!view.ok()) return view.status();
+  std::string out = FormatWaterfall(*view, options);
+  if (!logs_dir.empty()) {
+    const int64_t margin = 60'000'000'000;
+    auto lines = TraceLogLines(logs_dir, HexId(trace_id), static_cast<int64_t>(view->start_ns) - margin,
+                               static_cast<int64_t>(view->end_ns) + margin);
+    if (!lines.ok()) return lines.status().WithContext("read the log store '" + logs_dir + "'");
+    out += "\n" + FormatTraceLogLines(*lines, options.color);
+  }
+  return out;
 }
 
 }  // namespace telkit::query

@@ -47,6 +47,14 @@ Result<std::vector<TraceLogLine>> TraceLogLines(const std::string& logs_dir, con
                                                 int64_t start_ns, int64_t end_ns, size_t limit = 1000);
 std::string FormatTraceLogLines(const std::vector<TraceLogLine>& lines, bool color);
 
+// `tel-query trace`: the trace `trace_hex` (32 hex digits) from the trace
+// store in `traces_dir` as a waterfall, followed (unless `logs_dir` is "") by
+// its log lines from a minute before its start to a minute after its end.
+// INVALID_ARGUMENT for a bad id, NOT_FOUND when the trace is not stored; the
+// stores' errors with their path as context.
+Result<std::string> RenderTrace(const std::string& traces_dir, const std::string& trace_hex,
+                                const std::string& logs_dir, const WaterfallOptions& options);
+
 // `tel-query traceql` output: a table (TRACE ID, ROOT SERVICE, ROOT NAME,
 // START (UTC, RFC 3339), DURATION, SPANS matched/total) or Tempo's search
 // JSON (one document).

@@ -8,7 +8,7 @@
 //   tel-query services           the service graph from the span metrics
 //   tel-query logql QUERY        LogQL over the log store (--logs-data)
 //   tel-query logs [QUERY]       recent log lines, --follow, --trace-id
-// Logic lives in common/query (query_cli.h, query_server.h).
+// Logic lives in common/query (query_cli.h, query_server.h, trace_cli.h, logs_cli.h).
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -464,27 +464,13 @@ bool UseColor() { return telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_CO
 int RunTrace(Flags& f) {
   auto id = telkit::ParseHexId(f.trace_id);
   if (!id.ok() || id->size() != 16) return Usage("trace", "invalid trace id '" + f.trace_id + "': want 32 hex digits");
-  auto reader = telkit::TraceReader::Open(f.traces_data);
-  if (!reader.ok()) return telkit::ReportFailure(reader.status().WithContext("open the trace store '" + f.traces_data + "'"));
-  auto spans = (*reader)->TraceById(*id);
-  if (!spans.ok()) return telkit::ReportFailure(spans.status());
-  if (spans->empty()) return telkit::ReportFailure(telkit::NotFoundError("trace '" + f.trace_id + "' not found"));
-  auto view = telkit::traceql::DecodeTrace(*spans);
-  if (!view.ok()) return telkit::ReportFailure(view.status());
   telkit::query::WaterfallOptions o;
   o.width = TerminalWidth();
   o.color = UseColor();
   o.attributes = f.attributes;
-  std::string out = telkit::query::FormatWaterfall(*view, o);
-  if (!f.no_logs && !f.logs_data.empty()) {
-    const int64_t margin = 60'000'000'000;
-    auto lines = telkit::query::TraceLogLines(f.logs_data, telkit::HexId(*id),
-                                              static_cast<int64_t>(view->start_ns) - margin,
-                                              static_cast<int64_t>(view->end_ns) + margin);
-    if (!lines.ok()) return telkit::ReportFailure(lines.status().WithContext("read the log store '" + f.logs_data + "'"));
-    out += "\n" + telkit::query::FormatTraceLogLines(*lines, o.color);
-  }
-  return Print(out);
+  auto out = telkit::query::RenderTrace(f.traces_data, f.trace_id, f.no_logs ? "" : f.logs_data, o);
+  if (!out.ok()) return telkit::ReportFailure(out.status());
+  return Print(*out);
 }
 
 int RunTraceql(Flags& f) {
@@ -547,29 +533,16 @@ int RunLogql(Flags& f) {
 volatile std::sig_atomic_t g_stop = 0;
 
 int RunLogs(Flags& f) {
-  auto since = telkit::promql::ParseApiDuration(f.since);
-  if (!since.ok()) return Usage("logs", "--since: " + std::string(since.status().message()));
-  telkit::logql::LogsCommand cmd;
-  cmd.query = f.logql;
-  cmd.trace_id = f.trace_id;
-  cmd.since_ns = *since * 1000000;
-  cmd.limit = f.log_limit;
-  cmd.follow = f.follow;
-  cmd.format = f.log_output == "json" ? telkit::logql::LogsCommand::Format::kJson
-               : f.log_output == "raw" ? telkit::logql::LogsCommand::Format::kRaw
-                                       : telkit::logql::LogsCommand::Format::kTable;
-  cmd.color = f.color == "always" ||
-              (f.color == "auto" && telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr);
-  if (auto q = telkit::logql::BuildLogsQuery(cmd.query, cmd.trace_id); !q.ok()) {
-    return Usage("logs", std::string(q.status().message()));
-  }
+  telkit::query::LogsFlags flags{f.logql, f.trace_id, f.since, f.log_limit, f.follow, f.log_output, f.color};
+  auto cmd = telkit::query::BuildLogsCommand(flags, UseColor());
+  if (!cmd.ok()) return Usage("logs", std::string(cmd.status().message()));
   auto reader = telkit::LogReader::Open(telkit::DefaultFileSystem(), f.logs_data);
   if (!reader.ok()) return telkit::ReportFailure(reader.status());
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   std::signal(SIGPIPE, SIG_IGN);
   auto st = telkit::logql::RunLogsCommand(
-      cmd, reader->get(),
+      *cmd, reader->get(),
       [](std::string_view s) {
         std::cout << s << std::flush;
         return static_cast<bool>(std::cout);
