@@ -77,4 +77,9 @@ Status FlushStore(const std::string& dir, bool* via_daemon);
 // `series` as Prometheus text, one sample a line: `name{a="b"} value t_ms`.
 std::string FormatSeriesText(const std::vector<SeriesSamples>& series);
 
+// `tsdb-write query --start/--end`: Unix seconds (with a fraction) or RFC
+// 3339 ("Z" or +HH:MM / -HH:MM offset) -> ms. INVALID_ARGUMENT
+// "FLAG: 'TEXT' is neither Unix seconds nor RFC 3339" otherwise.
+Result<int64_t> ParseFlagTimeMs(const std::string& flag, const std::string& text);
+
 }  // namespace telkit

@@ -122,32 +122,6 @@ telkit::Result<int64_t> DurationMs(const std::string& flag, const std::string& t
   return *d;
 }
 
-// Unix seconds (with a fraction) or RFC 3339 (UTC "Z" or +HH:MM) -> ms.
-telkit::Result<int64_t> TimeMs(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
-    return static_cast<int64_t>(std::llround(secs * 1000));
-  }
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest != nullptr) {
-    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
-    if (*rest == '.') {
-      int64_t frac = 0, scale = 100;
-      for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) frac += (*rest - '0') * scale;
-      ms += frac;
-    }
-    int sign = 0, hh = 0, mm = 0;
-    if (*rest == 'Z' && rest[1] == '\0') return ms;
-    if ((*rest == '+' || *rest == '-') && std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2) {
-      sign = *rest == '+' ? 1 : -1;
-      return ms - sign * (int64_t{hh} * 3600 + mm * 60) * 1000;
-    }
-  }
-  return telkit::InvalidArgumentError(flag + ": '" + text + "' is neither Unix seconds nor RFC 3339");
-}
-
 telkit::Status BuildConfig(const Flags& f, telkit::TsdbWriteConfig& c) {
   c.data_dir = f.data;
   c.inputs = f.inputs;
@@ -260,12 +234,12 @@ int Query(const Flags& f) {
   if (!matchers.ok()) return Usage("selector: " + matchers.status().message());
   int64_t start = INT64_MIN, end = INT64_MAX;
   if (!f.start.empty()) {
-    auto t = TimeMs("--start", f.start);
+    auto t = telkit::ParseFlagTimeMs("--start", f.start);
     if (!t.ok()) return Usage(t.status().message());
     start = *t;
   }
   if (!f.end.empty()) {
-    auto t = TimeMs("--end", f.end);
+    auto t = telkit::ParseFlagTimeMs("--end", f.end);
     if (!t.ok()) return Usage(t.status().message());
     end = *t;
   }
