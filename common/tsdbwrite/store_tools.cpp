@@ -333,4 +333,17 @@ Result<int64_t> ParseFlagTimeMs(const std::string& flag, const std::string& text
   return InvalidArgumentError(flag + ": '" + text + "' is neither Unix seconds nor RFC 3339");
 }
 
+Result<std::string> QueryStoreText(const std::string& dir, std::span<const LabelMatcher> matchers, int64_t start_ms,
+                                   int64_t end_ms) {
+  TELKIT_ASSIGN_OR_RETURN(auto reader, OpenMetricsReader(DefaultFileSystem(), dir));
+  TELKIT_ASSIGN_OR_RETURN(auto series, reader->Select(start_ms, end_ms, matchers));
+  return FormatSeriesText(series);
+}
+
+std::string FormatRejected(const std::map<std::string, uint64_t>& rejected) {
+  std::string out;
+  for (const auto& [reason, n] : rejected) out += (out.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace telkit

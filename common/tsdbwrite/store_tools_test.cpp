@@ -1,4 +1,5 @@
-// ParseFlagTimeMs: the --start / --end forms of `tsdb-write query`.
+// ParseFlagTimeMs (the --start / --end forms of `tsdb-write query`),
+// QueryStoreText and FormatRejected.
 #include <gtest/gtest.h>
 
 #include "common/tsdbwrite/store_tools.h"
@@ -22,6 +23,17 @@ TEST(ParseFlagTimeMs, OtherTextIsInvalidArgument) {
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(r.status().message(), "--start: '" + std::string(bad) + "' is neither Unix seconds nor RFC 3339");
   }
+}
+
+TEST(FormatRejected, ReasonsInOrderOrNone) {
+  EXPECT_EQ(FormatRejected({}), "none");
+  EXPECT_EQ(FormatRejected({{"too_old", 3}, {"duplicate", 1}}), "duplicate 1, too_old 3");
+}
+
+TEST(QueryStoreText, MissingStoreIsAnError) {
+  std::vector<LabelMatcher> none;
+  auto r = QueryStoreText("/nonexistent/telkit-store", none, 0, 1);
+  EXPECT_FALSE(r.ok());
 }
 
 }  // namespace

@@ -218,12 +218,8 @@ int Serve(const Flags& f, int argc, char** argv) {
   telkit::NotifyDaemonStopping("closing the store");
   telkit::Status closed = (*server)->Shutdown();
   const telkit::MetricsStoreStats end = (*server)->store()->stats();
-  std::string rejected;
-  for (const auto& [reason, n] : (*server)->ingester()->rejected()) {
-    rejected += (rejected.empty() ? "" : ", ") + reason + " " + std::to_string(n);
-  }
   spdlog::info("closed: {} samples appended, {} series created; rejected: {}", end.samples_appended,
-               end.series_created, rejected.empty() ? "none" : rejected);
+               end.series_created, telkit::FormatRejected((*server)->ingester()->rejected()));
   if (!closed.ok()) exit_code = telkit::ReportFailure(closed);
   return exit_code;
 }
@@ -243,12 +239,9 @@ int Query(const Flags& f) {
     if (!t.ok()) return Usage(t.status().message());
     end = *t;
   }
-  auto reader = telkit::OpenMetricsReader(telkit::DefaultFileSystem(), f.data);
-  if (!reader.ok()) return telkit::ReportFailure(reader.status());
-  auto series = (*reader)->Select(start, end, *matchers);
-  if (!series.ok()) return telkit::ReportFailure(series.status());
-  const std::string text = telkit::FormatSeriesText(*series);
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  auto text = telkit::QueryStoreText(f.data, *matchers, start, end);
+  if (!text.ok()) return telkit::ReportFailure(text.status());
+  std::fwrite(text->data(), 1, text->size(), stdout);
   return std::fflush(stdout) == 0 ? telkit::kExitOk : telkit::kExitFailure;
 }
 
@@ -279,14 +272,10 @@ int Import(const Flags& f) {
   telkit::Status closed = (*store)->Close();
   if (!result.ok()) return telkit::ReportFailure(result.status());
   if (!closed.ok()) return telkit::ReportFailure(closed);
-  std::string rejected;
   uint64_t rejected_total = 0;
-  for (const auto& [reason, n] : result->rejected) {
-    rejected += (rejected.empty() ? "" : ", ") + reason + " " + std::to_string(n);
-    rejected_total += n;
-  }
+  for (const auto& [reason, n] : result->rejected) rejected_total += n;
   spdlog::info("imported {} samples ({} new series) into {} blocks; rejected: {}", result->samples_appended,
-               result->series_created, result->blocks_written, rejected.empty() ? "none" : rejected);
+               result->series_created, result->blocks_written, telkit::FormatRejected(result->rejected));
   return rejected_total == 0 ? telkit::kExitOk : telkit::kExitFailure;
 }
 
