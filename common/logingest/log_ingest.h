@@ -139,4 +139,10 @@ std::string FormatLogTime(int64_t ns);
 // {"ts":"…","stream":{…},"line":"…","metadata":{…}}), in query order.
 std::string FormatLogQueryResult(const std::vector<LogStreamResult>& result, bool backward, bool jsonl);
 
+// log-ingest's plain mode: reads `fd` until EOF or `stop` (checked at least
+// every 200 ms), feeding each read() to `in` and flushing after it and
+// whenever the input is idle; flushes everything at the end. The errno error
+// of poll / read, or the ingester's.
+Status ReadPlainStream(int fd, PlainIngester* in, const std::atomic<bool>& stop);
+
 }  // namespace telkit

@@ -127,29 +127,6 @@ int RunQuery(const Flags& f) {
   return std::cout ? telkit::kExitOk : telkit::kExitFailure;
 }
 
-// Plain mode: reads `fd` until EOF or `stop`, a batch per read().
-telkit::Status ReadPlain(int fd, telkit::PlainIngester* in, const std::atomic<bool>& stop) {
-  std::vector<char> buf(1 << 16);
-  while (!stop.load()) {
-    pollfd p{fd, POLLIN, 0};
-    int rc = poll(&p, 1, 200);
-    if (rc < 0 && errno != EINTR) return telkit::ErrnoError("poll");
-    if (rc <= 0) {
-      TELKIT_RETURN_IF_ERROR(in->Flush());
-      continue;
-    }
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return telkit::ErrnoError("read");
-    }
-    if (n == 0) break;
-    TELKIT_RETURN_IF_ERROR(in->Feed(std::string_view(buf.data(), static_cast<size_t>(n))));
-    TELKIT_RETURN_IF_ERROR(in->Flush());
-  }
-  return in->Flush(true);
-}
-
 int Run(Flags& f) {
   if (f.query->parsed()) {
     if (f.data.empty()) return Usage("--data is required");
@@ -244,7 +221,7 @@ int Run(Flags& f) {
         exit_code = telkit::kExitFailure;
         break;
       }
-      telkit::Status s = ReadPlain(fd, &in, stop);
+      telkit::Status s = telkit::ReadPlainStream(fd, &in, stop);
       if (fd != 0) close(fd);
       if (!s.ok()) {
         spdlog::error("{}", s.message());
