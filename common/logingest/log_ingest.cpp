@@ -515,4 +515,24 @@ Status ReadPlainStream(int fd, PlainIngester* in, const std::atomic<bool>& stop)
   return in->Flush(true);
 }
 
+Result<Labels> ParseLabelsFlag(const std::string& text) {
+  std::vector<Label> ls;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string kv = text.substr(pos, comma - pos);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidArgumentError("--labels: '" + kv + "' is not name=value");
+    if (!IsValidUserLabelName(kv.substr(0, eq))) {
+      return InvalidArgumentError("--labels: invalid label name '" + kv.substr(0, eq) + "'");
+    }
+    ls.push_back(Label{kv.substr(0, eq), kv.substr(eq + 1)});
+    pos = comma + 1;
+  }
+  auto labels = Labels::FromUnsorted(std::move(ls));
+  if (!labels.ok() || labels->empty()) return InvalidArgumentError("--labels: need distinct names with values");
+  return *labels;
+}
+
 }  // namespace telkit

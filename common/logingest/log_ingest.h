@@ -145,4 +145,9 @@ std::string FormatLogQueryResult(const std::vector<LogStreamResult>& result, boo
 // of poll / read, or the ingester's.
 Status ReadPlainStream(int fd, PlainIngester* in, const std::atomic<bool>& stop);
 
+// log-ingest --labels: "name=value,name=value" (values may be empty or hold
+// '='). INVALID_ARGUMENT "--labels: ..." for an item without a name, an
+// invalid label name, repeated names or no labels.
+Result<Labels> ParseLabelsFlag(const std::string& text);
+
 }  // namespace telkit

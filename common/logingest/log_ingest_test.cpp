@@ -82,6 +82,17 @@ TEST(LogIngest, PlainJsonLinesWithJournalTimestamps) {
             "2023-11-14T22:13:20.000001000Z {job=\"journal\"} started\n");
 }
 
+TEST(LogIngest, ParseLabelsFlag) {
+  auto l = ParseLabelsFlag("job=app,env=a=b,empty=");
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(*l, (Labels{{"empty", ""}, {"env", "a=b"}, {"job", "app"}}));
+  EXPECT_EQ(ParseLabelsFlag("job").status().message(), "--labels: 'job' is not name=value");
+  EXPECT_EQ(ParseLabelsFlag("job=a,").status().message(), "--labels: '' is not name=value");
+  EXPECT_EQ(ParseLabelsFlag("=a").status().message(), "--labels: '=a' is not name=value");
+  EXPECT_EQ(ParseLabelsFlag("1x=a").status().message(), "--labels: invalid label name '1x'");
+  EXPECT_EQ(ParseLabelsFlag("a=1,a=2").status().message(), "--labels: need distinct names with values");
+}
+
 TEST(LogIngest, ReadPlainStreamReadsAPipeUntilEofAndStopsOnRequest) {
   TempDir dir;
   LogStoreOptions so;

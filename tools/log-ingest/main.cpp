@@ -164,21 +164,8 @@ int Run(Flags& f) {
   telkit::PlainIngestOptions po;
   if (plain) {
     if (f.labels.empty()) return Usage("plain mode needs --labels (or give --in for the daemon)");
-    std::vector<telkit::Label> ls;
-    size_t pos = 0;
-    while (pos <= f.labels.size()) {
-      size_t comma = f.labels.find(',', pos);
-      if (comma == std::string::npos) comma = f.labels.size();
-      std::string kv = f.labels.substr(pos, comma - pos);
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return Usage("--labels: '" + kv + "' is not name=value");
-      if (!telkit::IsValidUserLabelName(kv.substr(0, eq)))
-        return Usage("--labels: invalid label name '" + kv.substr(0, eq) + "'");
-      ls.push_back(telkit::Label{kv.substr(0, eq), kv.substr(eq + 1)});
-      pos = comma + 1;
-    }
-    auto labels = telkit::Labels::FromUnsorted(std::move(ls));
-    if (!labels.ok() || labels->empty()) return Usage("--labels: need distinct names with values");
+    auto labels = telkit::ParseLabelsFlag(f.labels);
+    if (!labels.ok()) return Usage(labels.status().message());
     po.labels = *labels;
     po.json = f.json;
     po.time_field = f.time_field;
