@@ -1,7 +1,10 @@
 #include "common/logingest/log_ingest.h"
 
 #include <httplib.h>
+#include <poll.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <nlohmann/json.hpp>
 
@@ -488,6 +491,48 @@ Result<int64_t> ParseLogDuration(std::string_view text) {
   }
   if (n > INT64_MAX / 1'000'000'000 / unit) return InvalidArgumentError("duration too long");
   return n * unit * 1'000'000'000;
+}
+
+Status ReadPlainStream(int fd, PlainIngester* in, const std::atomic<bool>& stop) {
+  std::vector<char> buf(1 << 16);
+  while (!stop.load()) {
+    pollfd p{fd, POLLIN, 0};
+    int rc = poll(&p, 1, 200);
+    if (rc < 0 && errno != EINTR) return ErrnoError("poll");
+    if (rc <= 0) {
+      TELKIT_RETURN_IF_ERROR(in->Flush());
+      continue;
+    }
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return ErrnoError("read");
+    }
+    if (n == 0) break;
+    TELKIT_RETURN_IF_ERROR(in->Feed(std::string_view(buf.data(), static_cast<size_t>(n))));
+    TELKIT_RETURN_IF_ERROR(in->Flush());
+  }
+  return in->Flush(true);
+}
+
+Result<Labels> ParseLabelsFlag(const std::string& text) {
+  std::vector<Label> ls;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string kv = text.substr(pos, comma - pos);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidArgumentError("--labels: '" + kv + "' is not name=value");
+    if (!IsValidUserLabelName(kv.substr(0, eq))) {
+      return InvalidArgumentError("--labels: invalid label name '" + kv.substr(0, eq) + "'");
+    }
+    ls.push_back(Label{kv.substr(0, eq), kv.substr(eq + 1)});
+    pos = comma + 1;
+  }
+  auto labels = Labels::FromUnsorted(std::move(ls));
+  if (!labels.ok() || labels->empty()) return InvalidArgumentError("--labels: need distinct names with values");
+  return *labels;
 }
 
 }  // namespace telkit

@@ -139,4 +139,15 @@ std::string FormatLogTime(int64_t ns);
 // {"ts":"…","stream":{…},"line":"…","metadata":{…}}), in query order.
 std::string FormatLogQueryResult(const std::vector<LogStreamResult>& result, bool backward, bool jsonl);
 
+// log-ingest's plain mode: reads `fd` until EOF or `stop` (checked at least
+// every 200 ms), feeding each read() to `in` and flushing after it and
+// whenever the input is idle; flushes everything at the end. The errno error
+// of poll / read, or the ingester's.
+Status ReadPlainStream(int fd, PlainIngester* in, const std::atomic<bool>& stop);
+
+// log-ingest --labels: "name=value,name=value" (values may be empty or hold
+// '='). INVALID_ARGUMENT "--labels: ..." for an item without a name, an
+// invalid label name, repeated names or no labels.
+Result<Labels> ParseLabelsFlag(const std::string& text);
+
 }  // namespace telkit

@@ -1,6 +1,7 @@
 #include "common/logingest/log_ingest.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -79,6 +80,44 @@ TEST(LogIngest, PlainJsonLinesWithJournalTimestamps) {
   EXPECT_EQ((*r)[0].entries[0].line, "started");
   EXPECT_EQ(FormatLogQueryResult(*r, false, false),
             "2023-11-14T22:13:20.000001000Z {job=\"journal\"} started\n");
+}
+
+TEST(LogIngest, ParseLabelsFlag) {
+  auto l = ParseLabelsFlag("job=app,env=a=b,empty=");
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(*l, (Labels{{"empty", ""}, {"env", "a=b"}, {"job", "app"}}));
+  EXPECT_EQ(ParseLabelsFlag("job").status().message(), "--labels: 'job' is not name=value");
+  EXPECT_EQ(ParseLabelsFlag("job=a,").status().message(), "--labels: '' is not name=value");
+  EXPECT_EQ(ParseLabelsFlag("=a").status().message(), "--labels: '=a' is not name=value");
+  EXPECT_EQ(ParseLabelsFlag("1x=a").status().message(), "--labels: invalid label name '1x'");
+  EXPECT_EQ(ParseLabelsFlag("a=1,a=2").status().message(), "--labels: need distinct names with values");
+}
+
+TEST(LogIngest, ReadPlainStreamReadsAPipeUntilEofAndStopsOnRequest) {
+  TempDir dir;
+  LogStoreOptions so;
+  so.background = false;
+  auto store = LogStore::Open(DefaultFileSystem(), dir.path(), so);
+  ASSERT_TRUE(store.ok());
+  PlainIngestOptions o;
+  o.labels = Labels{{"job", "pipe"}};
+  PlainIngester in(store->get(), o);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const std::string text = "one\ntwo\nthree";  // the last line has no newline
+  ASSERT_EQ(write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fds[1]);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(ReadPlainStream(fds[0], &in, stop).ok());
+  close(fds[0]);
+  EXPECT_EQ(in.stats().lines_accepted, 3u);
+  // A stop request ends the loop although the writer stays open.
+  ASSERT_EQ(pipe(fds), 0);
+  stop = true;
+  ASSERT_TRUE(ReadPlainStream(fds[0], &in, stop).ok());
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(in.stats().lines_accepted, 3u);
 }
 
 TEST(LogIngest, ServerCountsMalformedAndOtherFramesAndStoresLogs) {

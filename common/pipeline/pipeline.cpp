@@ -369,4 +369,24 @@ Status Pipeline::Shutdown(std::chrono::milliseconds timeout) {
   return s.ok() ? drained : s;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> ParseExportHeaders(const std::vector<std::string>& items) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const std::string& h : items) {
+    const size_t eq = h.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidArgumentError("--export-header '" + h + "' is not K=V");
+    headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
+  }
+  return headers;
+}
+
+Status ValidateOutputSpecs(const PipelineOptions& o) {
+  for (const auto& outs : {o.out, o.traces_out, o.metrics_out, o.logs_out}) {
+    for (const std::string& spec : outs) {
+      TELKIT_RETURN_IF_ERROR(ParseOutputTarget(spec, o.exporter).status());
+      if (IsLokiSpec(spec)) TELKIT_RETURN_IF_ERROR(OpenLokiSink(spec, o.exporter).status());
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace telkit

@@ -75,6 +75,15 @@ struct PipelineOptions {
   std::function<void(const Status&)> on_corruption_report;
 };
 
+// tel-batch --export-header K=V items as exporter headers (V may be empty or
+// hold '='). INVALID_ARGUMENT "--export-header 'H' is not K=V" otherwise.
+Result<std::vector<std::pair<std::string, std::string>>> ParseExportHeaders(const std::vector<std::string>& items);
+
+// Checks every output spec of `options` (all four routes) before anything
+// opens: ParseOutputTarget with the exporter defaults, and the Loki sink's
+// own checks for loki specs. The first spec's error.
+Status ValidateOutputSpecs(const PipelineOptions& options);
+
 class Pipeline {
  public:
   // Opens the outputs and inputs and starts every thread.

@@ -394,5 +394,23 @@ TEST(ParseOutputTarget, OtlpForms) {
   EXPECT_FALSE(ParseOutputTarget("otlp+grpc:host", defaults).ok());
 }
 
+TEST(ParseExportHeaders, KeyEqualsValue) {
+  auto h = ParseExportHeaders({"authorization=Bearer a=b", "x-empty="});
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  ASSERT_EQ(h->size(), 2u);
+  EXPECT_EQ((*h)[0], (std::pair<std::string, std::string>{"authorization", "Bearer a=b"}));
+  EXPECT_EQ((*h)[1], (std::pair<std::string, std::string>{"x-empty", ""}));
+  EXPECT_EQ(ParseExportHeaders({"novalue"}).status().message(), "--export-header 'novalue' is not K=V");
+  EXPECT_EQ(ParseExportHeaders({"=v"}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ValidateOutputSpecs, EveryRouteIsChecked) {
+  PipelineOptions o;
+  o.out = {"-"};
+  EXPECT_TRUE(ValidateOutputSpecs(o).ok());
+  o.logs_out = {"otlp+grpc:host"};
+  EXPECT_FALSE(ValidateOutputSpecs(o).ok());
+}
+
 }  // namespace
 }  // namespace telkit

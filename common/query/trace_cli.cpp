@@ -12,6 +12,10 @@
 #include "common/fs/file_system.h"
 #include "common/logstore/log_store.h"
 #include "common/promql/engine.h"
+#include "common/promql/query_output.h"
+#include "common/query/query_cli.h"
+#include "common/tracestore/span_record.h"
+#include "common/tracestore/trace_reader.h"
 
 namespace telkit::query {
 namespace {
@@ -338,6 +342,65 @@ std::string FormatServiceGraph(const std::vector<ServiceEdge>& edges) {
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
+  }
+  return out;
+}
+
+Result<traceql::SearchOptions> TraceqlSearchOptions(const TraceqlSearchFlags& f, int64_t now_ms) {
+  traceql::SearchOptions o;
+  o.limit = f.limit;
+  o.spans_per_spanset = f.spans_per_spanset;
+  if (!f.since.empty() && (!f.start.empty() || !f.end.empty())) {
+    return InvalidArgumentError("--since excludes --start and --end");
+  }
+  if (!f.since.empty()) {
+    auto d = promql::ParseApiDuration(f.since);
+    if (!d.ok()) return InvalidArgumentError("--since: " + std::string(d.status().message()));
+    o.start_ns = (now_ms - *d) * 1'000'000;
+  }
+  for (auto [text, into] : {std::pair{&f.start, &o.start_ns}, std::pair{&f.end, &o.end_ns}}) {
+    if (text->empty()) continue;
+    auto v = ParseCliTime(*text, now_ms);
+    if (!v.ok()) return InvalidArgumentError(std::string(v.status().message()));
+    *into = *v * 1'000'000;
+  }
+  return o;
+}
+
+Result<int64_t> ServicesTime(const std::string& at, const std::string& window, int64_t now_ms) {
+  int64_t t = now_ms;
+  if (!at.empty()) {
+    auto v = ParseCliTime(at, now_ms);
+    if (!v.ok()) return InvalidArgumentError(std::string(v.status().message()));
+    t = *v;
+  }
+  if (auto d = promql::ParseApiDuration(window); !d.ok() || *d <= 0) {
+    return InvalidArgumentError("--window: invalid duration '" + window + "'");
+  }
+  return t;
+}
+
+Result<std::string> RenderTrace(const std::string& traces_dir, const std::string& trace_hex,
+                                const std::string& logs_dir, const WaterfallOptions& options) {
+  auto id = ParseHexId(trace_hex);
+  if (!id.ok() || id->size() != 16) {
+    return InvalidArgumentError("invalid trace id '" + trace_hex + "': want 32 hex digits");
+  }
+  const std::string& trace_id = *id;
+  auto reader = TraceReader::Open(traces_dir);
+  if (!reader.ok()) return reader.status().WithContext("open the trace store '" + traces_dir + "'");
+  auto spans = (*reader)->TraceById(trace_id);
+  if (!spans.ok()) return spans.status();
+  if (spans->empty()) return NotFoundError("trace '" + trace_hex + "' not found");
+  auto view = traceql::DecodeTrace(*spans);
+  if (!view.ok()) return view.status();
+  std::string out = FormatWaterfall(*view, options);
+  if (!logs_dir.empty()) {
+    const int64_t margin = 60'000'000'000;
+    auto lines = TraceLogLines(logs_dir, HexId(trace_id), static_cast<int64_t>(view->start_ns) - margin,
+                               static_cast<int64_t>(view->end_ns) + margin);
+    if (!lines.ok()) return lines.status().WithContext("read the log store '" + logs_dir + "'");
+    out += "\n" + FormatTraceLogLines(*lines, options.color);
   }
   return out;
 }

@@ -47,11 +47,31 @@ Result<std::vector<TraceLogLine>> TraceLogLines(const std::string& logs_dir, con
                                                 int64_t start_ns, int64_t end_ns, size_t limit = 1000);
 std::string FormatTraceLogLines(const std::vector<TraceLogLine>& lines, bool color);
 
+// `tel-query trace`: the trace `trace_hex` (32 hex digits) from the trace
+// store in `traces_dir` as a waterfall, followed (unless `logs_dir` is "") by
+// its log lines from a minute before its start to a minute after its end.
+// INVALID_ARGUMENT for a bad id, NOT_FOUND when the trace is not stored; the
+// stores' errors with their path as context.
+Result<std::string> RenderTrace(const std::string& traces_dir, const std::string& trace_hex,
+                                const std::string& logs_dir, const WaterfallOptions& options);
+
 // `tel-query traceql` output: a table (TRACE ID, ROOT SERVICE, ROOT NAME,
 // START (UTC, RFC 3339), DURATION, SPANS matched/total) or Tempo's search
 // JSON (one document).
 std::string FormatTraceqlTable(const traceql::SearchResult& result);
 std::string FormatTraceqlJson(const traceql::SearchResult& result);
+
+// The `tel-query traceql` flags that shape the search.
+struct TraceqlSearchFlags {
+  std::string since;       // a PromQL duration back from now ("" = none)
+  std::string start, end;  // ParseCliTime forms ("" = unbounded)
+  size_t limit = 20, spans_per_spanset = 3;
+};
+
+// The search options at `now_ms`. INVALID_ARGUMENT (a usage error) when
+// --since is combined with --start or --end, or a duration or time does not
+// parse.
+Result<traceql::SearchOptions> TraceqlSearchOptions(const TraceqlSearchFlags& flags, int64_t now_ms);
 
 struct ServiceEdge {
   std::string client, server;
@@ -66,5 +86,10 @@ struct ServiceEdge {
 Result<std::vector<ServiceEdge>> ServiceGraph(Querier& querier, int64_t t_ms, const std::string& window);
 // CLIENT → SERVER, RATE/s, ERRORS %, P50, P95; "no service graph data" when empty.
 std::string FormatServiceGraph(const std::vector<ServiceEdge>& edges);
+
+// `tel-query services`: the evaluation time in ms (`at`, a ParseCliTime form,
+// "" = now_ms) after checking that `window` is a positive duration.
+// INVALID_ARGUMENT (a usage error) otherwise.
+Result<int64_t> ServicesTime(const std::string& at, const std::string& window, int64_t now_ms);
 
 }  // namespace telkit::query

@@ -7,6 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <set>
 #include <unordered_map>
@@ -302,6 +306,44 @@ Status FlushStore(const std::string& dir, bool* via_daemon) {
   Status s = store->FlushHead();
   Status c = store->Close();
   return s.ok() ? c : s;
+}
+
+Result<int64_t> ParseFlagTimeMs(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  const double secs = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
+    return static_cast<int64_t>(std::llround(secs * 1000));
+  }
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest != nullptr) {
+    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+    if (*rest == '.') {
+      int64_t frac = 0, scale = 100;
+      for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) frac += (*rest - '0') * scale;
+      ms += frac;
+    }
+    int sign = 0, hh = 0, mm = 0;
+    if (*rest == 'Z' && rest[1] == '\0') return ms;
+    if ((*rest == '+' || *rest == '-') && std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2) {
+      sign = *rest == '+' ? 1 : -1;
+      return ms - sign * (int64_t{hh} * 3600 + mm * 60) * 1000;
+    }
+  }
+  return InvalidArgumentError(flag + ": '" + text + "' is neither Unix seconds nor RFC 3339");
+}
+
+Result<std::string> QueryStoreText(const std::string& dir, std::span<const LabelMatcher> matchers, int64_t start_ms,
+                                   int64_t end_ms) {
+  TELKIT_ASSIGN_OR_RETURN(auto reader, OpenMetricsReader(DefaultFileSystem(), dir));
+  TELKIT_ASSIGN_OR_RETURN(auto series, reader->Select(start_ms, end_ms, matchers));
+  return FormatSeriesText(series);
+}
+
+std::string FormatRejected(const std::map<std::string, uint64_t>& rejected) {
+  std::string out;
+  for (const auto& [reason, n] : rejected) out += (out.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+  return out.empty() ? "none" : out;
 }
 
 }  // namespace telkit

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -76,5 +77,19 @@ Status FlushStore(const std::string& dir, bool* via_daemon);
 
 // `series` as Prometheus text, one sample a line: `name{a="b"} value t_ms`.
 std::string FormatSeriesText(const std::vector<SeriesSamples>& series);
+
+// `tsdb-write query`: the samples in [start_ms, end_ms] of the series
+// matching `matchers` in the store `dir` (blocks and the live head), as
+// FormatSeriesText. The reader's errors as they are.
+Result<std::string> QueryStoreText(const std::string& dir, std::span<const LabelMatcher> matchers, int64_t start_ms,
+                                   int64_t end_ms);
+
+// Rejections by reason for a log line: "reason n, reason n"; "none" when empty.
+std::string FormatRejected(const std::map<std::string, uint64_t>& rejected);
+
+// `tsdb-write query --start/--end`: Unix seconds (with a fraction) or RFC
+// 3339 ("Z" or +HH:MM / -HH:MM offset) -> ms. INVALID_ARGUMENT
+// "FLAG: 'TEXT' is neither Unix seconds nor RFC 3339" otherwise.
+Result<int64_t> ParseFlagTimeMs(const std::string& flag, const std::string& text);
 
 }  // namespace telkit

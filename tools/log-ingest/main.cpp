@@ -127,29 +127,6 @@ int RunQuery(const Flags& f) {
   return std::cout ? telkit::kExitOk : telkit::kExitFailure;
 }
 
-// Plain mode: reads `fd` until EOF or `stop`, a batch per read().
-telkit::Status ReadPlain(int fd, telkit::PlainIngester* in, const std::atomic<bool>& stop) {
-  std::vector<char> buf(1 << 16);
-  while (!stop.load()) {
-    pollfd p{fd, POLLIN, 0};
-    int rc = poll(&p, 1, 200);
-    if (rc < 0 && errno != EINTR) return telkit::ErrnoError("poll");
-    if (rc <= 0) {
-      TELKIT_RETURN_IF_ERROR(in->Flush());
-      continue;
-    }
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return telkit::ErrnoError("read");
-    }
-    if (n == 0) break;
-    TELKIT_RETURN_IF_ERROR(in->Feed(std::string_view(buf.data(), static_cast<size_t>(n))));
-    TELKIT_RETURN_IF_ERROR(in->Flush());
-  }
-  return in->Flush(true);
-}
-
 int Run(Flags& f) {
   if (f.query->parsed()) {
     if (f.data.empty()) return Usage("--data is required");
@@ -187,21 +164,8 @@ int Run(Flags& f) {
   telkit::PlainIngestOptions po;
   if (plain) {
     if (f.labels.empty()) return Usage("plain mode needs --labels (or give --in for the daemon)");
-    std::vector<telkit::Label> ls;
-    size_t pos = 0;
-    while (pos <= f.labels.size()) {
-      size_t comma = f.labels.find(',', pos);
-      if (comma == std::string::npos) comma = f.labels.size();
-      std::string kv = f.labels.substr(pos, comma - pos);
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return Usage("--labels: '" + kv + "' is not name=value");
-      if (!telkit::IsValidUserLabelName(kv.substr(0, eq)))
-        return Usage("--labels: invalid label name '" + kv.substr(0, eq) + "'");
-      ls.push_back(telkit::Label{kv.substr(0, eq), kv.substr(eq + 1)});
-      pos = comma + 1;
-    }
-    auto labels = telkit::Labels::FromUnsorted(std::move(ls));
-    if (!labels.ok() || labels->empty()) return Usage("--labels: need distinct names with values");
+    auto labels = telkit::ParseLabelsFlag(f.labels);
+    if (!labels.ok()) return Usage(labels.status().message());
     po.labels = *labels;
     po.json = f.json;
     po.time_field = f.time_field;
@@ -244,7 +208,7 @@ int Run(Flags& f) {
         exit_code = telkit::kExitFailure;
         break;
       }
-      telkit::Status s = ReadPlain(fd, &in, stop);
+      telkit::Status s = telkit::ReadPlainStream(fd, &in, stop);
       if (fd != 0) close(fd);
       if (!s.ok()) {
         spdlog::error("{}", s.message());

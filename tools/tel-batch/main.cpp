@@ -9,13 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
-#include <ctime>
 #include <string>
 #include <vector>
 
 #include "common/cli/cli.h"
 #include "common/daemon/daemon.h"
-#include "common/pipeline/loki_sink.h"
 #include "common/pipeline/pipeline_server.h"
 
 namespace {
@@ -141,19 +139,8 @@ telkit::Status BuildConfig(const Flags& f, telkit::PipelineServerConfig& config)
   o.exporter.gzip = f.export_gzip;
   o.exporter.timeout_ms = f.export_timeout_ms;
   o.exporter.ca_file = f.export_ca_file;
-  for (const std::string& h : f.export_headers) {
-    const size_t eq = h.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return telkit::InvalidArgumentError("--export-header '" + h + "' is not K=V");
-    }
-    o.exporter.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
-  }
-  for (const auto& outs : {o.out, o.traces_out, o.metrics_out, o.logs_out}) {
-    for (const std::string& spec : outs) {
-      TELKIT_RETURN_IF_ERROR(telkit::ParseOutputTarget(spec, o.exporter).status());
-      if (telkit::IsLokiSpec(spec)) TELKIT_RETURN_IF_ERROR(telkit::OpenLokiSink(spec, o.exporter).status());
-    }
-  }
+  TELKIT_ASSIGN_OR_RETURN(o.exporter.headers, telkit::ParseExportHeaders(f.export_headers));
+  TELKIT_RETURN_IF_ERROR(telkit::ValidateOutputSpecs(o));
   if (f.spool_max_bytes == 0) return telkit::InvalidArgumentError("--spool-max-bytes must be above 0");
   o.spool.dir = f.spool_dir;
   o.spool.max_bytes = f.spool_max_bytes;

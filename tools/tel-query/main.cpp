@@ -8,7 +8,7 @@
 //   tel-query services           the service graph from the span metrics
 //   tel-query logql QUERY        LogQL over the log store (--logs-data)
 //   tel-query logs [QUERY]       recent log lines, --follow, --trace-id
-// Logic lives in common/query (query_cli.h, query_server.h).
+// Logic lives in common/query (query_cli.h, query_server.h, trace_cli.h, logs_cli.h).
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -32,6 +32,7 @@
 #include "common/model/memory_store.h"
 #include "common/promql/query_output.h"
 #include "common/query/query_cli.h"
+#include "common/query/logs_cli.h"
 #include "common/query/query_server.h"
 #include "common/query/trace_cli.h"
 #include "common/traceql/parser.h"
@@ -470,27 +471,13 @@ bool UseColor() { return telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_CO
 int RunTrace(Flags& f) {
   auto id = telkit::ParseHexId(f.trace_id);
   if (!id.ok() || id->size() != 16) return Usage("trace", "invalid trace id '" + f.trace_id + "': want 32 hex digits");
-  auto reader = telkit::TraceReader::Open(f.traces_data);
-  if (!reader.ok()) return telkit::ReportFailure(reader.status().WithContext("open the trace store '" + f.traces_data + "'"));
-  auto spans = (*reader)->TraceById(*id);
-  if (!spans.ok()) return telkit::ReportFailure(spans.status());
-  if (spans->empty()) return telkit::ReportFailure(telkit::NotFoundError("trace '" + f.trace_id + "' not found"));
-  auto view = telkit::traceql::DecodeTrace(*spans);
-  if (!view.ok()) return telkit::ReportFailure(view.status());
   telkit::query::WaterfallOptions o;
   o.width = TerminalWidth();
   o.color = UseColor();
   o.attributes = f.attributes;
-  std::string out = telkit::query::FormatWaterfall(*view, o);
-  if (!f.no_logs && !f.logs_data.empty()) {
-    const int64_t margin = 60'000'000'000;
-    auto lines = telkit::query::TraceLogLines(f.logs_data, telkit::HexId(*id),
-                                              static_cast<int64_t>(view->start_ns) - margin,
-                                              static_cast<int64_t>(view->end_ns) + margin);
-    if (!lines.ok()) return telkit::ReportFailure(lines.status().WithContext("read the log store '" + f.logs_data + "'"));
-    out += "\n" + telkit::query::FormatTraceLogLines(*lines, o.color);
-  }
-  return Print(out);
+  auto out = telkit::query::RenderTrace(f.traces_data, f.trace_id, f.no_logs ? "" : f.logs_data, o);
+  if (!out.ok()) return telkit::ReportFailure(out.status());
+  return Print(*out);
 }
 
 int RunTraceql(Flags& f) {
@@ -499,28 +486,13 @@ int RunTraceql(Flags& f) {
     int code = telkit::ReportFailure(query.status());
     return code == kExitFailure ? kExitUsage : code;
   }
-  const int64_t now_ms = NowMs();
-  telkit::traceql::SearchOptions o;
-  o.limit = f.limit;
-  o.spans_per_spanset = f.spss;
-  if (!f.traceql_since.empty() && (!f.meta_start.empty() || !f.meta_end.empty())) {
-    return Usage("traceql", "--since excludes --start and --end");
-  }
-  if (!f.traceql_since.empty()) {
-    auto d = telkit::promql::ParseApiDuration(f.traceql_since);
-    if (!d.ok()) return Usage("traceql", "--since: " + std::string(d.status().message()));
-    o.start_ns = (now_ms - *d) * 1'000'000;
-  }
-  for (auto [text, into] : {std::pair{&f.meta_start, &o.start_ns}, std::pair{&f.meta_end, &o.end_ns}}) {
-    if (text->empty()) continue;
-    auto v = telkit::query::ParseCliTime(*text, now_ms);
-    if (!v.ok()) return Usage("traceql", std::string(v.status().message()));
-    *into = *v * 1'000'000;
-  }
+  telkit::query::TraceqlSearchFlags flags{f.traceql_since, f.meta_start, f.meta_end, f.limit, f.spss};
+  auto o = telkit::query::TraceqlSearchOptions(flags, NowMs());
+  if (!o.ok()) return Usage("traceql", std::string(o.status().message()));
   auto reader = telkit::TraceReader::Open(f.traces_data);
   if (!reader.ok()) return telkit::ReportFailure(reader.status().WithContext("open the trace store '" + f.traces_data + "'"));
   auto source = telkit::traceql::NewTraceReaderSource(reader->get());
-  auto result = telkit::traceql::Search(*source, **query, o);
+  auto result = telkit::traceql::Search(*source, **query, *o);
   if (!result.ok()) return telkit::ReportFailure(result.status());
   if (f.output == "json") return Print(telkit::query::FormatTraceqlJson(*result));
   return Print(telkit::query::FormatTraceqlTable(*result));
@@ -529,19 +501,11 @@ int RunTraceql(Flags& f) {
 int RunServices(Flags& f) {
   if (!f.data_dir.empty() && !f.load_files.empty()) return Usage("services", "--data and --load exclude each other");
   if (f.data_dir.empty() && f.load_files.empty()) return Usage("services", "no data: give --data DIR or --load FILE");
-  const int64_t now = NowMs();
-  int64_t t = now;
-  if (!f.at.empty()) {
-    auto v = telkit::query::ParseCliTime(f.at, now);
-    if (!v.ok()) return Usage("services", std::string(v.status().message()));
-    t = *v;
-  }
-  if (auto d = telkit::promql::ParseApiDuration(f.window); !d.ok() || *d <= 0) {
-    return Usage("services", "--window: invalid duration '" + f.window + "'");
-  }
-  auto querier = telkit::query::OpenDataSource({f.data_dir, f.load_files}, t);
+  auto t = telkit::query::ServicesTime(f.at, f.window, NowMs());
+  if (!t.ok()) return Usage("services", std::string(t.status().message()));
+  auto querier = telkit::query::OpenDataSource({f.data_dir, f.load_files}, *t);
   if (!querier.ok()) return telkit::ReportFailure(querier.status());
-  auto edges = telkit::query::ServiceGraph(**querier, t, f.window);
+  auto edges = telkit::query::ServiceGraph(**querier, *t, f.window);
   if (!edges.ok()) return telkit::ReportFailure(edges.status());
   return Print(telkit::query::FormatServiceGraph(*edges));
 }
@@ -552,42 +516,12 @@ int64_t NowNs() {
 }
 
 int RunLogql(Flags& f) {
-  const int64_t now = NowMs();
-  telkit::Status bad;
-  auto parse = [&](const std::string& text, int64_t fallback_ms) -> int64_t {
-    if (text.empty() || !bad.ok()) return fallback_ms * 1000000;
-    auto v = telkit::query::ParseCliTime(text, now);
-    if (!v.ok()) bad = v.status();
-    return v.ok() ? *v * 1000000 : 0;
-  };
   auto expr = telkit::logql::ParseExpr(f.logql);
   if (!expr.ok()) return telkit::ReportFailure(expr.status());
-  telkit::logql::QueryParams p;
-  p.limit = f.log_limit;
-  p.backward = f.log_direction == "backward";
-  const bool log_query = (*expr)->IsLog();
-  if (!f.log_time.empty() && (log_query || !f.log_start.empty() || !f.log_step.empty())) {
-    return Usage("logql", "--time is for instant metric queries; it excludes --start and --step");
-  }
-  if (log_query || !f.log_start.empty()) {
-    p.start_ns = parse(f.log_start, now - 3600 * 1000);
-    p.end_ns = parse(f.log_end, now);
-    if (!log_query) {
-      int64_t step_ms = std::max<int64_t>(1000, (p.end_ns - p.start_ns) / 1000000 / 250 / 1000 * 1000);
-      if (!f.log_step.empty()) {
-        auto d = telkit::promql::ParseApiDuration(f.log_step);
-        if (!d.ok()) bad = d.status();
-        else step_ms = *d;
-      }
-      p.step_ns = step_ms * 1000000;
-    } else {
-      p.step_ns = 1;
-      if (f.log_end.empty()) p.end_ns += 1;  // include lines written at this very instant
-    }
-  } else {
-    p.start_ns = p.end_ns = parse(f.log_time, now);
-  }
-  if (!bad.ok()) return Usage("logql", std::string(bad.message()));
+  telkit::query::LogqlWindowFlags window{f.log_time, f.log_start, f.log_end, f.log_step, f.log_direction, f.log_limit};
+  auto params = telkit::query::LogqlQueryParams(window, (*expr)->IsLog(), NowMs());
+  if (!params.ok()) return Usage("logql", std::string(params.status().message()));
+  const telkit::logql::QueryParams& p = *params;
   auto reader = telkit::LogReader::Open(telkit::DefaultFileSystem(), f.logs_data);
   if (!reader.ok()) return telkit::ReportFailure(reader.status());
   telkit::logql::Engine engine(reader->get());
@@ -606,29 +540,16 @@ int RunLogql(Flags& f) {
 volatile std::sig_atomic_t g_stop = 0;
 
 int RunLogs(Flags& f) {
-  auto since = telkit::promql::ParseApiDuration(f.since);
-  if (!since.ok()) return Usage("logs", "--since: " + std::string(since.status().message()));
-  telkit::logql::LogsCommand cmd;
-  cmd.query = f.logql;
-  cmd.trace_id = f.trace_id;
-  cmd.since_ns = *since * 1000000;
-  cmd.limit = f.log_limit;
-  cmd.follow = f.follow;
-  cmd.format = f.log_output == "json" ? telkit::logql::LogsCommand::Format::kJson
-               : f.log_output == "raw" ? telkit::logql::LogsCommand::Format::kRaw
-                                       : telkit::logql::LogsCommand::Format::kTable;
-  cmd.color = f.color == "always" ||
-              (f.color == "auto" && telkit::IsTerminal(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr);
-  if (auto q = telkit::logql::BuildLogsQuery(cmd.query, cmd.trace_id); !q.ok()) {
-    return Usage("logs", std::string(q.status().message()));
-  }
+  telkit::query::LogsFlags flags{f.logql, f.trace_id, f.since, f.log_limit, f.follow, f.log_output, f.color};
+  auto cmd = telkit::query::BuildLogsCommand(flags, UseColor());
+  if (!cmd.ok()) return Usage("logs", std::string(cmd.status().message()));
   auto reader = telkit::LogReader::Open(telkit::DefaultFileSystem(), f.logs_data);
   if (!reader.ok()) return telkit::ReportFailure(reader.status());
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   std::signal(SIGPIPE, SIG_IGN);
   auto st = telkit::logql::RunLogsCommand(
-      cmd, reader->get(),
+      *cmd, reader->get(),
       [](std::string_view s) {
         std::cout << s << std::flush;
         return static_cast<bool>(std::cout);

@@ -122,32 +122,6 @@ telkit::Result<int64_t> DurationMs(const std::string& flag, const std::string& t
   return *d;
 }
 
-// Unix seconds (with a fraction) or RFC 3339 (UTC "Z" or +HH:MM) -> ms.
-telkit::Result<int64_t> TimeMs(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
-    return static_cast<int64_t>(std::llround(secs * 1000));
-  }
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest != nullptr) {
-    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
-    if (*rest == '.') {
-      int64_t frac = 0, scale = 100;
-      for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) frac += (*rest - '0') * scale;
-      ms += frac;
-    }
-    int sign = 0, hh = 0, mm = 0;
-    if (*rest == 'Z' && rest[1] == '\0') return ms;
-    if ((*rest == '+' || *rest == '-') && std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2) {
-      sign = *rest == '+' ? 1 : -1;
-      return ms - sign * (int64_t{hh} * 3600 + mm * 60) * 1000;
-    }
-  }
-  return telkit::InvalidArgumentError(flag + ": '" + text + "' is neither Unix seconds nor RFC 3339");
-}
-
 telkit::Status BuildConfig(const Flags& f, telkit::TsdbWriteConfig& c) {
   c.data_dir = f.data;
   c.inputs = f.inputs;
@@ -244,12 +218,8 @@ int Serve(const Flags& f, int argc, char** argv) {
   telkit::NotifyDaemonStopping("closing the store");
   telkit::Status closed = (*server)->Shutdown();
   const telkit::MetricsStoreStats end = (*server)->store()->stats();
-  std::string rejected;
-  for (const auto& [reason, n] : (*server)->ingester()->rejected()) {
-    rejected += (rejected.empty() ? "" : ", ") + reason + " " + std::to_string(n);
-  }
   spdlog::info("closed: {} samples appended, {} series created; rejected: {}", end.samples_appended,
-               end.series_created, rejected.empty() ? "none" : rejected);
+               end.series_created, telkit::FormatRejected((*server)->ingester()->rejected()));
   if (!closed.ok()) exit_code = telkit::ReportFailure(closed);
   return exit_code;
 }
@@ -260,21 +230,18 @@ int Query(const Flags& f) {
   if (!matchers.ok()) return Usage("selector: " + matchers.status().message());
   int64_t start = INT64_MIN, end = INT64_MAX;
   if (!f.start.empty()) {
-    auto t = TimeMs("--start", f.start);
+    auto t = telkit::ParseFlagTimeMs("--start", f.start);
     if (!t.ok()) return Usage(t.status().message());
     start = *t;
   }
   if (!f.end.empty()) {
-    auto t = TimeMs("--end", f.end);
+    auto t = telkit::ParseFlagTimeMs("--end", f.end);
     if (!t.ok()) return Usage(t.status().message());
     end = *t;
   }
-  auto reader = telkit::OpenMetricsReader(telkit::DefaultFileSystem(), f.data);
-  if (!reader.ok()) return telkit::ReportFailure(reader.status());
-  auto series = (*reader)->Select(start, end, *matchers);
-  if (!series.ok()) return telkit::ReportFailure(series.status());
-  const std::string text = telkit::FormatSeriesText(*series);
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  auto text = telkit::QueryStoreText(f.data, *matchers, start, end);
+  if (!text.ok()) return telkit::ReportFailure(text.status());
+  std::fwrite(text->data(), 1, text->size(), stdout);
   return std::fflush(stdout) == 0 ? telkit::kExitOk : telkit::kExitFailure;
 }
 
@@ -305,14 +272,10 @@ int Import(const Flags& f) {
   telkit::Status closed = (*store)->Close();
   if (!result.ok()) return telkit::ReportFailure(result.status());
   if (!closed.ok()) return telkit::ReportFailure(closed);
-  std::string rejected;
   uint64_t rejected_total = 0;
-  for (const auto& [reason, n] : result->rejected) {
-    rejected += (rejected.empty() ? "" : ", ") + reason + " " + std::to_string(n);
-    rejected_total += n;
-  }
+  for (const auto& [reason, n] : result->rejected) rejected_total += n;
   spdlog::info("imported {} samples ({} new series) into {} blocks; rejected: {}", result->samples_appended,
-               result->series_created, result->blocks_written, rejected.empty() ? "none" : rejected);
+               result->series_created, result->blocks_written, telkit::FormatRejected(result->rejected));
   return rejected_total == 0 ? telkit::kExitOk : telkit::kExitFailure;
 }
 
