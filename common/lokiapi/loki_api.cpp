@@ -25,6 +25,20 @@ const std::string* Param(const Params& p, std::string_view name) {
   return nullptr;
 }
 
+// The `start` and `end` parameters (Loki's time forms), defaulting to the
+// `default_ns` before `now` and to `now`.
+Status ParseStartEnd(const Params& p, int64_t now, int64_t default_ns, int64_t* start, int64_t* end) {
+  *start = now - default_ns;
+  *end = now;
+  if (const std::string* v = Param(p, "start"); v && !v->empty()) {
+    TELKIT_ASSIGN_OR_RETURN(*start, ParseLokiTime(*v));
+  }
+  if (const std::string* v = Param(p, "end"); v && !v->empty()) {
+    TELKIT_ASSIGN_OR_RETURN(*end, ParseLokiTime(*v));
+  }
+  return OkStatus();
+}
+
 LokiResponse Error(int status, std::string message) {
   LokiResponse r;
   r.status = status;
@@ -202,18 +216,8 @@ LokiResponse LokiApi::Query(const Params& p, bool range) const {
 }
 
 LokiResponse LokiApi::Labels(const Params& p, const std::string* name) const {
-  const int64_t now = Now();
-  int64_t start = now - int64_t{6} * 3600 * 1000000000, end = now;
-  if (const std::string* v = Param(p, "start"); v && !v->empty()) {
-    auto t = ParseLokiTime(*v);
-    if (!t.ok()) return FromStatus(t.status());
-    start = *t;
-  }
-  if (const std::string* v = Param(p, "end"); v && !v->empty()) {
-    auto t = ParseLokiTime(*v);
-    if (!t.ok()) return FromStatus(t.status());
-    end = *t;
-  }
+  int64_t start, end;
+  if (Status st = ParseStartEnd(p, Now(), int64_t{6} * 3600 * 1000000000, &start, &end); !st.ok()) return FromStatus(st);
   std::vector<LabelMatcher> matchers;
   if (const std::string* q = Param(p, "query"); q && !q->empty()) {
     auto e = logql::ParseExpr(*q);
@@ -236,18 +240,8 @@ LokiResponse LokiApi::Labels(const Params& p, const std::string* name) const {
 }
 
 LokiResponse LokiApi::Series(const Params& p) const {
-  const int64_t now = Now();
-  int64_t start = now - int64_t{3600} * 1000000000, end = now;
-  if (const std::string* v = Param(p, "start"); v && !v->empty()) {
-    auto t = ParseLokiTime(*v);
-    if (!t.ok()) return FromStatus(t.status());
-    start = *t;
-  }
-  if (const std::string* v = Param(p, "end"); v && !v->empty()) {
-    auto t = ParseLokiTime(*v);
-    if (!t.ok()) return FromStatus(t.status());
-    end = *t;
-  }
+  int64_t start, end;
+  if (Status st = ParseStartEnd(p, Now(), int64_t{3600} * 1000000000, &start, &end); !st.ok()) return FromStatus(st);
   std::vector<std::vector<LabelMatcher>> groups;
   for (const auto& [k, v] : p) {
     if (k != "match[]" && k != "match") continue;
@@ -280,18 +274,8 @@ LokiResponse LokiApi::IndexStats(const Params& p) const {
   const logql::LogSelector* sel = nullptr;
   if ((*e)->IsLog() || (*e)->kind == logql::Expr::Kind::kRange) sel = &(*e)->selector;
   if (!sel) return Error(400, "index stats need a stream selector");
-  const int64_t now = Now();
-  int64_t start = now - int64_t{3600} * 1000000000, end = now;
-  if (const std::string* v = Param(p, "start"); v && !v->empty()) {
-    auto t = ParseLokiTime(*v);
-    if (!t.ok()) return FromStatus(t.status());
-    start = *t;
-  }
-  if (const std::string* v = Param(p, "end"); v && !v->empty()) {
-    auto t = ParseLokiTime(*v);
-    if (!t.ok()) return FromStatus(t.status());
-    end = *t;
-  }
+  int64_t start, end;
+  if (Status st = ParseStartEnd(p, Now(), int64_t{3600} * 1000000000, &start, &end); !st.ok()) return FromStatus(st);
   // Index statistics ignore the pipeline (as Loki's index does): streams,
   // lines and raw bytes of the selector in [start, end].
   LogQuery lq;
