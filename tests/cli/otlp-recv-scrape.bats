@@ -138,7 +138,7 @@ EOF
 @test "the self-scrape default: config/scrape-self.yml parses; the stack's admin endpoints are scraped" {
   run -0 --separate-stderr timeout --preserve-status -s TERM 1 "$(telkit_bin otlp-recv)" --out /dev/null \
     --http-listen 127.0.0.1:0 --grpc-listen '' --admin-listen '' --scrape-config "$TELKIT_REPO_DIR/config/scrape-self.yml"
-  [[ $stderr == *"scraping 7 targets of 2 jobs"* ]]
+  [[ $stderr == *"scraping 8 targets of 2 jobs"* ]]
   # otlp-recv scraping its own admin endpoint: its counters land in the store.
   port=$(free_port)
   sed "s/127.0.0.1:8888/127.0.0.1:$port/" "$TELKIT_REPO_DIR/config/scrape-self.yml" |

@@ -48,7 +48,7 @@ unit_commands() {
   assert_success
   # Back to the units' paths: a listening socket becomes the socket unit's descriptor.
   sed -e "s|listen:unix:$data/run/\\([-[:alnum:]]*\\)\\.sock|systemd:\\1-in|g" \
-    -e "s|$ROOT/config/scrape-self.yml|/etc/telkit/scrape.yml|g" \
+    -e "s|$ROOT/config/scrape-self.yml|/etc/telkit/scrape.yml|g" -e "s|$ROOT/rules/|/etc/telkit/rules/|g" \
     -e "s|$data/run|/run/telkit|g" -e "s|$data|/var/lib/telkit|g" <<<"$output" >"$T/stack.txt"
   diff -u <(unit_commands | sort) <(sort "$T/stack.txt")
   # ... in the order of stack.commands (each stage after those it writes to).
