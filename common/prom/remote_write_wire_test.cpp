@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/prom/remote_write.h"
+#include "common/prom/remote_write_test_support.h"
 #include "prometheus/remote.pb.h"
 
 namespace telkit {
@@ -15,21 +16,7 @@ namespace {
 
 using namespace std::string_literals;
 
-prometheus::TimeSeries* AddSeries(prometheus::WriteRequest& req, std::vector<std::pair<std::string, std::string>> labels,
-                                  int samples = 1) {
-  prometheus::TimeSeries* ts = req.add_timeseries();
-  for (auto& [n, v] : labels) {
-    auto* l = ts->add_labels();
-    l->set_name(n);
-    l->set_value(v);
-  }
-  for (int i = 0; i < samples; ++i) {
-    auto* s = ts->add_samples();
-    s->set_value(i + 0.5);
-    s->set_timestamp(1000 * (i + 1));
-  }
-  return ts;
-}
+using test_support::AddSeries;
 
 std::vector<std::string> Keys(std::string_view bytes) {
   WireSeries scratch;
